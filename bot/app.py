@@ -1,0 +1,29 @@
+"""build_app: the Bolt app with every listener registered, on the clients in Deps."""
+
+from __future__ import annotations
+
+import logging
+
+from slack_bolt import App
+
+from bot import chat
+from bot.deps import Deps
+
+log = logging.getLogger(__name__)
+
+
+def build_app(deps: Deps) -> App:
+    """A Bolt app that acknowledges at once and does the slow work on deps.executor."""
+    settings = deps.settings
+    app = App(
+        client=deps.slack,
+        signing_secret=settings.slack_signing_secret or "socket-mode-has-no-signing-secret",
+        # Ack first, answer after: Slack wants the HTTP response within 3 seconds.
+        process_before_response=False,
+        listener_executor=deps.executor,
+        # auth.test at construction tells Bolt the bot's own user id, to ignore itself.
+        token_verification_enabled=True,
+        logger=logging.getLogger("slack_bolt"),
+    )
+    chat.register(app, deps)
+    return app

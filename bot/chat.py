@@ -1,0 +1,196 @@
+"""Mentions, DMs and thread follow-ups -> an answer from the active model, streamed."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from slack_bolt import App, BoltContext
+from slack_sdk import WebClient
+
+from admin.errors import ModelUnavailable, ProviderUnavailable, TunebotError, new_reference
+from bot.deps import Deps
+from bot.history import budget_for, fetch_thread, fit_to_budget, to_chat_messages
+from bot.streaming import ReplyWriter
+from storage import repo
+from storage.models import Turn
+
+log = logging.getLogger(__name__)
+
+IGNORED_SUBTYPES = {"message_changed", "message_deleted", "bot_message", "channel_join"}
+
+
+@dataclass(frozen=True)
+class Question:
+    team_id: str | None
+    channel: str
+    user: str
+    text: str
+    ts: str
+    thread_ts: str  # the thread to answer in: the message's own ts when it is top-level
+
+    @property
+    def is_thread_reply(self) -> bool:
+        return self.thread_ts != self.ts
+
+
+def register(app: App, deps: Deps) -> None:
+    @app.event("app_mention")
+    def answer_mention(event: dict[str, Any], body: dict[str, Any], context: BoltContext) -> None:
+        if _is_from_a_bot(event, context) or event.get("subtype") in IGNORED_SUBTYPES:
+            return
+        _answer_event(deps, context, body, event)
+
+    @app.event("message")
+    def answer_message(event: dict[str, Any], body: dict[str, Any], context: BoltContext) -> None:
+        if _is_from_a_bot(event, context) or event.get("subtype") in IGNORED_SUBTYPES:
+            return
+        if event.get("subtype") not in (None, "thread_broadcast"):
+            return
+        if event.get("channel_type") == "im":
+            _answer_event(deps, context, body, event)
+            return
+        thread_ts = event.get("thread_ts")
+        if not thread_ts or _mentions(event, context.bot_user_id):
+            return  # top-level chatter is not for us; mentions come as app_mention
+        with deps.session_factory() as session:
+            if not repo.has_answered_thread(
+                session, channel_id=event["channel"], thread_ts=thread_ts
+            ):
+                return
+        _answer_event(deps, context, body, event)
+
+
+def _is_from_a_bot(event: dict[str, Any], context: BoltContext) -> bool:
+    return bool(event.get("bot_id")) or event.get("user") in (None, context.bot_user_id)
+
+
+def _mentions(event: dict[str, Any], bot_user_id: str | None) -> bool:
+    return bool(bot_user_id) and f"<@{bot_user_id}>" in (event.get("text") or "")
+
+
+def _answer_event(
+    deps: Deps, context: BoltContext, body: dict[str, Any], event: dict[str, Any]
+) -> None:
+    question = Question(
+        team_id=event.get("team") or body.get("team_id"),
+        channel=event["channel"],
+        user=event["user"],
+        text=event.get("text") or "",
+        ts=event["ts"],
+        thread_ts=event.get("thread_ts") or event["ts"],
+    )
+    with deps.session_factory.begin() as session:
+        fresh = repo.claim_event(
+            session,
+            event_id=body.get("event_id") or f"{question.channel}:{question.ts}",
+            event_type=event.get("type", "message"),
+            message_key=f"{question.channel}:{question.ts}",
+        )
+    if not fresh:
+        log.info(
+            "event for %s:%s already taken; not answering twice", question.channel, question.ts
+        )
+        return
+    assert context.client is not None and context.bot_user_id is not None
+    answer(deps, context.client, question, bot_user_id=context.bot_user_id, bot_id=context.bot_id)
+
+
+def answer(
+    deps: Deps, client: WebClient, question: Question, *, bot_user_id: str, bot_id: str | None
+) -> None:
+    """Answer one question in its thread with the active model; never raises."""
+    started = time.monotonic()
+    settings = deps.settings
+    with deps.session_factory() as session:
+        model = repo.get_active_model(session, default=settings.base_model)
+    turn = Turn(
+        team_id=question.team_id,
+        channel_id=question.channel,
+        thread_ts=question.thread_ts,
+        message_ts=question.ts,
+        user_id=question.user,
+        model=model,
+        outcome="answered",
+    )
+    writer = ReplyWriter(
+        client,
+        channel=question.channel,
+        thread_ts=question.thread_ts,
+        recipient_user_id=question.user,
+        recipient_team_id=question.team_id,
+    )
+    try:
+        if question.is_thread_reply:
+            slack_messages = fetch_thread(
+                client, channel=question.channel, thread_ts=question.thread_ts
+            )
+        else:
+            slack_messages = [{"user": question.user, "text": question.text, "ts": question.ts}]
+        turns = to_chat_messages(slack_messages, bot_user_id=bot_user_id, bot_id=bot_id)
+        if not turns:
+            turns = [{"role": "user", "content": _strip_mention(question.text, bot_user_id)}]
+        budget = budget_for(
+            model, max_reply_tokens=settings.max_reply_tokens, cap=settings.history_token_budget
+        )
+        messages = fit_to_budget(settings.system_prompt, turns, model=model, budget=budget)
+        reply = deps.chat.stream(
+            model=model, messages=messages, max_tokens=settings.max_reply_tokens
+        )
+        for delta in reply.deltas:
+            writer.write(delta)
+        writer.finish()
+        turn.prompt_tokens = reply.usage.prompt_tokens
+        turn.completion_tokens = reply.usage.completion_tokens
+    except Exception as error:
+        turn.outcome, turn.error_ref = _apologise(client, writer, question, error)
+    turn.latency_ms = int((time.monotonic() - started) * 1000)
+    try:
+        with deps.session_factory.begin() as session:
+            repo.record_turn(session, turn=turn)
+    except Exception:
+        log.exception("could not record the turn for %s:%s", question.channel, question.ts)
+
+
+def _apologise(
+    client: WebClient, writer: ReplyWriter, question: Question, error: Exception
+) -> tuple[str, str]:
+    reference = new_reference()
+    if isinstance(error, ModelUnavailable):
+        outcome, reason = "model_unavailable", "the model I answer with is not available right now"
+    elif isinstance(error, ProviderUnavailable):
+        outcome, reason = "provider_error", "the model service is busy or unreachable"
+    elif isinstance(error, TunebotError):
+        outcome, reason = "error", str(error)
+    else:
+        outcome, reason = "error", "something went wrong on my side"
+    log.error(
+        "answer failed (ref %s) in %s:%s: %s",
+        reference,
+        question.channel,
+        question.ts,
+        error,
+        exc_info=not isinstance(error, TunebotError),
+    )
+    text = (
+        f"Sorry, I couldn't answer that: {reason}. "
+        f"Please try again in a moment. (ref `{reference}`)"
+    )
+    try:
+        if writer.text:
+            writer.write("\n\n_" + text + "_")
+            writer.finish()
+        else:
+            client.chat_postMessage(
+                channel=question.channel, thread_ts=question.thread_ts, text=text
+            )
+    except Exception:
+        log.exception("could not tell the user about ref %s", reference)
+    return outcome, reference
+
+
+def _strip_mention(text: str, bot_user_id: str) -> str:
+    return re.sub(rf"<@{re.escape(bot_user_id)}>\s*", "", text).strip() or text

@@ -1,0 +1,114 @@
+"""The `tunebot` command: run, demo, db upgrade, and the offline dataset tools."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from bot.config import ConfigError, Settings
+from bot.logs import configure_logging
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tunebot",
+        description="A Slack bot that answers from your team's fine-tuned model "
+        "and lets admins fine-tune it from Slack.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = commands.add_parser(
+        "run",
+        help="run the bot (HTTP on $PORT, or Socket Mode when SLACK_APP_TOKEN is set)",
+        description="Upgrade the database, then serve Slack events, slash commands and "
+        "interactivity on POST /slack/events and health on GET /healthz "
+        "(Socket Mode when SLACK_APP_TOKEN is set). Configured by environment variables "
+        "or a .env file; see the README.",
+    )
+    run.set_defaults(func=_run)
+
+    demo = commands.add_parser(
+        "demo",
+        help="play a scripted Slack session against local emulators (no credentials needed)",
+        description="Start local emulators of Slack and OpenAI, run the real bot against "
+        "them with a temporary SQLite database, play a short session and print the "
+        "transcript. Needs no credentials and no network.",
+    )
+    demo.set_defaults(func=_demo)
+
+    db = commands.add_parser("db", help="database maintenance", description="Database maintenance.")
+    db_commands = db.add_subparsers(dest="db_command", metavar="COMMAND", required=True)
+    db_upgrade = db_commands.add_parser(
+        "upgrade",
+        help="apply pending migrations to DATABASE_URL",
+        description="Create or migrate the tunebot tables in DATABASE_URL "
+        "(default: SQLite file tunebot.db in the working directory).",
+    )
+    db_upgrade.set_defaults(func=_db_upgrade)
+    _add_dataset_commands(commands)
+    return parser
+
+
+def _add_dataset_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    try:
+        from admin.datasets.cli import add_dataset_commands
+    except ImportError:
+        return
+    add_dataset_commands(commands)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from bot.runtime import run_forever
+
+    settings = Settings.from_env()
+    settings.require_slack()
+    settings.require_openai()
+    _logging(settings)
+    run_forever(settings)
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from bot.demo import play
+
+    return play(sys.stdout)
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    from storage.db import build_engine, upgrade
+
+    settings = Settings.from_env()
+    _logging(settings)
+    engine = build_engine(settings.database_url)
+    upgrade(engine)
+    print(f"database is up to date ({engine.url.render_as_string(hide_password=True)})")
+    return 0
+
+
+def _logging(settings: Settings) -> None:
+    configure_logging(
+        settings.log_level,
+        [
+            settings.slack_bot_token,
+            settings.slack_signing_secret,
+            settings.slack_app_token,
+            settings.openai_api_key,
+        ],
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as error:
+        print(f"tunebot: configuration error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,170 @@
+"""Settings: the environment (and an optional .env file) parsed once, at the composition root."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from dotenv import dotenv_values
+
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+DEFAULT_BASE_MODEL = "gpt-4o-mini-2024-07-18"
+DEFAULT_SYSTEM_PROMPT = (
+    "You are tunebot, a helpful assistant for this team. Answer concisely and in the "
+    "language of the question."
+)
+_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    slack_bot_token: str | None = None
+    slack_signing_secret: str | None = None
+    slack_app_token: str | None = None
+    slack_api_url: str = DEFAULT_SLACK_API_URL
+    openai_api_key: str | None = None
+    openai_base_url: str | None = None
+    database_url: str = "sqlite:///tunebot.db"
+    base_model: str = DEFAULT_BASE_MODEL
+    system_prompt: str = DEFAULT_SYSTEM_PROMPT
+    admins: frozenset[str] = field(default_factory=frozenset)
+    notify_channel: str | None = None
+    poll_seconds: int = 60
+    port: int = 3000
+    max_reply_tokens: int = 1024
+    history_token_budget: int = 16_000
+    log_level: str = "INFO"
+
+    @property
+    def socket_mode(self) -> bool:
+        return bool(self.slack_app_token)
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, env_file: str | Path | None = ".env"
+    ) -> Settings:
+        """Read settings from `environ` (default os.environ) over an optional .env file."""
+        values: dict[str, str] = {}
+        if env_file is not None and Path(env_file).is_file():
+            values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+        values.update(os.environ if environ is None else environ)
+        env = {k: v.strip() for k, v in values.items()}
+
+        def text(name: str) -> str | None:
+            return env.get(name) or None
+
+        kwargs: dict[str, Any] = {
+            "slack_bot_token": text("SLACK_BOT_TOKEN"),
+            "slack_signing_secret": text("SLACK_SIGNING_SECRET"),
+            "slack_app_token": text("SLACK_APP_TOKEN"),
+            "slack_api_url": _url(env, "SLACK_API_URL", DEFAULT_SLACK_API_URL, trailing_slash=True),
+            "openai_api_key": text("OPENAI_API_KEY"),
+            "openai_base_url": _url(env, "OPENAI_BASE_URL", None),
+            "database_url": text("DATABASE_URL") or "sqlite:///tunebot.db",
+            "base_model": text("TUNEBOT_BASE_MODEL") or DEFAULT_BASE_MODEL,
+            "system_prompt": text("TUNEBOT_SYSTEM_PROMPT") or DEFAULT_SYSTEM_PROMPT,
+            "admins": _admins(env.get("TUNEBOT_ADMINS", "")),
+            "notify_channel": _channel(env.get("TUNEBOT_NOTIFY_CHANNEL", "")),
+            "poll_seconds": _int(env, "TUNEBOT_POLL_SECONDS", 60, minimum=1),
+            "port": _int(env, "PORT", 3000, minimum=1, maximum=65535),
+            "max_reply_tokens": _int(env, "TUNEBOT_MAX_REPLY_TOKENS", 1024, minimum=16),
+            "history_token_budget": _int(env, "TUNEBOT_HISTORY_TOKENS", 16_000, minimum=256),
+            "log_level": _log_level(env.get("TUNEBOT_LOG_LEVEL", "INFO")),
+        }
+        settings = cls(**kwargs)
+        if settings.slack_app_token and not settings.slack_app_token.startswith("xapp-"):
+            raise ConfigError("SLACK_APP_TOKEN must be an app-level token starting with xapp-")
+        if settings.slack_bot_token and not settings.slack_bot_token.startswith("xox"):
+            raise ConfigError("SLACK_BOT_TOKEN must be a bot token starting with xoxb-")
+        if not settings.database_url.startswith(("sqlite", "postgresql", "postgres")):
+            raise ConfigError(
+                "DATABASE_URL must be a sqlite:/// or postgresql:// URL, "
+                f"not {settings.database_url.split(':', 1)[0]}:"
+            )
+        return settings
+
+    def require_slack(self) -> None:
+        """`tunebot run` needs real Slack credentials; the demo does not."""
+        if not self.slack_bot_token:
+            raise ConfigError("SLACK_BOT_TOKEN is required: the bot token (xoxb-...) of your app")
+        if not self.socket_mode and not self.slack_signing_secret:
+            raise ConfigError(
+                "SLACK_SIGNING_SECRET is required in HTTP mode: the app's signing secret "
+                "(or set SLACK_APP_TOKEN for Socket Mode)"
+            )
+
+    def require_openai(self) -> None:
+        if not self.openai_api_key:
+            raise ConfigError("OPENAI_API_KEY is required: the API key of your OpenAI project")
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+
+def _int(
+    env: Mapping[str, str], name: str, default: int, *, minimum: int, maximum: int | None = None
+) -> int:
+    raw = env.get(name, "")
+    if raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < minimum or (maximum is not None and value > maximum):
+        upper = f" and at most {maximum}" if maximum is not None else ""
+        raise ConfigError(f"{name} must be at least {minimum}{upper}, got {value}")
+    return value
+
+
+def _url(
+    env: Mapping[str, str], name: str, default: str | None, *, trailing_slash: bool = False
+) -> Any:
+    raw = env.get(name, "")
+    if raw == "":
+        return default
+    if not re.match(r"^https?://[^\s/]+", raw):
+        raise ConfigError(
+            f"{name} must be an http(s) URL such as https://example.com/, got {raw!r}"
+        )
+    if trailing_slash and not raw.endswith("/"):
+        raw += "/"
+    return raw
+
+
+def _admins(raw: str) -> frozenset[str]:
+    ids = [part.strip() for part in raw.split(",") if part.strip()]
+    for user_id in ids:
+        if not _USER_ID.match(user_id):
+            raise ConfigError(
+                "TUNEBOT_ADMINS must be comma-separated Slack user IDs like U012AB3CD, "
+                f"got {user_id!r}"
+            )
+    return frozenset(ids)
+
+
+def _channel(raw: str) -> str | None:
+    raw = raw.strip()
+    if not raw:
+        return None
+    if not _CHANNEL_ID.match(raw):
+        raise ConfigError(
+            f"TUNEBOT_NOTIFY_CHANNEL must be a channel ID like C012AB3CD, got {raw!r}"
+        )
+    return raw
+
+
+def _log_level(raw: str) -> str:
+    level = raw.strip().upper() or "INFO"
+    if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise ConfigError(f"TUNEBOT_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {raw!r}")
+    return level

@@ -1,0 +1,85 @@
+"""Thread history -> chat messages for the model, trimmed oldest-first to the token budget."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from slack_sdk import WebClient
+
+from admin.tokens import context_window, count_message, encoding_for
+
+MAX_THREAD_MESSAGES = 1000
+_PRIMING = 3
+
+
+def fetch_thread(client: WebClient, *, channel: str, thread_ts: str) -> list[dict[str, Any]]:
+    """Every message of a thread, parent first, following Slack's cursor pagination."""
+    messages: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while len(messages) < MAX_THREAD_MESSAGES:
+        page = client.conversations_replies(channel=channel, ts=thread_ts, cursor=cursor, limit=200)
+        messages.extend(page.get("messages") or [])
+        cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
+        if not page.get("has_more") or not cursor:
+            break
+    return messages
+
+
+def to_chat_messages(
+    slack_messages: Iterable[Mapping[str, Any]], *, bot_user_id: str, bot_id: str | None = None
+) -> list[dict[str, str]]:
+    """Slack messages -> user/assistant turns; the bot's own mention is stripped from text."""
+    mention = re.compile(rf"<@{re.escape(bot_user_id)}>\s*")
+    turns: list[dict[str, str]] = []
+    for message in slack_messages:
+        if message.get("subtype") not in (None, "file_share", "thread_broadcast"):
+            continue
+        text = mention.sub("", message.get("text") or "").strip()
+        if not text:
+            continue
+        is_bot = message.get("user") == bot_user_id or (
+            bot_id is not None and message.get("bot_id") == bot_id
+        )
+        if not is_bot and message.get("bot_id"):
+            continue  # other bots' chatter is not part of the conversation
+        turns.append({"role": "assistant" if is_bot else "user", "content": text})
+    return turns
+
+
+def budget_for(model: str, *, max_reply_tokens: int, cap: int) -> int:
+    """Tokens the prompt may use: the model's window less the reply, never above `cap`."""
+    return max(256, min(cap, context_window(model) - max_reply_tokens))
+
+
+def fit_to_budget(
+    system_prompt: str, turns: list[dict[str, str]], *, model: str, budget: int
+) -> list[dict[str, str]]:
+    """System prompt + the newest turns that fit; the oldest are dropped first.
+
+    The newest turn (the question) is always kept, cut from its start if it alone is
+    too long, so the model still sees what was asked.
+    """
+    encoding = encoding_for(model)
+    system = {"role": "system", "content": system_prompt}
+    remaining = budget - _PRIMING - count_message(system, encoding)
+    kept: list[dict[str, str]] = []
+    for turn in reversed(turns):
+        cost = count_message(turn, encoding)
+        if cost > remaining:
+            if not kept:
+                kept.append(_truncate_start(turn, encoding, max(remaining - 3, 1)))
+            break
+        kept.append(turn)
+        remaining -= cost
+    kept.reverse()
+    # A conversation for the model starts with the user; a leading bot turn is dropped.
+    while len(kept) > 1 and kept[0]["role"] == "assistant":
+        kept.pop(0)
+    return [system, *kept]
+
+
+def _truncate_start(turn: dict[str, str], encoding: Any, limit: int) -> dict[str, str]:
+    tokens = encoding.encode_ordinary(turn["content"])
+    return {"role": turn["role"], "content": encoding.decode(tokens[-limit:])}

@@ -1,0 +1,61 @@
+"""Sandbox: both emulators plus the real bot wired to them over loopback HTTP (demo, tests, bench)."""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bot.config import Settings
+from bot.emulators.openai import OpenAIEmulator
+from bot.emulators.slack import SlackEmulator
+from bot.runtime import Running, start
+
+
+@dataclass
+class Sandbox:
+    slack: SlackEmulator
+    openai: OpenAIEmulator
+    settings: Settings
+    bot: Running
+    _tmp: tempfile.TemporaryDirectory[str] | None = field(default=None, repr=False)
+
+    @classmethod
+    def open(cls, *, database_url: str | None = None, **overrides: Any) -> Sandbox:
+        """Start emulators and the bot; `overrides` are Settings fields (admins, base_model...)."""
+        tmp = None
+        if database_url is None:
+            tmp = tempfile.TemporaryDirectory(prefix="tunebot-")
+            database_url = f"sqlite:///{Path(tmp.name) / 'tunebot.db'}"
+        slack = SlackEmulator().start()
+        openai = OpenAIEmulator().start()
+        settings = Settings(
+            slack_bot_token=slack.bot_token,
+            slack_signing_secret=slack.signing_secret,
+            slack_api_url=slack.api_url,
+            openai_api_key=openai.api_key,
+            openai_base_url=openai.base_url,
+            database_url=database_url,
+            port=0,
+        ).with_overrides(**overrides)
+        bot = start(settings, host="127.0.0.1")
+        slack.events_url = f"{bot.http.url}/slack/events"
+        return cls(slack=slack, openai=openai, settings=settings, bot=bot, _tmp=tmp)
+
+    @property
+    def deps(self) -> Any:
+        return self.bot.deps
+
+    def close(self) -> None:
+        self.bot.stop()
+        self.slack.stop()
+        self.openai.stop()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,126 @@
+"""Queries: the only place that reads or writes tables. Callers own the transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, exists, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from storage.models import ActiveModel, ModelHistory, SlackEvent, Turn, utcnow
+
+ACTIVE_ROW = 1
+
+
+@dataclass(frozen=True)
+class ModelSwitch:
+    model: str
+    activated_at: datetime
+    set_by_user: str | None
+    set_by_job: str | None
+    reason: str
+
+
+def get_active_model(session: Session, *, default: str) -> str:
+    """The model to answer with: the stored one, or `default` until anything is stored."""
+    model = session.scalar(select(ActiveModel.model).where(ActiveModel.id == ACTIVE_ROW))
+    return model or default
+
+
+def set_active_model(
+    session: Session,
+    *,
+    model: str,
+    reason: str,
+    set_by_user: str | None = None,
+    set_by_job: str | None = None,
+) -> bool:
+    """Make `model` active; True if this call changed it (so the caller announces it once)."""
+    history = ModelHistory(
+        model=model, set_by_user=set_by_user, set_by_job=set_by_job, reason=reason
+    )
+    session.add(history)
+    session.flush()
+    now = utcnow()
+    result = session.execute(
+        update(ActiveModel)
+        .where(ActiveModel.id == ACTIVE_ROW, ActiveModel.model != model)
+        .values(model=model, since=now, history_id=history.id)
+    )
+    changed = cast(CursorResult[Any], result).rowcount
+    if changed:
+        return True
+    if session.get(ActiveModel, ACTIVE_ROW) is not None:
+        session.delete(history)
+        return False
+    inserted = _insert_ignore(
+        session,
+        ActiveModel,
+        {"id": ACTIVE_ROW, "model": model, "since": now, "history_id": history.id},
+    )
+    if not inserted:
+        session.delete(history)
+    return inserted
+
+
+def model_history(session: Session, *, limit: int = 50) -> list[ModelSwitch]:
+    rows = session.scalars(select(ModelHistory).order_by(ModelHistory.id.desc()).limit(limit)).all()
+    return [
+        ModelSwitch(r.model, r.activated_at, r.set_by_user, r.set_by_job, r.reason) for r in rows
+    ]
+
+
+def claim_event(
+    session: Session, *, event_id: str, event_type: str, message_key: str | None
+) -> bool:
+    """Record an incoming event; False if it (or its twin for the same message) was seen."""
+    return _insert_ignore(
+        session,
+        SlackEvent,
+        {
+            "event_id": event_id,
+            "event_type": event_type,
+            "message_key": message_key,
+            "received_at": utcnow(),
+        },
+    )
+
+
+def record_turn(session: Session, *, turn: Turn) -> None:
+    session.add(turn)
+
+
+def has_answered_thread(session: Session, *, channel_id: str, thread_ts: str) -> bool:
+    return bool(
+        session.scalar(
+            select(
+                exists().where(
+                    Turn.channel_id == channel_id,
+                    Turn.thread_ts == thread_ts,
+                    Turn.outcome != "ignored",
+                )
+            )
+        )
+    )
+
+
+def recent_turns(session: Session, *, limit: int = 20) -> list[Turn]:
+    return list(session.scalars(select(Turn).order_by(Turn.id.desc()).limit(limit)).all())
+
+
+def _insert_ignore(session: Session, table: type, values: dict[str, object]) -> bool:
+    # ON CONFLICT DO NOTHING keeps the caller's transaction usable, unlike catching
+    # IntegrityError, and both databases accept it.
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    # RETURNING, not rowcount: through the ORM an insert's rowcount is not reliable.
+    statement = (
+        insert(table)
+        .values(**values)
+        .on_conflict_do_nothing()
+        .returning(*table.__table__.primary_key.columns)  # type: ignore[attr-defined]
+    )
+    return session.execute(statement).first() is not None

@@ -1,0 +1,77 @@
+"""Fixtures: a fresh database per test on SQLite and on PostgreSQL, and the bot sandbox."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from storage.db import SessionFactory, build_engine, build_session_factory, normalise_url, upgrade
+
+if TYPE_CHECKING:
+    from bot.sandbox import Sandbox
+
+POSTGRES_URL = os.environ.get(
+    "TUNEBOT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--db",
+        default="sqlite,postgresql",
+        help="databases to run the database tests on (default: sqlite,postgresql; "
+        "PostgreSQL from $TUNEBOT_TEST_POSTGRES_URL or %s)" % POSTGRES_URL,
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "db_backend" in metafunc.fixturenames:
+        backends = [b.strip() for b in metafunc.config.getoption("--db").split(",") if b.strip()]
+        metafunc.parametrize("db_backend", backends, scope="function")
+
+
+@pytest.fixture
+def database_url(db_backend: str, tmp_path: os.PathLike[str]) -> Iterator[str]:
+    if db_backend == "sqlite":
+        yield f"sqlite:///{tmp_path}/tunebot.db"
+        return
+    if db_backend != "postgresql":
+        raise pytest.UsageError(f"--db: unknown database {db_backend!r}")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(normalise_url(POSTGRES_URL), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except Exception as error:
+        admin.dispose()
+        pytest.fail(
+            f"PostgreSQL at {POSTGRES_URL} is unreachable ({type(error).__name__}); "
+            "start it, set TUNEBOT_TEST_POSTGRES_URL, or run with --db sqlite",
+            pytrace=False,
+        )
+    separator = "&" if "?" in POSTGRES_URL else "?"
+    yield f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture
+def session_factory(database_url: str) -> Iterator[SessionFactory]:
+    engine = build_engine(database_url)
+    upgrade(engine)
+    yield build_session_factory(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def sandbox(database_url: str) -> Iterator[Sandbox]:
+    from bot.sandbox import Sandbox
+
+    with Sandbox.open(database_url=database_url) as box:
+        yield box

@@ -1,0 +1,88 @@
+"""Configuration: parsed once; a bad setting is one line naming the variable, exit status 2."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from bot.config import ConfigError, Settings
+
+
+def test_defaults_need_no_environment_at_all() -> None:
+    settings = Settings.from_env({}, env_file=None)
+    assert settings.database_url == "sqlite:///tunebot.db"
+    assert settings.slack_api_url == "https://slack.com/api/"
+    assert settings.poll_seconds == 60
+    assert not settings.socket_mode
+
+
+def test_values_are_parsed_and_normalised() -> None:
+    settings = Settings.from_env(
+        {
+            "SLACK_API_URL": "http://127.0.0.1:9000/api",
+            "TUNEBOT_ADMINS": "U012AB3CD, W0ABCDEF1",
+            "TUNEBOT_NOTIFY_CHANNEL": "C0123ABCD",
+            "TUNEBOT_POLL_SECONDS": "1",
+            "SLACK_APP_TOKEN": "xapp-1-abc",
+        },
+        env_file=None,
+    )
+    assert settings.slack_api_url == "http://127.0.0.1:9000/api/"
+    assert settings.admins == {"U012AB3CD", "W0ABCDEF1"}
+    assert settings.poll_seconds == 1
+    assert settings.socket_mode
+
+
+def test_dotenv_file_is_read_and_the_environment_wins(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("TUNEBOT_BASE_MODEL=gpt-4.1-mini\nTUNEBOT_POLL_SECONDS=30\n")
+    settings = Settings.from_env({"TUNEBOT_POLL_SECONDS": "5"}, env_file=env_file)
+    assert (settings.base_model, settings.poll_seconds) == ("gpt-4.1-mini", 5)
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"TUNEBOT_POLL_SECONDS": "0"}, "TUNEBOT_POLL_SECONDS"),
+        ({"TUNEBOT_POLL_SECONDS": "soon"}, "TUNEBOT_POLL_SECONDS"),
+        ({"TUNEBOT_ADMINS": "alice"}, "TUNEBOT_ADMINS"),
+        ({"TUNEBOT_NOTIFY_CHANNEL": "#general"}, "TUNEBOT_NOTIFY_CHANNEL"),
+        ({"SLACK_API_URL": "slack.com"}, "SLACK_API_URL"),
+        ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
+        ({"SLACK_APP_TOKEN": "xoxb-wrong-kind"}, "SLACK_APP_TOKEN"),
+        ({"PORT": "99999"}, "PORT"),
+    ],
+)
+def test_a_malformed_setting_names_the_variable(env: dict[str, str], variable: str) -> None:
+    with pytest.raises(ConfigError, match=variable):
+        Settings.from_env(env, env_file=None)
+
+
+def test_run_without_slack_credentials_names_the_missing_variable(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "OPENAI_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    assert main(["run"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "SLACK_BOT_TOKEN" in err
+
+
+def test_bad_configuration_exits_2_with_one_line_and_no_traceback(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "run"],
+        env={"PATH": "/usr/bin:/bin", "TUNEBOT_POLL_SECONDS": "-5"},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "tunebot: configuration error: TUNEBOT_POLL_SECONDS must be at least 1, got -5"
+    ]
