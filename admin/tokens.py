@@ -143,3 +143,9 @@ def count_messages(messages: Iterable[Mapping[str, Any]], model: str) -> int:
     """3 per message, +1 per name, every string value encoded, +3 to prime the reply."""
     encoding = encoding_for(model)
     return sum(count_message(m, encoding) for m in messages) + 3
+
+
+if __name__ == "__main__":
+    # `python -m admin.tokens`: bake verified vocabularies into tiktoken's cache (Dockerfile).
+    for _name in ENCODING_SHA256:
+        print(f"{_name}: {seed_offline_encoding(_name)}")

@@ -46,6 +46,13 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: SQLite file tunebot.db in the working directory).",
     )
     db_upgrade.set_defaults(func=_db_upgrade)
+    health = commands.add_parser(
+        "healthcheck",
+        help="exit 0 if the bot on $PORT answers /healthz (the Dockerfile's HEALTHCHECK)",
+        description="Ask the running bot's GET /healthz on 127.0.0.1:$PORT; exit 0 when it "
+        "reports the database up, 1 otherwise.",
+    )
+    health.set_defaults(func=_healthcheck)
     _add_dataset_commands(commands)
     return parser
 
@@ -84,6 +91,22 @@ def _db_upgrade(args: argparse.Namespace) -> int:
     upgrade(engine)
     print(f"database is up to date ({engine.url.render_as_string(hide_password=True)})")
     return 0
+
+
+def _healthcheck(args: argparse.Namespace) -> int:
+    import urllib.error
+    import urllib.request
+
+    settings = Settings.from_env(env_file=None)
+    url = f"http://127.0.0.1:{settings.port}/healthz"
+    try:
+        with urllib.request.urlopen(url, timeout=4) as response:
+            healthy = response.status == 200
+    except (urllib.error.URLError, OSError) as error:
+        print(f"tunebot: {url} did not answer: {error}", file=sys.stderr)
+        return 1
+    print(f"{url}: {'healthy' if healthy else 'unhealthy'}")
+    return 0 if healthy else 1
 
 
 def _logging(settings: Settings) -> None:

@@ -69,7 +69,7 @@ def fit_to_budget(
         cost = count_message(turn, encoding)
         if cost > remaining:
             if not kept:
-                kept.append(_truncate_start(turn, encoding, max(remaining - 3, 1)))
+                kept.append(_truncate_start(turn, encoding, remaining))
             break
         kept.append(turn)
         remaining -= cost
@@ -80,6 +80,13 @@ def fit_to_budget(
     return [system, *kept]
 
 
-def _truncate_start(turn: dict[str, str], encoding: Any, limit: int) -> dict[str, str]:
+def _truncate_start(turn: dict[str, str], encoding: Any, allowed: int) -> dict[str, str]:
     tokens = encoding.encode_ordinary(turn["content"])
-    return {"role": turn["role"], "content": encoding.decode(tokens[-limit:])}
+    keep = allowed - count_message({"role": turn["role"], "content": ""}, encoding)
+    while keep > 0:
+        cut = {"role": turn["role"], "content": encoding.decode(tokens[-keep:])}
+        # Decoding a slice can re-tokenize differently at its edge; shrink until it fits.
+        if count_message(cut, encoding) <= allowed:
+            return cut
+        keep -= 1
+    return {"role": turn["role"], "content": ""}

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy import select
 
 from bot.config import Settings
 from bot.emulators.openai import OpenAIEmulator
 from bot.emulators.slack import SlackEmulator
 from bot.runtime import Running, start
+from storage.models import Turn
 
 
 @dataclass
@@ -46,6 +50,27 @@ class Sandbox:
     @property
     def deps(self) -> Any:
         return self.bot.deps
+
+    def wait_for_turn(self, channel: str, ts: str, *, timeout: float = 10.0) -> Turn:
+        """The bot's record of answering the message at `ts` (written once the reply is done)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.deps.session_factory() as session:
+                turn = session.scalar(
+                    select(Turn).where(Turn.channel_id == channel, Turn.message_ts == ts)
+                )
+            if turn is not None:
+                return turn
+            time.sleep(0.01)
+        raise AssertionError(f"the bot did not answer {channel}:{ts} within {timeout} s")
+
+    def replies_after(self, channel: str, thread_ts: str, ts: str) -> list[dict[str, Any]]:
+        """The bot's messages in a thread posted after the message at `ts`."""
+        return [
+            m
+            for m in self.slack.messages(channel, thread_ts)
+            if m.get("bot_id") and float(m["ts"]) > float(ts)
+        ]
 
     def close(self) -> None:
         self.bot.stop()
