@@ -7,9 +7,11 @@ import hashlib
 import os
 import tempfile
 import threading
+from array import array
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from importlib import resources
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -143,6 +145,44 @@ def count_messages(messages: Iterable[Mapping[str, Any]], model: str) -> int:
     """3 per message, +1 per name, every string value encoded, +3 to prime the reply."""
     encoding = encoding_for(model)
     return sum(count_message(m, encoding) for m in messages) + 3
+
+
+_BATCH_SEPARATOR = "<|endoftext|>"
+
+
+def count_ordinary_batch(encoding: tiktoken.Encoding, texts: list[str]) -> list[int]:
+    """`len(encoding.encode_ordinary(t))` for every text, with one call into tiktoken.
+
+    tiktoken's `encode` splits its input at allowed special tokens first and tokenizes the
+    text between them independently, so texts joined by <|endoftext|> count exactly as they
+    would one by one. One call releases the GIL once for the whole batch, which is what lets
+    a worker thread count while the caller parses. If any text could hold a special token
+    itself, the texts are counted one by one.
+    """
+    if len(texts) < 2 or _BATCH_SEPARATOR not in encoding.special_tokens_set:
+        return [len(encoding.encode_ordinary(t)) for t in texts]
+    joined = _BATCH_SEPARATOR.join(texts)
+    # "<|" cannot form across a join, so this count holds only if no text contains it.
+    if joined.count("<|") != len(texts) - 1:
+        return [len(encoding.encode_ordinary(t)) for t in texts]
+    separator = encoding.encode_single_token(_BATCH_SEPARATOR)
+    core = getattr(encoding, "_core_bpe", None)
+    if core is not None and hasattr(core, "encode_to_tiktoken_buffer"):
+        # The buffer (what tiktoken's encode_to_numpy reads) avoids a Python int per token:
+        # split its bytes at the separator's 4 bytes, and accept the split only if every
+        # part is whole tokens (a match straddling two tokens would break that).
+        raw = memoryview(core.encode_to_tiktoken_buffer(joined, {_BATCH_SEPARATOR})).tobytes()
+        lengths = list(map(len, raw.split(array("I", [separator]).tobytes())))
+        if len(lengths) == len(texts) and not any(map(int.__and__, lengths, repeat(3))):
+            return [n >> 2 for n in lengths]
+    tokens = encoding.encode(joined, allowed_special={_BATCH_SEPARATOR}, disallowed_special=())
+    counts, start = [], 0
+    for _ in range(len(texts) - 1):
+        end = tokens.index(separator, start)
+        counts.append(end - start)
+        start = end + 1
+    counts.append(len(tokens) - start)
+    return counts
 
 
 if __name__ == "__main__":

@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_dataset_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _add_dataset_commands(commands: argparse._SubParsersAction) -> None:
     try:
         from admin.datasets.cli import add_dataset_commands
     except ImportError:

@@ -61,8 +61,10 @@ def fit_to_budget(
     The newest turn (the question) is always kept, cut from its start if it alone is
     too long, so the model still sees what was asked.
     """
-    encoding = encoding_for(model)
     system = {"role": "system", "content": system_prompt}
+    if _surely_fits([system, *turns], budget):
+        return _drop_leading_assistant([system, *turns])
+    encoding = encoding_for(model)
     remaining = budget - _PRIMING - count_message(system, encoding)
     kept: list[dict[str, str]] = []
     for turn in reversed(turns):
@@ -74,10 +76,22 @@ def fit_to_budget(
         kept.append(turn)
         remaining -= cost
     kept.reverse()
+    return _drop_leading_assistant([system, *kept])
+
+
+def _surely_fits(messages: list[dict[str, str]], budget: int) -> bool:
+    # Every token covers at least one byte of UTF-8, so bytes bound tokens from above; a
+    # short thread needs no tokenizer at all (and no vocabulary loaded into memory).
+    bound = _PRIMING + sum(4 + len(m["content"].encode()) + len(m["role"]) for m in messages)
+    return bound <= budget
+
+
+def _drop_leading_assistant(messages: list[dict[str, str]]) -> list[dict[str, str]]:
     # A conversation for the model starts with the user; a leading bot turn is dropped.
-    while len(kept) > 1 and kept[0]["role"] == "assistant":
-        kept.pop(0)
-    return [system, *kept]
+    system, turns = messages[0], messages[1:]
+    while len(turns) > 1 and turns[0]["role"] == "assistant":
+        turns.pop(0)
+    return [system, *turns]
 
 
 def _truncate_start(turn: dict[str, str], encoding: Any, allowed: int) -> dict[str, str]:

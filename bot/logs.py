@@ -8,7 +8,9 @@ import sys
 from collections.abc import Iterable
 
 # Token shapes are masked even when they are not ours (a pasted token in an error).
-_TOKEN_SHAPES = re.compile(r"\b(xox[abposr]-[A-Za-z0-9-]{8,}|xapp-[A-Za-z0-9-]{8,}|sk-[A-Za-z0-9_-]{12,})")
+_TOKEN_SHAPES = re.compile(
+    r"\b(xox[abposr]-[A-Za-z0-9-]{8,}|xapp-[A-Za-z0-9-]{8,}|sk-[A-Za-z0-9_-]{12,})"
+)
 
 
 class RedactSecrets(logging.Filter):

@@ -1,4 +1,4 @@
-"""Sandbox: both emulators plus the real bot wired to them over loopback HTTP (demo, tests, bench)."""
+"""Sandbox: both emulators and the real bot wired to them over loopback HTTP (demo, tests)."""
 
 from __future__ import annotations
 

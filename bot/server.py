@@ -53,7 +53,8 @@ class HttpServer:
     """waitress on a background thread; port 0 picks a free port (tests, the demo)."""
 
     def __init__(self, wsgi: Callable[..., Iterable[bytes]], *, host: str, port: int) -> None:
-        self._server = create_server(wsgi, host=host, port=port, threads=8, ident="tunebot")
+        self._server: Any = create_server(wsgi, host=host, port=port, threads=8, ident="tunebot")
+        self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
     @property
@@ -65,7 +66,12 @@ class HttpServer:
         return f"http://127.0.0.1:{self.port}"
 
     def serve_forever(self) -> None:
-        self._server.run()
+        # waitress's own run() cannot be stopped from another thread without closing sockets
+        # under its select(); polling one round at a time lets this thread close them itself.
+        while not self._stopping.is_set():
+            self._server.asyncore.loop(timeout=0.2, map=self._server._map, count=1)
+        self._server.task_dispatcher.shutdown()
+        self._server.close()
 
     def start(self) -> HttpServer:
         self._thread = threading.Thread(target=self.serve_forever, name="tunebot-http", daemon=True)
@@ -73,6 +79,6 @@ class HttpServer:
         return self
 
     def stop(self) -> None:
-        self._server.close()
+        self._stopping.set()
         if self._thread is not None:
-            self._thread.join(timeout=5)
+            self._thread.join(timeout=10)

@@ -116,11 +116,10 @@ def _insert_ignore(session: Session, table: type, values: dict[str, object]) -> 
     # IntegrityError, and both databases accept it.
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    # RETURNING, not rowcount: through the ORM an insert's rowcount is not reliable.
+    # RETURNING tells whether the row went in, on both databases.
+    # The Core table, not the ORM class: a plain INSERT skips the ORM's bulk-insert machinery.
+    core = table.__table__  # type: ignore[attr-defined]
     statement = (
-        insert(table)
-        .values(**values)
-        .on_conflict_do_nothing()
-        .returning(*table.__table__.primary_key.columns)  # type: ignore[attr-defined]
+        insert(core).values(**values).on_conflict_do_nothing().returning(*core.primary_key.columns)
     )
     return session.execute(statement).first() is not None

@@ -25,7 +25,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--db",
         default="sqlite,postgresql",
         help="databases to run the database tests on (default: sqlite,postgresql; "
-        "PostgreSQL from $TUNEBOT_TEST_POSTGRES_URL or %s)" % POSTGRES_URL,
+        f"PostgreSQL from $TUNEBOT_TEST_POSTGRES_URL or {POSTGRES_URL})",
     )
 
 

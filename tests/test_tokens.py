@@ -1,4 +1,4 @@
-"""Token counting: right encoding for fine-tunes, offline vocabularies, the cookbook's arithmetic."""
+"""Token counting: the right encoding for fine-tunes, offline vocabularies, cookbook arithmetic."""
 
 from __future__ import annotations
 

@@ -1,0 +1,135 @@
+"""Benchmark: signed event in -> first streamed text at the Slack emulator; RSS of `tunebot run`.
+
+Run: python bench/bench_chat.py [--rounds N]   (BENCH_DATABASE_URL=postgresql://... for PostgreSQL)
+The bot runs as `tunebot run` in its own process, as deployed; the emulators and the load
+generator run in this one. Targets (issue 2): p50 <= 30 ms and p99 <= 150 ms at 20
+concurrent threads; idle RSS <= 150 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from bot.emulators.openai import OpenAIEmulator
+from bot.emulators.slack import SlackEmulator
+
+STREAM_STARTS = {"chat.startStream", "chat.postMessage"}
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
+
+
+class BotProcess:
+    """`tunebot run` in a child process against the emulators of this one."""
+
+    def __init__(self, slack: SlackEmulator, openai: OpenAIEmulator, workdir: str) -> None:
+        self.port = 38517
+        env = {
+            **os.environ,
+            "SLACK_BOT_TOKEN": slack.bot_token,
+            "SLACK_SIGNING_SECRET": slack.signing_secret,
+            "SLACK_API_URL": slack.api_url,
+            "OPENAI_API_KEY": openai.api_key,
+            "OPENAI_BASE_URL": openai.base_url,
+            "DATABASE_URL": os.environ.get("BENCH_DATABASE_URL")
+            or f"sqlite:///{Path(workdir) / 'bench.db'}",
+            "PORT": str(self.port),
+            "TUNEBOT_LOG_LEVEL": "ERROR",
+        }
+        command = [sys.executable, "-m", "bot.cli", "run"]
+        self.process = subprocess.Popen(command, env=env, cwd=workdir)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1)
+                return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError("tunebot run did not become healthy")
+
+    def rss_mb(self) -> float:
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        line = next(row for row in status.splitlines() if row.startswith("VmRSS"))
+        return int(line.split()[1]) / 1024
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=15)
+
+
+def measure_latency(slack: SlackEmulator, *, concurrency: int, rounds: int) -> list[float]:
+    """Seconds from sending a signed mention to the first streamed text reaching Slack."""
+    first_text: dict[str, float] = {}
+    lock = threading.Lock()
+
+    def on_call(method: str, params: dict[str, Any]) -> None:
+        if method in STREAM_STARTS and params.get("thread_ts"):
+            with lock:
+                first_text.setdefault(params["thread_ts"], time.perf_counter())
+
+    slack.on_call = on_call
+    users = [slack.add_user(f"user{concurrency}-{i}") for i in range(concurrency)]
+    channels = [slack.add_channel(f"bench-{concurrency}-{i}") for i in range(concurrency)]
+    mention = f"<@{slack.bot_user_id}>"
+
+    def one(i: int, r: int) -> float:
+        sent = time.perf_counter()
+        delivery = slack.post_as_user(users[i], channels[i], f"{mention} question {r}")
+        slack.wait_for(
+            lambda: (
+                delivery.ts in first_text
+                and [m for m in slack.messages(channels[i], delivery.ts) if m.get("bot_id")]
+            ),
+            timeout=30,
+        )
+        return first_text[delivery.ts] - sent
+
+    samples: list[float] = []
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        for r in range(rounds):
+            samples.extend(pool.map(lambda i, r=r: one(i, r), range(concurrency)))
+    slack.on_call = None
+    return samples
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=20, help="rounds per concurrency level")
+    args = parser.parse_args()
+    print(f"{'threads':>8} {'samples':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
+    with SlackEmulator() as slack, OpenAIEmulator() as openai, tempfile.TemporaryDirectory() as tmp:
+        bot = BotProcess(slack, openai, tmp)
+        try:
+            time.sleep(2)
+            idle = bot.rss_mb()
+            slack.events_url = f"http://127.0.0.1:{bot.port}/slack/events"
+            measure_latency(slack, concurrency=2, rounds=3)  # warm-up: vocabularies, pools
+            for concurrency in (1, 20):
+                runs = measure_latency(slack, concurrency=concurrency, rounds=args.rounds)
+                samples = [s * 1000 for s in runs]
+                print(
+                    f"{concurrency:>8} {len(samples):>8} {statistics.median(samples):>8.1f} "
+                    f"{percentile(samples, 99):>8.1f} {max(samples):>8.1f}"
+                )
+            busy = bot.rss_mb()
+        finally:
+            bot.stop()
+    print(f"RSS of `tunebot run`: idle {idle:.1f} MB, after the run {busy:.1f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

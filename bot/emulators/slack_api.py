@@ -1,0 +1,134 @@
+"""Front door of the emulated Slack Web API: parameters, auth, injected faults, the method table."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bot.emulators import slack_chat as chat
+from bot.emulators import slack_conversations as conversations
+from bot.emulators import slack_files as files
+from bot.emulators import slack_views as views
+from bot.emulators._support import FaultQueue, random_id
+from bot.emulators._wire import BodyError, Request, Response, json_response
+from bot.emulators.slack_state import Params, SlackError, Workspace
+
+Method = Callable[[Workspace, Params], dict[str, Any]]
+
+METHODS: dict[str, Method] = {
+    "auth.test": conversations.auth_test,
+    "assistant.threads.setStatus": conversations.assistant_thread,
+    "assistant.threads.setSuggestedPrompts": conversations.assistant_thread,
+    "assistant.threads.setTitle": conversations.assistant_thread,
+    "bots.info": conversations.bot_info,
+    "chat.appendStream": chat.append_stream,
+    "chat.delete": chat.delete,
+    "chat.getPermalink": chat.get_permalink,
+    "chat.postEphemeral": chat.post_ephemeral,
+    "chat.postMessage": chat.post_message,
+    "chat.startStream": chat.start_stream,
+    "chat.stopStream": chat.stop_stream,
+    "chat.update": chat.update,
+    "conversations.history": conversations.history,
+    "conversations.info": conversations.info,
+    "conversations.list": conversations.list_conversations,
+    "conversations.members": conversations.members,
+    "conversations.open": conversations.open_conversation,
+    "conversations.replies": conversations.replies,
+    "files.completeUploadExternal": files.complete_upload,
+    "files.getUploadURLExternal": files.get_upload_url,
+    "files.info": files.info,
+    "reactions.add": chat.add_reaction,
+    "reactions.remove": chat.remove_reaction,
+    "users.info": conversations.user_info,
+    "users.list": conversations.user_list,
+    "views.open": views.open_view,
+    "views.publish": views.publish_view,
+    "views.push": views.push_view,
+    "views.update": views.update_view,
+}
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str
+    params: dict[str, Any]
+    at: float  # time.monotonic() when the request arrived
+
+
+@dataclass(frozen=True)
+class Fault:
+    status: int
+    error: str
+    retry_after: int
+
+
+class WebApi:
+    def __init__(self, ws: Workspace, bot_token: str) -> None:
+        self.ws = ws
+        self.bot_token = bot_token
+        self.calls: list[Call] = []
+        self.on_call: Callable[[str, dict[str, Any]], None] | None = None
+        # Told of every message chat.postMessage stores (Slack's echo of the bot's own posts).
+        self.on_posted: Callable[[str, dict[str, Any]], None] | None = None
+        self.faults: FaultQueue[Fault] = FaultQueue()
+        self.delays: FaultQueue[float] = FaultQueue()
+
+    def handle(self, request: Request) -> Response:
+        method = request.params["method"]
+        try:
+            params = _params(request)
+        except BodyError:
+            return _answer({"ok": False, "error": "invalid_form_data"})
+        with self.ws.lock:
+            self.calls.append(Call(method, params, time.monotonic()))
+        if self.on_call is not None:
+            self.on_call(method, params)
+        if (delay := self.delays.pop(method)) is not None:
+            time.sleep(delay)
+        if (fault := self.faults.pop(method)) is not None:
+            headers = {"Retry-After": str(fault.retry_after)} if fault.status == 429 else {}
+            return _answer({"ok": False, "error": fault.error}, fault.status, headers)
+        token = request.bearer() or params.get("token")
+        if not token:
+            return _answer({"ok": False, "error": "not_authed"})
+        if token != self.bot_token:
+            return _answer({"ok": False, "error": "invalid_auth"})
+        handler = METHODS.get(method)
+        if handler is None:
+            return _answer({"ok": False, "error": "unknown_method", "req_method": method})
+        try:
+            with self.ws.lock:
+                result = handler(self.ws, params)
+        except SlackError as error:
+            result = {"ok": False, "error": error.error, **error.extra}
+        if self.on_posted is not None and method == "chat.postMessage" and result["ok"]:
+            self.on_posted(result["channel"], result["message"])
+        return _answer(result)
+
+
+def _params(request: Request) -> dict[str, Any]:
+    """Merge query and body the way Slack reads them: form, JSON and multipart alike."""
+    params: dict[str, Any] = dict(request.query)
+    if not request.body:
+        return params
+    kind = request.content_type
+    if kind == "application/json":
+        body = request.json()
+        if isinstance(body, dict):
+            params.update(body)
+    elif kind == "multipart/form-data":
+        params.update(
+            {name: part.text for name, part in request.multipart().items() if part.filename is None}
+        )
+    else:
+        params.update(request.form())
+    return params
+
+
+def _answer(
+    payload: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    return json_response(payload, status, {"x-slack-req-id": random_id("", 32), **(headers or {})})

@@ -1,0 +1,147 @@
+"""Events API side of the Slack emulator: envelopes, request signing, delivery, retries."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.emulators.slack_state import Workspace
+
+log = logging.getLogger("bot.emulators")
+
+# No proxy: a loopback bot must never be reached through whatever proxy the environment names.
+_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+USER_AGENT = "Slackbot 1.0 (+https://api.slack.com/robots)"
+
+
+@dataclass
+class Delivery:
+    """What a user action did: the message ts, the events sent and the bot's HTTP answers.
+
+    A status of 0 means no answer: the bot refused the connection or took longer than
+    Slack's 3 seconds, the case in which Slack itself would retry.
+    """
+
+    ts: str
+    event_ids: list[str] = field(default_factory=list)
+    statuses: list[int] = field(default_factory=list)
+
+
+class EventSender:
+    """Signs and POSTs requests to the bot the way Slack does, and keeps envelopes for retries."""
+
+    def __init__(self, ws: Workspace, signing_secret: str, events_url: str | None) -> None:
+        self.ws = ws
+        self.signing_secret = signing_secret
+        self.events_url = events_url
+        self.verification_token = "emulator-verification-token"
+        self.timeout = 3.0  # Slack gives up on an event after 3 seconds
+        self.envelopes: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+        self._count = 0
+
+    def signature(self, timestamp: str, body: bytes) -> str:
+        base = f"v0:{timestamp}:".encode() + body
+        return "v0=" + hmac.new(self.signing_secret.encode(), base, hashlib.sha256).hexdigest()
+
+    def post(
+        self, body: bytes, content_type: str, headers: dict[str, str] | None = None
+    ) -> tuple[int, str]:
+        if not self.events_url:
+            raise RuntimeError("events_url is not set: tell the emulator where the bot listens")
+        timestamp = str(int(time.time()))
+        signed = {
+            "Content-Type": content_type,
+            "User-Agent": USER_AGENT,
+            "X-Slack-Request-Timestamp": timestamp,
+            "X-Slack-Signature": self.signature(timestamp, body),
+            **(headers or {}),
+        }
+        request = urllib.request.Request(self.events_url, data=body, headers=signed, method="POST")
+        try:
+            with _opener.open(request, timeout=self.timeout) as response:
+                return int(response.status), response.read().decode("utf-8", errors="replace")
+        except urllib.error.HTTPError as error:
+            return int(error.code), error.read().decode("utf-8", errors="replace")
+        except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
+            log.warning("no answer from the bot at %s: %s", self.events_url, error)
+            return 0, ""
+
+    def envelope(self, event: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            self._count += 1
+            event_id = f"Ev{self._count:04d}EMU{int(time.time()) % 100000:05d}"
+        context = {"tid": self.ws.team_id, "aid": self.ws.app_id, "cid": event.get("channel")}
+        event_context = "4-" + base64.urlsafe_b64encode(
+            json.dumps(context).encode()
+        ).decode().rstrip("=")
+        return {
+            "token": self.verification_token,
+            "team_id": self.ws.team_id,
+            "context_team_id": self.ws.team_id,
+            "context_enterprise_id": None,
+            "api_app_id": self.ws.app_id,
+            "event": event,
+            "type": "event_callback",
+            "event_id": event_id,
+            "event_time": int(float(event.get("event_ts") or time.time())),
+            "authorizations": [
+                {
+                    "enterprise_id": None,
+                    "team_id": self.ws.team_id,
+                    "user_id": self.ws.bot_user_id,
+                    "is_bot": True,
+                    "is_enterprise_install": False,
+                }
+            ],
+            "is_ext_shared_channel": False,
+            "event_context": event_context,
+        }
+
+    def deliver(
+        self,
+        envelope: dict[str, Any],
+        *,
+        retry_num: int | None = None,
+        retry_reason: str | None = None,
+    ) -> int:
+        if event_id := envelope.get("event_id"):
+            with self._lock:
+                self.envelopes[event_id] = envelope
+        headers = {}
+        if retry_num is not None:
+            headers["X-Slack-Retry-Num"] = str(retry_num)
+            headers["X-Slack-Retry-Reason"] = retry_reason or "http_timeout"
+        status, _ = self.post(json.dumps(envelope).encode(), "application/json", headers)
+        return status
+
+    def redeliver(
+        self, event_id: str, *, retry_num: int, retry_reason: str = "http_timeout"
+    ) -> int:
+        with self._lock:
+            envelope = self.envelopes.get(event_id)
+        if envelope is None:
+            raise KeyError(f"no event {event_id} was delivered by this emulator")
+        return self.deliver(envelope, retry_num=retry_num, retry_reason=retry_reason)
+
+    def emit(self, ts: str, events: list[dict[str, Any]]) -> Delivery:
+        """Deliver events in order; without an events_url they are only recorded."""
+        delivery = Delivery(ts)
+        for event in events:
+            envelope = self.envelope(event)
+            delivery.event_ids.append(envelope["event_id"])
+            if self.events_url:
+                delivery.statuses.append(self.deliver(envelope))
+            else:
+                with self._lock:
+                    self.envelopes[envelope["event_id"]] = envelope
+        return delivery
