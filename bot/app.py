@@ -6,7 +6,7 @@ import logging
 
 from slack_bolt import App
 
-from bot import chat
+from bot import chat, commands, datasets, upload_flow
 from bot.deps import Deps
 
 log = logging.getLogger(__name__)
@@ -25,5 +25,9 @@ def build_app(deps: Deps) -> App:
         token_verification_enabled=True,
         logger=logging.getLogger("slack_bolt"),
     )
+    # The file_share listener goes first: Bolt runs the first listener that matches.
+    datasets.register(app, deps)
     chat.register(app, deps)
+    commands.register(app, deps)
+    upload_flow.register(app, deps)
     return app

@@ -15,8 +15,8 @@ from admin.errors import ModelUnavailable, ProviderUnavailable, TunebotError, ne
 from bot.deps import Deps
 from bot.history import budget_for, fetch_thread, fit_to_budget, to_chat_messages
 from bot.streaming import ReplyWriter
-from storage import repo
-from storage.models import Turn
+from storage import outbox, repo
+from storage.models import Turn, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -137,9 +137,17 @@ def answer(
             model, max_reply_tokens=settings.max_reply_tokens, cap=settings.history_token_budget
         )
         messages = fit_to_budget(settings.system_prompt, turns, model=model, budget=budget)
-        reply = deps.chat.stream(
-            model=model, messages=messages, max_tokens=settings.max_reply_tokens
-        )
+        try:
+            reply = deps.chat.stream(
+                model=model, messages=messages, max_tokens=settings.max_reply_tokens
+            )
+        except ModelUnavailable:
+            if model == settings.base_model:
+                raise
+            model = turn.model = fall_back(deps, model)
+            reply = deps.chat.stream(
+                model=model, messages=messages, max_tokens=settings.max_reply_tokens
+            )
         for delta in reply.deltas:
             writer.write(delta)
         writer.finish()
@@ -153,6 +161,34 @@ def answer(
             repo.record_turn(session, turn=turn)
     except Exception:
         log.exception("could not record the turn for %s:%s", question.channel, question.ts)
+
+
+def fall_back(deps: Deps, missing: str) -> str:
+    """The active model stopped answering: switch every replica to the base model, say so once."""
+    base = deps.settings.base_model
+    with deps.session_factory.begin() as session:
+        switched = repo.set_active_model(
+            session, model=base, reason="fallback", set_by_job=None, expected=missing
+        )
+        if switched and deps.settings.notify_channel:
+            outbox.enqueue(
+                session,
+                dedupe_key=f"fallback:{missing}:{utcnow().isoformat()}",
+                kind="fallback",
+                channel=deps.settings.notify_channel,
+                payload={
+                    "text": f":warning: `{missing}` no longer answers (the provider says it "
+                    f"does not exist), so tunebot now answers with `{base}`. "
+                    "`/finetune models` lists the others; `/finetune use <model>` switches.",
+                    "chart": None,
+                },
+            )
+    log.warning(
+        "active model %s unavailable; %s",
+        missing,
+        "fell back to the base model" if switched else "already switched",
+    )
+    return base
 
 
 def _apologise(

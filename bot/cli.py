@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from admin.datasets.cli import add_dataset_commands
 from bot.config import ConfigError, Settings
 from bot.logs import configure_logging
 
@@ -37,6 +38,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(func=_demo)
 
+    scheduler = commands.add_parser(
+        "scheduler",
+        help="run only the job poller (when `run` has TUNEBOT_SCHEDULER=off)",
+        description="Poll fine-tuning jobs every TUNEBOT_POLL_SECONDS, swap in finished "
+        "models and send notifications, without serving Slack. Several may run against "
+        "one database.",
+    )
+    scheduler.set_defaults(func=_scheduler)
+
     db = commands.add_parser("db", help="database maintenance", description="Database maintenance.")
     db_commands = db.add_subparsers(dest="db_command", metavar="COMMAND", required=True)
     db_upgrade = db_commands.add_parser(
@@ -53,16 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
         "reports the database up, 1 otherwise.",
     )
     health.set_defaults(func=_healthcheck)
-    _add_dataset_commands(commands)
-    return parser
-
-
-def _add_dataset_commands(commands: argparse._SubParsersAction) -> None:
-    try:
-        from admin.datasets.cli import add_dataset_commands
-    except ImportError:
-        return
     add_dataset_commands(commands)
+    return parser
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -73,6 +75,17 @@ def _run(args: argparse.Namespace) -> int:
     settings.require_openai()
     _logging(settings)
     run_forever(settings)
+    return 0
+
+
+def _scheduler(args: argparse.Namespace) -> int:
+    from bot.runtime import run_scheduler_forever
+
+    settings = Settings.from_env()
+    settings.require_slack()
+    settings.require_openai()
+    _logging(settings)
+    run_scheduler_forever(settings)
     return 0
 
 
@@ -117,6 +130,7 @@ def _logging(settings: Settings) -> None:
             settings.slack_signing_secret,
             settings.slack_app_token,
             settings.openai_api_key,
+            settings.finetune_api_key,
         ],
     )
 

@@ -42,6 +42,12 @@ class Settings:
     port: int = 3000
     max_reply_tokens: int = 1024
     history_token_budget: int = 16_000
+    max_dataset_mb: int = 1024
+    provider: str = "openai"
+    finetune_base_url: str | None = None
+    finetune_api_key: str | None = None
+    confirm_above_usd: float = 5.0
+    run_scheduler: bool = True
     log_level: str = "INFO"
 
     @property
@@ -78,6 +84,12 @@ class Settings:
             "port": _int(env, "PORT", 3000, minimum=1, maximum=65535),
             "max_reply_tokens": _int(env, "TUNEBOT_MAX_REPLY_TOKENS", 1024, minimum=16),
             "history_token_budget": _int(env, "TUNEBOT_HISTORY_TOKENS", 16_000, minimum=256),
+            "max_dataset_mb": _int(env, "TUNEBOT_MAX_DATASET_MB", 1024, minimum=1),
+            "provider": _choice(env, "TUNEBOT_PROVIDER", ("openai", "azure", "nebius"), "openai"),
+            "finetune_base_url": _url(env, "TUNEBOT_FINETUNE_BASE_URL", None),
+            "finetune_api_key": text("TUNEBOT_FINETUNE_API_KEY"),
+            "confirm_above_usd": _money(env, "TUNEBOT_CONFIRM_ABOVE_USD", 5.0),
+            "run_scheduler": _choice(env, "TUNEBOT_SCHEDULER", ("on", "off"), "on") == "on",
             "log_level": _log_level(env.get("TUNEBOT_LOG_LEVEL", "INFO")),
         }
         settings = cls(**kwargs)
@@ -139,6 +151,28 @@ def _url(
     if trailing_slash and not raw.endswith("/"):
         raw += "/"
     return raw
+
+
+def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...], default: str) -> str:
+    raw = env.get(name, "").strip().lower() or default
+    if raw not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
+    return raw
+
+
+def _money(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(
+            f"{name} must be an amount in USD such as 5 or 12.50, got {raw!r}"
+        ) from None
+    if value < 0:
+        raise ConfigError(f"{name} must be 0 or more, got {raw}")
+    return value
 
 
 def _admins(raw: str) -> frozenset[str]:

@@ -15,8 +15,11 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 from sqlalchemy import Engine
 
+from admin.poller import PollerDeps
+from admin.providers import FineTuneProvider, build_provider
 from bot.config import Settings
 from bot.llm import ChatGateway
+from bot.notify import SlackNotifier
 from storage.db import SessionFactory, build_engine, build_session_factory
 
 
@@ -27,7 +30,17 @@ class Deps:
     session_factory: SessionFactory
     slack: WebClient
     chat: ChatGateway
+    provider: FineTuneProvider
+    notifier: SlackNotifier
     executor: ThreadPoolExecutor
+
+    def poller(self) -> PollerDeps:
+        return PollerDeps(
+            provider=self.provider,
+            session_factory=self.session_factory,
+            notifier=self.notifier,
+            notify_channel=self.settings.notify_channel,
+        )
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
@@ -58,13 +71,27 @@ def build_openai_client(settings: Settings) -> openai.OpenAI:
     )
 
 
+def build_finetune_client(settings: Settings) -> openai.OpenAI:
+    """The fine-tuning backend's own endpoint and key, defaulting to the chat API's."""
+    return openai.OpenAI(
+        api_key=settings.finetune_api_key or settings.openai_api_key or "unset",
+        base_url=settings.finetune_base_url or settings.openai_base_url,
+        max_retries=2,
+        timeout=120.0,
+    )
+
+
 def build_deps(settings: Settings) -> Deps:
     engine = build_engine(settings.database_url)
+    openai_client = build_openai_client(settings)
+    slack = build_slack_client(settings)
     return Deps(
         settings=settings,
         engine=engine,
         session_factory=build_session_factory(engine),
-        slack=build_slack_client(settings),
-        chat=ChatGateway(build_openai_client(settings)),
+        slack=slack,
+        chat=ChatGateway(openai_client),
+        provider=build_provider(settings.provider, build_finetune_client(settings)),
+        notifier=SlackNotifier(slack),
         executor=ThreadPoolExecutor(max_workers=32, thread_name_prefix="tunebot-listener"),
     )

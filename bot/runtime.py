@@ -7,8 +7,10 @@ import signal
 import threading
 from dataclasses import dataclass
 
+from apscheduler.schedulers.base import BaseScheduler
 from slack_bolt import App
 
+from admin.scheduler import build_scheduler
 from bot.app import build_app
 from bot.config import Settings
 from bot.deps import Deps, build_deps
@@ -26,8 +28,11 @@ class Running:
     app: App
     http: HttpServer
     socket_handler: object | None = None
+    scheduler: BaseScheduler | None = None
 
     def stop(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.shutdown(wait=True)
         if self.socket_handler is not None:
             self.socket_handler.close()  # type: ignore[attr-defined]
         self.http.stop()
@@ -50,7 +55,34 @@ def start(settings: Settings, *, host: str = "0.0.0.0") -> Running:
     else:
         http = HttpServer(build_wsgi(app, deps.engine), host=host, port=settings.port).start()
         log.info("listening on :%s (POST /slack/events, GET /healthz)", http.port)
-    return Running(deps=deps, app=app, http=http, socket_handler=socket_handler)
+    scheduler = None
+    if settings.run_scheduler:
+        scheduler = build_scheduler(
+            deps.poller(), poll_seconds=settings.poll_seconds, default_model=settings.base_model
+        )
+        scheduler.start()
+    return Running(
+        deps=deps, app=app, http=http, socket_handler=socket_handler, scheduler=scheduler
+    )
+
+
+def run_scheduler_forever(settings: Settings) -> None:
+    """`tunebot scheduler`: only the poller, for deployments that run it apart from the bot."""
+    deps = build_deps(settings)
+    upgrade(deps.engine)
+    scheduler = build_scheduler(
+        deps.poller(),
+        poll_seconds=settings.poll_seconds,
+        default_model=settings.base_model,
+        blocking=True,
+    )
+    log.info("scheduler started: polling every %s s", settings.poll_seconds)
+    try:
+        scheduler.start()
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    finally:
+        deps.close()
 
 
 def run_forever(settings: Settings) -> None:

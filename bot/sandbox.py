@@ -42,6 +42,8 @@ class Sandbox:
             openai_base_url=openai.base_url,
             database_url=database_url,
             port=0,
+            # Tests drive the poller one tick at a time; the demo turns the scheduler on.
+            run_scheduler=False,
         ).with_overrides(**overrides)
         bot = start(settings, host="127.0.0.1")
         slack.events_url = f"{bot.http.url}/slack/events"

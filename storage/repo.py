@@ -10,7 +10,7 @@ from sqlalchemy import CursorResult, exists, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from storage.models import ActiveModel, ModelHistory, SlackEvent, Turn, utcnow
+from storage.models import ActiveModel, Dataset, ModelHistory, SlackEvent, Turn, utcnow
 
 ACTIVE_ROW = 1
 
@@ -37,8 +37,13 @@ def set_active_model(
     reason: str,
     set_by_user: str | None = None,
     set_by_job: str | None = None,
+    expected: str | None = None,
 ) -> bool:
-    """Make `model` active; True if this call changed it (so the caller announces it once)."""
+    """Make `model` active; True if this call changed it (so the caller announces it once).
+
+    With `expected`, change it only if `expected` is still the active model (a fallback
+    must not undo a swap another replica just made).
+    """
     history = ModelHistory(
         model=model, set_by_user=set_by_user, set_by_job=set_by_job, reason=reason
     )
@@ -47,16 +52,20 @@ def set_active_model(
     now = utcnow()
     result = session.execute(
         update(ActiveModel)
-        .where(ActiveModel.id == ACTIVE_ROW, ActiveModel.model != model)
+        .where(
+            ActiveModel.id == ACTIVE_ROW,
+            ActiveModel.model != model,
+            *([ActiveModel.model == expected] if expected is not None else []),
+        )
         .values(model=model, since=now, history_id=history.id)
     )
     changed = cast(CursorResult[Any], result).rowcount
     if changed:
         return True
-    if session.get(ActiveModel, ACTIVE_ROW) is not None:
+    if expected is not None or session.get(ActiveModel, ACTIVE_ROW) is not None:
         session.delete(history)
         return False
-    inserted = _insert_ignore(
+    inserted = insert_ignore(
         session,
         ActiveModel,
         {"id": ACTIVE_ROW, "model": model, "since": now, "history_id": history.id},
@@ -77,7 +86,7 @@ def claim_event(
     session: Session, *, event_id: str, event_type: str, message_key: str | None
 ) -> bool:
     """Record an incoming event; False if it (or its twin for the same message) was seen."""
-    return _insert_ignore(
+    return insert_ignore(
         session,
         SlackEvent,
         {
@@ -111,7 +120,7 @@ def recent_turns(session: Session, *, limit: int = 20) -> list[Turn]:
     return list(session.scalars(select(Turn).order_by(Turn.id.desc()).limit(limit)).all())
 
 
-def _insert_ignore(session: Session, table: type, values: dict[str, object]) -> bool:
+def insert_ignore(session: Session, table: type, values: dict[str, object]) -> bool:
     # ON CONFLICT DO NOTHING keeps the caller's transaction usable, unlike catching
     # IntegrityError, and both databases accept it.
     dialect = session.get_bind().dialect.name
@@ -123,3 +132,48 @@ def _insert_ignore(session: Session, table: type, values: dict[str, object]) -> 
         insert(core).values(**values).on_conflict_do_nothing().returning(*core.primary_key.columns)
     )
     return session.execute(statement).first() is not None
+
+
+def claim_dataset(session: Session, *, values: dict[str, Any]) -> tuple[Dataset, bool]:
+    """Insert a dataset (status "uploading") unless its sha256 is known; (row, inserted)."""
+    inserted = insert_ignore(session, Dataset, {"created_at": utcnow(), **values})
+    row = session.scalar(select(Dataset).where(Dataset.sha256 == values["sha256"]))
+    assert row is not None
+    return row, inserted
+
+
+def retake_dataset_upload(session: Session, *, dataset_id: int, stale_before: datetime) -> bool:
+    """Move a failed (or abandoned) upload back to "uploading"; True if this caller got it."""
+    result = session.execute(
+        update(Dataset)
+        .where(
+            Dataset.id == dataset_id,
+            (Dataset.status == "upload_failed")
+            | ((Dataset.status == "uploading") & (Dataset.created_at < stale_before)),
+        )
+        .values(status="uploading", error=None, created_at=utcnow())
+    )
+    return bool(cast(CursorResult[Any], result).rowcount)
+
+
+def finish_dataset_upload(
+    session: Session, *, dataset_id: int, provider: str, file_id: str | None, error: str | None
+) -> None:
+    session.execute(
+        update(Dataset)
+        .where(Dataset.id == dataset_id)
+        .values(
+            status="uploaded" if file_id else "upload_failed",
+            provider=provider,
+            provider_file_id=file_id,
+            error=error[:1000] if error else None,
+        )
+    )
+
+
+def get_dataset(session: Session, *, dataset_id: int) -> Dataset | None:
+    return session.get(Dataset, dataset_id)
+
+
+def list_datasets(session: Session, *, limit: int = 20) -> list[Dataset]:
+    return list(session.scalars(select(Dataset).order_by(Dataset.id.desc()).limit(limit)).all())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.sandbox import Sandbox
-from storage import repo
+from storage import outbox, repo
 
 
 def _mention(box: Sandbox) -> str:
@@ -114,17 +114,37 @@ def test_an_openai_failure_gets_a_friendly_message_and_the_next_is_answered(
     assert sandbox.wait_for_turn(channel, again.ts).outcome == "answered"
 
 
-def test_an_unknown_model_gets_a_friendly_message(sandbox: Sandbox) -> None:
-    with sandbox.deps.session_factory.begin() as session:
-        repo.set_active_model(session, model="ft:gpt-4o-mini:gone::x", reason="test")
-    user = sandbox.slack.add_user("minji")
-    channel = sandbox.slack.add_channel("general")
-    asked = sandbox.slack.post_as_user(user, channel, f"{_mention(sandbox)} hi")
+def test_an_unknown_base_model_gets_a_friendly_message(database_url: str) -> None:
+    with Sandbox.open(database_url=database_url, base_model="gpt-nonexistent") as box:
+        user = box.slack.add_user("minji")
+        channel = box.slack.add_channel("general")
+        asked = box.slack.post_as_user(user, channel, f"{_mention(box)} hi")
 
-    turn = sandbox.wait_for_turn(channel, asked.ts)
+        turn = box.wait_for_turn(channel, asked.ts)
 
-    assert turn.outcome == "model_unavailable"
-    assert "not available" in _bot_texts(sandbox, channel, asked.ts, asked.ts)[0]
+        assert turn.outcome == "model_unavailable"
+        assert "not available" in _bot_texts(box, channel, asked.ts, asked.ts)[0]
+
+
+def test_a_vanished_active_model_falls_back_to_the_base_model_once(database_url: str) -> None:
+    with Sandbox.open(database_url=database_url, notify_channel="C0NOTIFY1") as box:
+        with box.deps.session_factory.begin() as session:
+            repo.set_active_model(session, model="ft:gpt-4o-mini:gone::x", reason="test")
+        user = box.slack.add_user("minji")
+        channel = box.slack.add_channel("general")
+        first = box.slack.post_as_user(user, channel, f"{_mention(box)} hi")
+        box.wait_for_turn(channel, first.ts)
+        second = box.slack.post_as_user(user, channel, f"{_mention(box)} and again")
+        box.wait_for_turn(channel, second.ts)
+
+        answers = _bot_texts(box, channel, first.ts, first.ts)
+        assert answers[0].startswith(f"[{box.settings.base_model}]")
+        with box.deps.session_factory() as session:
+            assert repo.get_active_model(session, default="?") == box.settings.base_model
+            notices = outbox.pending(session)
+        assert len(notices) == 1 and "ft:gpt-4o-mini:gone::x" in notices[0].payload["text"]
+        models = [r["model"] for r in box.openai.chat_requests]
+        assert models.count("ft:gpt-4o-mini:gone::x") == 1  # the second message went to base
 
 
 def test_changing_the_active_model_changes_the_next_answer(sandbox: Sandbox) -> None:

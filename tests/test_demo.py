@@ -22,5 +22,9 @@ def test_demo_plays_a_session_without_credentials(tmp_path: Path) -> None:
     out = result.stdout
     assert "minji: @tunebot when do we deploy on Fridays?" in out
     assert "tunebot [gpt-4o-mini-2024-07-18]:" in out
-    assert "3 of 3 questions answered." in out
+    assert "Whose voice should tunebot learn?" in out
+    assert "Stored as *ds-1* and uploaded" in out
+    assert "started *job-1*" in out
+    assert "A new model is live" in out and "job-1-loss.png" in out
+    assert "The whole loop worked: answered by ft:gpt-4o-mini-2024-07-18" in out
     assert list(tmp_path.iterdir()) == []  # the demo's database lives in a temporary directory

@@ -54,5 +54,7 @@ def test_an_event_is_claimed_once_even_under_another_event_id(
             session, event_id="Ev1", event_type="app_mention", message_key="C1:1.0"
         )
         twin = repo.claim_event(session, event_id="Ev2", event_type="message", message_key="C1:1.0")
-        other = repo.claim_event(session, event_id="Ev3", event_type="message", message_key="C1:2.0")
+        other = repo.claim_event(
+            session, event_id="Ev3", event_type="message", message_key="C1:2.0"
+        )
     assert (first, again, twin, other) == (True, False, False, True)

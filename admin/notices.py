@@ -1,0 +1,89 @@
+"""What the team is told when a job ends: text and chart data, ready for the outbox."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from admin.providers.base import JobSnapshot, MetricPoint
+from storage.models import Job
+
+Notice = tuple[str, dict[str, Any]]  # (channel id or user id to DM, payload)
+
+_ADVICE = {
+    "invalid_training_file": "Check the data with `tunebot dataset validate FILE` and upload it "
+    "again.",
+    "invalid_file_format": "Check the data with `tunebot dataset validate FILE` and upload it "
+    "again.",
+    "insufficient_quota": "Check the billing and usage limits of the provider account.",
+    "billing_hard_limit_reached": "Check the billing and usage limits of the provider account.",
+    "rate_limit_exceeded": "Wait a while and start the job again.",
+}
+
+
+def recipients(job: Job, notify_channel: str | None) -> list[str]:
+    """The team's channel (if configured) and the admin who started the job, by DM."""
+    return [c for c in (notify_channel, job.started_by) if c]
+
+
+def live_notice(
+    job: Job, snap: JobSnapshot, points: list[MetricPoint], notify_channel: str | None
+) -> list[Notice]:
+    model = job.callable_model or job.fine_tuned_model or "?"
+    last = points[-1] if points else None
+    losses = "no loss figures reported"
+    if last is not None:
+        losses = f"final training loss {last.train_loss:.4f}"
+        if last.valid_loss is not None:
+            losses += f" · validation loss {last.valid_loss:.4f}"
+    lines = [
+        f":tada: *A new model is live*: `{model}`",
+        f"• from {job.label} (`{job.provider_job_id}`) on `{job.base_model}`, "
+        f"started by <@{job.started_by}>",
+        f"• training took {_duration(job.created_at, job.finished_at or snap.finished_at)}"
+        f" · trained tokens: {_count(snap.trained_tokens or job.trained_tokens)}",
+        f"• {losses}",
+        "tunebot answers with it from now on. `/finetune rollback` returns to the previous model.",
+    ]
+    chart = None
+    if points:
+        chart = {
+            "title": f"{job.label} loss",
+            "filename": f"{job.label}-loss.png",
+            "points": [[p.step, p.train_loss, p.valid_loss] for p in points],
+        }
+    payload = {"text": "\n".join(lines), "chart": chart}
+    return [(channel, dict(payload)) for channel in recipients(job, notify_channel)]
+
+
+def failure_notice(job: Job, snap: JobSnapshot, notify_channel: str | None) -> list[Notice]:
+    verb = "was cancelled" if snap.phase == "cancelled" else "failed"
+    lines = [f":x: *Fine-tuning {job.label} {verb}* (`{job.provider_job_id}`, `{job.base_model}`)"]
+    if snap.error_code or snap.error_message:
+        lines.append(
+            f"The provider says: `{snap.error_code or 'error'}`: {snap.error_message or ''}"
+        )
+    lines.append("The active model did not change.")
+    if snap.phase == "cancelled":
+        advice = f"Start it again with `/finetune train ds-{job.dataset_id}` when you are ready."
+    else:
+        advice = _ADVICE.get(
+            snap.error_code or "",
+            f"Read the job's events with `/finetune events {job.label}`, fix the data or the "
+            "options, and start it again.",
+        )
+    lines.append(f"What to try: {advice}")
+    payload = {"text": "\n".join(lines), "chart": None}
+    return [(channel, dict(payload)) for channel in recipients(job, notify_channel)]
+
+
+def _duration(start: datetime | None, end: datetime | None) -> str:
+    if start is None or end is None:
+        return "an unknown time"
+    minutes = max(0, int((end - start).total_seconds() // 60))
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min"
+
+
+def _count(value: int | None) -> str:
+    return f"{value:,}" if value is not None else "unknown"

@@ -1,0 +1,250 @@
+"""/finetune in Slack: admins only, usage errors at once and privately, slow work after the ack."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt import Ack, App, BoltContext, Respond
+from slack_sdk import WebClient
+
+from admin import lifecycle
+from admin.commands import Command, help_text, parse_command
+from admin.errors import TunebotError, new_reference
+from admin.training import plan_training, start_training
+from bot import job_views, upload_views
+from bot.deps import Deps
+from storage import job_repo, repo
+
+log = logging.getLogger(__name__)
+
+
+def register(app: App, deps: Deps) -> None:
+    @app.command("/finetune")
+    def run_finetune(
+        ack: Ack, command: dict[str, Any], context: BoltContext, respond: Respond
+    ) -> None:
+        user, text = command["user_id"], command.get("text") or ""
+        if user not in deps.settings.admins:
+            ack(response_type="ephemeral", text="Only tunebot admins can run `/finetune`.")
+            audit(deps, user, "/finetune", text, "refused: not an admin")
+            return
+        capabilities = deps.provider.capabilities
+        try:
+            parsed = parse_command(text, capabilities)
+        except TunebotError as error:
+            ack(response_type="ephemeral", text=str(error))
+            audit(deps, user, "/finetune", text, "usage error")
+            return
+        if parsed.name == "help":
+            ack(response_type="ephemeral", text=help_text(capabilities))
+            return
+        ack()
+        assert context.client is not None
+        handle(deps, context.client, parsed, command, respond)
+
+    @app.action(job_views.CONFIRM_ACTION)
+    def confirm_training(
+        ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond
+    ) -> None:
+        ack()
+        user = body["user"]["id"]
+        if user not in deps.settings.admins:
+            return
+        text = action["value"]
+        try:
+            parsed = parse_command(text, deps.provider.capabilities)
+            channel = (body.get("channel") or {}).get("id")
+            outcome = train(deps, parsed, text, user, channel, respond, confirmed=True)
+        except TunebotError as error:
+            respond(replace_original=True, text=str(error))
+            outcome = f"refused: {error}"
+        audit(deps, user, "/finetune train (confirmed)", text, outcome)
+
+    @app.action(job_views.CANCEL_ACTION)
+    def cancel_training(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        ack()
+        respond(replace_original=True, text="Not started.")
+        audit(deps, body["user"]["id"], "/finetune train (declined)", "", "not started")
+
+
+def handle(
+    deps: Deps, client: WebClient, parsed: Command, command: dict[str, Any], respond: Respond
+) -> None:
+    """Run one admin command after the ack; every outcome is audited."""
+    user = command["user_id"]
+    try:
+        outcome = _dispatch(deps, client, parsed, command, respond)
+    except TunebotError as error:
+        respond(response_type="ephemeral", text=str(error))
+        outcome = f"refused: {error}"
+    except Exception:
+        reference = new_reference()
+        log.exception("/finetune %s failed (ref %s)", parsed.name, reference)
+        respond(response_type="ephemeral", text=f"Sorry, that did not work. (ref `{reference}`)")
+        outcome = f"error {reference}"
+    audit(deps, user, f"/finetune {parsed.name}", command.get("text") or "", outcome)
+
+
+def audit(deps: Deps, user: str, action: str, detail: str, outcome: str) -> None:
+    with deps.session_factory.begin() as session:
+        job_repo.record_audit(session, user_id=user, action=action, detail=detail, outcome=outcome)
+
+
+def _dispatch(
+    deps: Deps, client: WebClient, parsed: Command, command: dict[str, Any], respond: Respond
+) -> str:
+    name, user, provider = parsed.name, command["user_id"], deps.provider
+    if name == "upload":
+        client.views_open(
+            trigger_id=command["trigger_id"],
+            view=upload_views.build_upload_view(deps.settings.base_model),
+        )
+        return "opened the upload form"
+    if name == "datasets":
+        with deps.session_factory() as session:
+            rows = repo.list_datasets(session, limit=20)
+        respond(response_type="ephemeral", text=upload_views.build_dataset_list(rows))
+        return "listed"
+    if name == "train":
+        return train(
+            deps,
+            parsed,
+            command.get("text") or "",
+            user,
+            command.get("channel_id"),
+            respond,
+            confirmed=False,
+        )
+    if name == "jobs":
+        with deps.session_factory() as session:
+            jobs = job_repo.list_jobs(session, limit=15)
+        respond(response_type="ephemeral", text=job_views.build_job_list(jobs))
+        return "listed"
+    if name in ("status", "cancel", "pause", "resume", "events", "checkpoints"):
+        job = _job(deps, parsed.args[0])
+        if name == "status":
+            text = job_views.build_job_status(job, provider.get_job(job.provider_job_id))
+        elif name == "events":
+            with deps.session_factory() as session:
+                events = job_repo.job_events(session, job_id=job.id, limit=15)
+            text = job_views.build_events(job, events)
+        elif name == "checkpoints":
+            text = job_views.build_checkpoints(job, provider.list_checkpoints(job.provider_job_id))
+        else:
+            action = {
+                "cancel": provider.cancel_job,
+                "pause": provider.pause_job,
+                "resume": provider.resume_job,
+            }[name]
+            snap = action(job.provider_job_id)
+            respond(
+                response_type="in_channel",
+                text=f"<@{user}> asked to {name} {job.label}: it is now *{snap.status}*.",
+            )
+            return f"{name}: {snap.status}"
+        respond(response_type="ephemeral", text=text)
+        return "shown"
+    if name == "models":
+        respond(response_type="ephemeral", text=job_views.build_model_list(_models(deps)))
+        return "listed"
+    if name == "use":
+        model = parsed.args[0]
+        changed = lifecycle.use_model(
+            deps.session_factory, model=model, user=user, default_model=deps.settings.base_model
+        )
+        text = (
+            f"<@{user}> switched tunebot to `{model}`."
+            if changed
+            else f"tunebot already answers with `{model}`."
+        )
+        respond(response_type="in_channel" if changed else "ephemeral", text=text)
+        return f"use {model}: {'switched' if changed else 'unchanged'}"
+    if name == "rollback":
+        model = lifecycle.rollback(
+            deps.session_factory, user=user, default_model=deps.settings.base_model
+        )
+        respond(response_type="in_channel", text=f"<@{user}> rolled tunebot back to `{model}`.")
+        return f"rolled back to {model}"
+    raise TunebotError(f"`{name}` is not available.")
+
+
+def train(
+    deps: Deps,
+    parsed: Command,
+    text: str,
+    user: str,
+    channel: str | None,
+    respond: Respond,
+    *,
+    confirmed: bool,
+) -> str:
+    plan = plan_training(
+        deps.session_factory,
+        dataset_ref=parsed.args[0],
+        options=parsed.options,
+        default_model=deps.settings.base_model,
+        provider=deps.provider,
+    )
+    cost = plan.estimate.cost_usd
+    if not confirmed and cost is not None and cost > deps.settings.confirm_above_usd:
+        respond(
+            response_type="ephemeral",
+            text=f"Confirm: {plan.estimate.describe()}",
+            blocks=job_views.build_confirmation(plan, text, deps.settings.confirm_above_usd),
+        )
+        return f"asked to confirm ${cost:.2f}"
+    label, snap = start_training(
+        plan,
+        provider=deps.provider,
+        session_factory=deps.session_factory,
+        user=user,
+        channel=channel,
+    )
+    respond(
+        response_type="in_channel",
+        replace_original=confirmed,
+        text=f"<@{user}> started *{label}* (`{snap.id}`): ds-{plan.dataset_id} on "
+        f"`{plan.request.model}`, {plan.estimate.describe()}. I will post here when it is done; "
+        f"`/finetune status {label}` shows progress.",
+    )
+    return f"started {label} ({snap.id})"
+
+
+def _job(deps: Deps, ref: str) -> Any:
+    with deps.session_factory() as session:
+        job = job_repo.find_job(session, ref=ref)
+    if job is None:
+        raise TunebotError(f"There is no job `{ref}`. `/finetune jobs` lists them.")
+    return job
+
+
+def _models(deps: Deps) -> list[lifecycle.ModelLine]:
+    with deps.session_factory() as session:
+        active = repo.get_active_model(session, default=deps.settings.base_model)
+        history = repo.model_history(session, limit=30)
+    seen: dict[str, lifecycle.ModelLine] = {}
+    for entry in history:
+        if entry.model in seen:
+            continue
+        by = (
+            f"by <@{entry.set_by_user}>"
+            if entry.set_by_user
+            else (f"from {entry.set_by_job}" if entry.set_by_job else entry.reason)
+        )
+        seen[entry.model] = lifecycle.ModelLine(
+            entry.model,
+            entry.model == active,
+            f"since {entry.activated_at:%Y-%m-%d %H:%M} UTC",
+            by,
+            lifecycle.shutdown_date(deps.provider, entry.model),
+        )
+    if active not in seen:
+        seen[active] = lifecycle.ModelLine(
+            active,
+            True,
+            "the base model",
+            "TUNEBOT_BASE_MODEL",
+            lifecycle.shutdown_date(deps.provider, active),
+        )
+    return list(seen.values())

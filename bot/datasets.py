@@ -1,0 +1,224 @@
+"""Datasets from Slack: files admins DM to the bot -> intake -> a report in the thread."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+from slack_bolt import Ack, App, BoltContext
+from slack_sdk import WebClient
+
+from admin.datasets import FORMATS
+from admin.errors import TunebotError, new_reference
+from admin.intake import IntakeOptions, IntakeResult, take_dataset
+from admin.options import fraction, parse_options, positive_int
+from bot.dataset_views import build_result_text, build_speaker_picker
+from bot.deps import Deps
+from bot.files import fetch_file
+from storage import repo
+
+log = logging.getLogger(__name__)
+
+PICK_ACTION = "dataset_pick_assistant"
+PROGRESS_EVERY = 1.5  # seconds between progress edits, to stay far from Slack's rate limits
+
+DATASET_FIELDS: dict[str, tuple[Callable[[str], Any], str]] = {
+    "model": (str, "a model name such as gpt-4.1-mini-2025-04-14"),
+    "epochs": (positive_int, "a whole number of epochs, 1 or more"),
+    "format": (str, "one of " + ", ".join(sorted(FORMATS))),
+    "assistant": (str, "the name of the speaker the bot should sound like"),
+    "system": (str, 'a system prompt, in quotes: system="You are ..."'),
+    "silence": (positive_int, "minutes of silence that split conversations, 1 or more"),
+    "split": (fraction, "a share of examples held out for validation, such as 0.1"),
+}
+
+
+def register(app: App, deps: Deps) -> None:
+    @app.event({"type": "message", "subtype": "file_share"})
+    def receive_dataset(event: dict[str, Any], body: dict[str, Any], context: BoltContext) -> None:
+        if event.get("bot_id") or event.get("user") == context.bot_user_id:
+            return
+        if event.get("channel_type") != "im":
+            return  # files shared in channels are conversation, not datasets
+        with deps.session_factory.begin() as session:
+            fresh = repo.claim_event(
+                session,
+                event_id=body.get("event_id") or f"{event['channel']}:{event['ts']}",
+                event_type="file_share",
+                message_key=f"{event['channel']}:{event['ts']}",
+            )
+        if not fresh:
+            return
+        assert context.client is not None
+        client, user, channel = context.client, event["user"], event["channel"]
+        thread = event.get("thread_ts") or event["ts"]
+        if user not in deps.settings.admins:
+            client.chat_postMessage(
+                channel=channel,
+                thread_ts=thread,
+                text="Only tunebot admins can add datasets, so I did not open that file. "
+                "Ask an admin to send it, or to add you to TUNEBOT_ADMINS.",
+            )
+            return
+        try:
+            _, given = parse_options(event.get("text") or "", DATASET_FIELDS)
+        except TunebotError as error:
+            client.chat_postMessage(channel=channel, thread_ts=thread, text=str(error))
+            return
+        options = intake_options(deps, given)
+        for file in event.get("files") or []:
+            take_file(
+                deps,
+                client,
+                user=user,
+                channel=channel,
+                thread=thread,
+                file_id=file["id"],
+                options=options,
+            )
+
+    @app.action(PICK_ACTION)
+    def pick_assistant(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
+        ack()
+        user = body["user"]["id"]
+        if user not in deps.settings.admins:
+            return
+        action = body["actions"][0]
+        file_id, given = decode_pending(action["block_id"])
+        given["assistant"] = action["selected_option"]["value"]
+        channel = body["channel"]["id"]
+        message = body.get("message") or {}
+        thread = message.get("thread_ts") or message.get("ts")
+        assert context.client is not None
+        context.client.chat_update(
+            channel=channel,
+            ts=message["ts"],
+            text=f"Using *{given['assistant']}* as the voice of the bot.",
+            blocks=[],
+        )
+        take_file(
+            deps,
+            context.client,
+            user=user,
+            channel=channel,
+            thread=thread,
+            file_id=file_id,
+            options=intake_options(deps, given),
+        )
+
+
+def intake_options(deps: Deps, given: dict[str, Any]) -> IntakeOptions:
+    return IntakeOptions(
+        model=given.get("model") or deps.settings.base_model,
+        epochs=given.get("epochs"),
+        fmt=given.get("format"),
+        assistant=given.get("assistant"),
+        system_prompt=given.get("system"),
+        silence_minutes=given.get("silence") or 60,
+        validation_split=given.get("split") or 0.0,
+    )
+
+
+def take_file(
+    deps: Deps,
+    client: WebClient,
+    *,
+    user: str,
+    channel: str,
+    thread: str | None,
+    file_id: str,
+    options: IntakeOptions,
+) -> IntakeResult | None:
+    """Fetch, check, store and upload one file, reporting progress and the outcome in Slack."""
+    status = client.chat_postMessage(
+        channel=channel, thread_ts=thread, text="Got it. Checking the file…"
+    )
+    progress = _Progress(client, channel, status["ts"])
+    try:
+        with tempfile.TemporaryDirectory(prefix="tunebot-upload-") as tmp:
+            fetched = fetch_file(
+                client,
+                file_id=file_id,
+                slack_api_url=deps.settings.slack_api_url,
+                max_bytes=deps.settings.max_dataset_mb * 1024 * 1024,
+                workdir=Path(tmp),
+            )
+            result = take_dataset(
+                fetched.path,
+                name=fetched.name,
+                uploader=user,
+                options=options,
+                session_factory=deps.session_factory,
+                provider=deps.provider,
+                stage=progress.update,
+            )
+    except TunebotError as error:
+        client.chat_update(channel=channel, ts=status["ts"], text=str(error))
+        return None
+    except Exception:
+        reference = new_reference()
+        log.exception("dataset intake failed (ref %s)", reference)
+        client.chat_update(
+            channel=channel,
+            ts=status["ts"],
+            text=f"Sorry, something went wrong while checking that file. (ref `{reference}`)",
+        )
+        return None
+    if result.speakers:
+        block_id = encode_pending(file_id, options)
+        text, blocks = build_speaker_picker(fetched.name, result.speakers, block_id, PICK_ACTION)
+        client.chat_update(channel=channel, ts=status["ts"], text=text, blocks=blocks)
+        return result
+    client.chat_update(
+        channel=channel, ts=status["ts"], text=build_result_text(fetched.name, result)
+    )
+    return result
+
+
+def encode_pending(file_id: str, options: IntakeOptions) -> str:
+    """The picker's block_id carries the file and options (Slack allows 255 characters)."""
+    fields = {
+        "model": options.model,
+        "epochs": options.epochs,
+        "format": options.fmt,
+        "system": options.system_prompt,
+        "silence": options.silence_minutes,
+        "split": options.validation_split or None,
+    }
+    encoded = f"ds|{file_id}|" + urlencode({k: v for k, v in fields.items() if v})
+    return encoded if len(encoded) <= 255 else encoded[:255].rsplit("&", 1)[0]
+
+
+def decode_pending(block_id: str) -> tuple[str, dict[str, Any]]:
+    _, file_id, query = block_id.split("|", 2)
+    given: dict[str, Any] = {}
+    for key, raw in parse_qsl(query):
+        parse = DATASET_FIELDS[key][0]
+        given[key] = parse(raw)
+    return file_id, given
+
+
+class _Progress:
+    """Edits the status message as validation and upload advance, at most every 1.5 s."""
+
+    def __init__(self, client: WebClient, channel: str, ts: str) -> None:
+        self._client, self._channel, self._ts = client, channel, ts
+        self._last = time.monotonic()
+
+    def update(self, stage: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if total <= 0 or now - self._last < PROGRESS_EVERY:
+            return
+        self._last = now
+        percent = min(100, int(done * 100 / total))
+        try:
+            self._client.chat_update(
+                channel=self._channel, ts=self._ts, text=f"{stage.capitalize()}… {percent}%"
+            )
+        except Exception:
+            log.info("progress update skipped", exc_info=True)

@@ -1,0 +1,113 @@
+"""Slack text and Block Kit for jobs and models: lists, one job, events, the cost confirmation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from admin.lifecycle import ModelLine
+from admin.providers.base import Checkpoint, JobSnapshot
+from admin.training import TrainPlan
+from storage.models import Job, JobEventRow
+
+CONFIRM_ACTION = "train_confirm"
+CANCEL_ACTION = "train_cancel"
+
+
+def _when(moment: Any) -> str:
+    if moment is None:
+        return "?"
+    return f"<!date^{int(moment.timestamp())}^{{date_short}} {{time}}|{moment:%Y-%m-%d %H:%M} UTC>"
+
+
+def build_job_list(jobs: list[Job]) -> str:
+    if not jobs:
+        return "No fine-tuning jobs yet. Start one with `/finetune train ds-N`."
+    lines = ["*Fine-tuning jobs* (newest first)"]
+    for job in jobs:
+        model = f" → `{job.callable_model or job.fine_tuned_model}`" if job.fine_tuned_model else ""
+        lines.append(
+            f"• *{job.label}* `{job.provider_job_id}` {job.status} ({job.stage}) on "
+            f"`{job.base_model}` from ds-{job.dataset_id}{model}, by <@{job.started_by}> "
+            f"{_when(job.created_at)}"
+        )
+    return "\n".join(lines)
+
+
+def build_job_status(job: Job, snap: JobSnapshot | None) -> str:
+    lines = [f"*{job.label}* (`{job.provider_job_id}` at {job.provider})"]
+    status = snap.status if snap else job.status
+    lines.append(f"• status: *{status}*, tunebot stage: {job.stage}")
+    lines.append(f"• base model `{job.base_model}`, {job.method}, dataset ds-{job.dataset_id}")
+    if job.hyperparameters:
+        lines.append("• " + ", ".join(f"{k}={v}" for k, v in job.hyperparameters.items()))
+    if job.estimated_cost_usd is not None:
+        lines.append(f"• estimated cost ${job.estimated_cost_usd:.2f}")
+    tokens = (snap.trained_tokens if snap else None) or job.trained_tokens
+    if tokens:
+        lines.append(f"• trained tokens {tokens:,}")
+    if snap and snap.estimated_finish and snap.phase == "active":
+        lines.append(f"• expected to finish {_when(snap.estimated_finish)}")
+    if job.fine_tuned_model:
+        lines.append(f"• model `{job.callable_model or job.fine_tuned_model}`")
+    if job.error_code or job.error_message:
+        lines.append(f"• error `{job.error_code}`: {job.error_message}")
+    lines.append(f"• started by <@{job.started_by}> {_when(job.created_at)}")
+    return "\n".join(lines)
+
+
+def build_events(job: Job, events: list[JobEventRow]) -> str:
+    if not events:
+        return f"No events stored for {job.label} yet (they arrive with each poll)."
+    lines = [f"*{job.label}* latest events"]
+    lines += [f"• {_when(e.created_at)} [{e.level}] {e.message}" for e in events]
+    return "\n".join(lines)
+
+
+def build_checkpoints(job: Job, checkpoints: list[Checkpoint]) -> str:
+    if not checkpoints:
+        return f"{job.label} has no checkpoints (yet)."
+    lines = [f"*{job.label}* checkpoints"]
+    for point in checkpoints:
+        loss = point.metrics.get("train_loss")
+        shown = f", train loss {loss:.4f}" if isinstance(loss, int | float) else ""
+        lines.append(f"• step {point.step}: `{point.model or point.id}`{shown}")
+    return "\n".join(lines)
+
+
+def build_model_list(lines_: list[ModelLine]) -> str:
+    lines = ["*Models* (newest first; ★ answers now)"]
+    for line in lines_:
+        star = "★ " if line.active else "• "
+        shutdown = f", shuts down {line.shutdown.isoformat()}" if line.shutdown else ""
+        lines.append(f"{star}`{line.model}`: {line.since}, {line.by}{shutdown}")
+    return "\n".join(lines)
+
+
+def build_confirmation(
+    plan: TrainPlan, command_text: str, threshold: float
+) -> list[dict[str, Any]]:
+    text = (
+        f"Training ds-{plan.dataset_id} on `{plan.request.model}` would cost "
+        f"{plan.estimate.describe()}, above the ${threshold:g} that needs a confirmation."
+    )
+    return [
+        {"type": "section", "text": {"type": "mrkdwn", "text": text}},
+        {
+            "type": "actions",
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": CONFIRM_ACTION,
+                    "style": "primary",
+                    "text": {"type": "plain_text", "text": "Start"},
+                    "value": command_text[:2000],
+                },
+                {
+                    "type": "button",
+                    "action_id": CANCEL_ACTION,
+                    "text": {"type": "plain_text", "text": "Cancel"},
+                    "value": "cancel",
+                },
+            ],
+        },
+    ]

@@ -1,0 +1,206 @@
+"""Admins DM datasets to the bot: validated, stored once, uploaded; everyone else is refused."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from bot.sandbox import Sandbox
+from storage.models import Dataset
+
+ADMIN = "UADMIN001"
+
+
+@pytest.fixture
+def box(database_url: str) -> Iterator[Sandbox]:
+    with Sandbox.open(database_url=database_url, admins=frozenset({ADMIN}), max_dataset_mb=1) as b:
+        b.slack.add_user("admin", user_id=ADMIN)
+        yield b
+
+
+def chat_jsonl(n: int = 12, *, topic: str = "deploys") -> bytes:
+    lines = [
+        {
+            "messages": [
+                {"role": "system", "content": "You are the team's helpful bot."},
+                {"role": "user", "content": f"Question {i} about {topic}?"},
+                {"role": "assistant", "content": f"Answer {i}: we do {topic} on Tuesdays."},
+            ]
+        }
+        for i in range(n)
+    ]
+    return "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines).encode()
+
+
+def send(box: Sandbox, user: str, name: str, content: bytes, text: str = "") -> tuple[str, str]:
+    dm = box.slack.open_dm(user)
+    file = box.slack.add_file(user, name, content)
+    delivery = box.slack.post_as_user(user, dm, text, files=[file])
+    return dm, delivery.ts
+
+
+def final_reply(box: Sandbox, dm: str, ts: str, *needles: str) -> str:
+    def done() -> str | None:
+        for message in box.slack.messages(dm, ts):
+            text = message.get("text") or ""
+            if message.get("bot_id") and any(n in text for n in needles):
+                return text
+        return None
+
+    return box.slack.wait_for(done, timeout=20)
+
+
+def datasets(box: Sandbox) -> list[Dataset]:
+    with box.deps.session_factory() as session:
+        return list(session.query(Dataset).order_by(Dataset.id))
+
+
+def test_a_valid_file_is_reported_stored_and_uploaded(box: Sandbox) -> None:
+    dm, ts = send(box, ADMIN, "faq.jsonl", chat_jsonl())
+
+    reply = final_reply(box, dm, ts, "Stored as", "Nothing was stored")
+
+    assert "Stored as *ds-1* and uploaded" in reply
+    assert "/finetune train ds-1" in reply
+    [row] = datasets(box)
+    assert (row.status, row.examples, row.uploaded_by) == ("uploaded", 12, ADMIN)
+    meta, content = box.openai.files[row.provider_file_id]
+    assert meta["purpose"] == "fine-tune"
+    assert hashlib.sha256(content).hexdigest() == row.sha256
+    assert row.report["valid"] is True and row.report["examples"] == 12
+
+
+def test_the_same_content_is_recognised_and_not_uploaded_twice(box: Sandbox) -> None:
+    dm, ts = send(box, ADMIN, "faq.jsonl", chat_jsonl())
+    final_reply(box, dm, ts, "Stored as")
+    dm, ts = send(box, ADMIN, "faq-copy.jsonl", chat_jsonl())
+
+    reply = final_reply(box, dm, ts, "already stored")
+
+    assert "already stored as *ds-1*" in reply
+    assert len(datasets(box)) == 1
+    assert len([f for f in box.openai.files.values() if f[0]["purpose"] == "fine-tune"]) == 1
+
+
+def test_a_non_admin_is_refused_and_the_file_is_not_fetched(box: Sandbox) -> None:
+    user = box.slack.add_user("minji")
+    dm, ts = send(box, user, "faq.jsonl", chat_jsonl())
+
+    reply = final_reply(box, dm, ts, "Only tunebot admins")
+
+    assert "did not open that file" in reply
+    assert box.slack.file_fetches == []
+    assert "files.info" not in [c.method for c in box.slack.calls]
+    assert datasets(box) == []
+
+
+def test_an_invalid_file_gets_a_report_naming_the_line_and_nothing_is_stored(
+    box: Sandbox,
+) -> None:
+    content = chat_jsonl().replace(b"\n", b"\n{not json\n", 1)
+    dm, ts = send(box, ADMIN, "broken.jsonl", content)
+
+    reply = final_reply(box, dm, ts, "Nothing was stored")
+
+    assert "line 2" in reply.lower()
+    assert datasets(box) == []
+    assert box.openai.files == {}
+
+
+def test_a_kakaotalk_export_asks_whose_voice_then_trains_on_that_speaker(box: Sandbox) -> None:
+    rows = ["Date,User,Message"]
+    for day in range(1, 13):
+        rows += [
+            f'2026-10-{day:02d} 09:00:00,"민지","오늘 배포 {day}번째 언제야?"',
+            f'2026-10-{day:02d} 09:01:00,"준","오후 세 시에 해요 {day}"',
+            f'2026-10-{day:02d} 09:01:30,"준","끝나면 알려줄게요"',
+        ]
+    dm, ts = send(box, ADMIN, "KakaoTalk_chat.csv", ("\n".join(rows) + "\n").encode("utf-8-sig"))
+    picker = box.slack.wait_for(
+        lambda: next(
+            (m for m in box.slack.messages(dm, ts) if m.get("blocks") and m.get("bot_id")), None
+        ),
+        timeout=20,
+    )
+    section = picker["blocks"][0]
+    speakers = [o["value"] for o in section["accessory"]["options"]]
+    assert set(speakers) == {"민지", "준"}
+
+    status = box.slack.send_interaction(ADMIN, _pick(section, picker, dm, "준"))
+    assert status == 200
+    reply = final_reply(box, dm, ts, "Stored as", "Nothing was stored")
+
+    assert "Stored as *ds-1*" in reply
+    [row] = datasets(box)
+    first = json.loads(box.openai.files[row.provider_file_id][1].splitlines()[0])
+    roles = {m["role"]: m["content"] for m in first["messages"]}
+    assert roles["assistant"].startswith("오후 세 시에 해요") and "끝나면" in roles["assistant"]
+    assert roles["user"].startswith("오늘 배포")
+
+
+def _pick(section: dict[str, Any], picker: dict[str, Any], dm: str, speaker: str) -> dict[str, Any]:
+    return {
+        "type": "block_actions",
+        "user": {"id": ADMIN},
+        "channel": {"id": dm},
+        "message": picker,
+        "container": {"type": "message", "message_ts": picker["ts"], "channel_id": dm},
+        "actions": [
+            {
+                "type": "static_select",
+                "action_id": section["accessory"]["action_id"],
+                "block_id": section["block_id"],
+                "selected_option": {
+                    "text": {"type": "plain_text", "text": speaker},
+                    "value": speaker,
+                },
+            }
+        ],
+    }
+
+
+def test_a_failed_upload_is_reported_and_sending_again_retries_it(box: Sandbox) -> None:
+    box.openai.fail_next("files", status=500, times=3)
+    dm, ts = send(box, ADMIN, "faq.jsonl", chat_jsonl())
+    reply = final_reply(box, dm, ts, "upload failed")
+    assert "Stored as *ds-1*, but the upload failed" in reply
+    assert [r.status for r in datasets(box)] == ["upload_failed"]
+
+    dm, ts = send(box, ADMIN, "faq.jsonl", chat_jsonl())
+    reply = final_reply(box, dm, ts, "and uploaded")
+
+    [row] = datasets(box)
+    assert row.status == "uploaded" and row.provider_file_id in box.openai.files
+
+
+def test_a_file_over_the_size_cap_is_refused_before_download(box: Sandbox) -> None:
+    dm, ts = send(box, ADMIN, "huge.jsonl", chat_jsonl(9000))
+
+    reply = final_reply(box, dm, ts, "the limit is")
+
+    assert "TUNEBOT_MAX_DATASET_MB" in reply
+    assert box.slack.file_fetches == [] and datasets(box) == []
+
+
+def test_a_validation_split_makes_two_linked_datasets(box: Sandbox) -> None:
+    dm, ts = send(box, ADMIN, "faq.jsonl", chat_jsonl(40), text="split=0.25")
+
+    reply = final_reply(box, dm, ts, "Stored as")
+
+    train, validation = datasets(box)
+    assert validation.validation_for_id == train.id
+    assert train.examples + validation.examples == 40 and validation.examples > 0
+    assert "validation=ds-2" in reply
+
+
+def test_an_unknown_option_is_named(box: Sandbox) -> None:
+    dm, ts = send(box, ADMIN, "faq.jsonl", chat_jsonl(), text="epoch=3")
+
+    reply = final_reply(box, dm, ts, "Unknown option")
+
+    assert "`epoch=`" in reply and "`epochs=`" in reply
+    assert datasets(box) == []
