@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
-from apscheduler.schedulers.blocking import BlockingScheduler
 
 from admin.lifecycle import check_shutdown
 from admin.poller import PollerDeps, tick
@@ -21,13 +20,10 @@ def build_scheduler(
     *,
     poll_seconds: int,
     default_model: str,
-    blocking: bool = False,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> BaseScheduler:
     """The scheduler, jobs added, not started. Several may run against one database."""
-    scheduler: BaseScheduler = (
-        BlockingScheduler(timezone=UTC) if blocking else BackgroundScheduler(timezone=UTC)
-    )
+    scheduler: BaseScheduler = BackgroundScheduler(timezone=UTC)
 
     def poll() -> None:
         report = tick(deps)

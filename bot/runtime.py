@@ -71,22 +71,16 @@ def run_scheduler_forever(settings: Settings) -> None:
     deps = build_deps(settings)
     upgrade(deps.engine)
     scheduler = build_scheduler(
-        deps.poller(),
-        poll_seconds=settings.poll_seconds,
-        default_model=settings.base_model,
-        blocking=True,
+        deps.poller(), poll_seconds=settings.poll_seconds, default_model=settings.base_model
     )
+    scheduler.start()
     log.info("scheduler started: polling every %s s", settings.poll_seconds)
-    try:
-        scheduler.start()
-    except (KeyboardInterrupt, SystemExit):
-        pass
-    finally:
-        deps.close()
+    _wait_for_signal()
+    scheduler.shutdown(wait=True)
+    deps.close()
 
 
-def run_forever(settings: Settings) -> None:
-    running = start(settings)
+def _wait_for_signal() -> None:
     stopping = threading.Event()
 
     def _stop(signum: int, _frame: object) -> None:
@@ -96,4 +90,9 @@ def run_forever(settings: Settings) -> None:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     stopping.wait()
+
+
+def run_forever(settings: Settings) -> None:
+    running = start(settings)
+    _wait_for_signal()
     running.stop()

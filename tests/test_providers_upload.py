@@ -1,0 +1,51 @@
+"""Uploads: the Files API up to its limit, the multipart Uploads API above it, with progress."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import openai
+import pytest
+
+from admin.providers.openai_compat import OpenAICompatibleProvider
+from bot.emulators.openai import OpenAIEmulator
+
+
+@pytest.fixture
+def emulator() -> Iterator[OpenAIEmulator]:
+    with OpenAIEmulator() as emu:
+        yield emu
+
+
+def _provider(emu: OpenAIEmulator, limit: int, part: int) -> OpenAICompatibleProvider:
+    client = openai.OpenAI(base_url=emu.base_url, api_key=emu.api_key, max_retries=0)
+    return OpenAICompatibleProvider(client, files_api_limit=limit, part_size=part)
+
+
+def test_a_file_above_the_files_api_limit_goes_up_in_parts(
+    emulator: OpenAIEmulator, tmp_path: Path
+) -> None:
+    data = b"".join(b'{"messages": [{"role": "user", "content": "%d"}]}\n' % i for i in range(60))
+    path = tmp_path / "big.jsonl"
+    path.write_bytes(data)
+    seen: list[tuple[int, int]] = []
+
+    file_id = _provider(emulator, limit=1000, part=700).upload_training_file(
+        path, filename="big.jsonl", progress=lambda done, total: seen.append((done, total))
+    )
+
+    assert len(emulator._uploads.uploads) == 1
+    meta, content = emulator.files[file_id]
+    assert content == data and meta["purpose"] == "fine-tune"
+    assert len(seen) == -(-len(data) // 700) and seen[-1] == (len(data), len(data))
+
+
+def test_a_small_file_uses_the_files_api(emulator: OpenAIEmulator, tmp_path: Path) -> None:
+    path = tmp_path / "small.jsonl"
+    path.write_bytes(b'{"messages": []}\n')
+    file_id = _provider(emulator, limit=1000, part=700).upload_training_file(
+        path, filename="small.jsonl"
+    )
+    assert emulator.files[file_id][1] == b'{"messages": []}\n'
+    assert emulator._uploads.uploads == {}  # no multipart upload was opened
