@@ -67,25 +67,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _run(args: argparse.Namespace) -> int:
-    from bot.runtime import run_forever
-
+def _service_settings() -> Settings:
+    """Settings for the long-running commands, which need real Slack and model credentials."""
     settings = Settings.from_env()
     settings.require_slack()
     settings.require_openai()
     _logging(settings)
-    run_forever(settings)
+    return settings
+
+
+def _run(args: argparse.Namespace) -> int:
+    from bot.runtime import run_forever
+
+    run_forever(_service_settings())
     return 0
 
 
 def _scheduler(args: argparse.Namespace) -> int:
     from bot.runtime import run_scheduler_forever
 
-    settings = Settings.from_env()
-    settings.require_slack()
-    settings.require_openai()
-    _logging(settings)
-    run_scheduler_forever(settings)
+    run_scheduler_forever(_service_settings())
     return 0
 
 

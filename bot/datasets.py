@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import logging
-import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -19,7 +17,7 @@ from admin.intake import IntakeOptions, IntakeResult, take_dataset
 from admin.options import fraction, parse_options, positive_int
 from bot.dataset_views import build_result_text, build_speaker_picker
 from bot.deps import Deps
-from bot.files import fetch_file
+from bot.files import fetched_file
 from storage import repo
 
 log = logging.getLogger(__name__)
@@ -140,14 +138,12 @@ def take_file(
     )
     progress = _Progress(client, channel, status["ts"])
     try:
-        with tempfile.TemporaryDirectory(prefix="tunebot-upload-") as tmp:
-            fetched = fetch_file(
-                client,
-                file_id=file_id,
-                slack_api_url=deps.settings.slack_api_url,
-                max_bytes=deps.settings.max_dataset_mb * 1024 * 1024,
-                workdir=Path(tmp),
-            )
+        with fetched_file(
+            client,
+            file_id=file_id,
+            slack_api_url=deps.settings.slack_api_url,
+            max_mb=deps.settings.max_dataset_mb,
+        ) as fetched:
             result = take_dataset(
                 fetched.path,
                 name=fetched.name,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from typing import Any, TextIO
@@ -70,8 +69,7 @@ def _play(box: Sandbox, out: TextIO) -> int:
     line("DM", "admin", "(uploads KakaoTalk_Chat_team.csv)")
     picker = slack.wait_for(lambda: _bot_message(box, dm, sent.ts, lambda m: m.get("blocks")))
     line("DM", "tunebot", picker["text"])
-    section = picker["blocks"][0]
-    slack.send_interaction(ADMIN, _pick(section, picker, dm, "준"))
+    box.select_option(ADMIN, dm, picker, "준")
     line("DM", "admin", "(picks 준)")
     report = slack.wait_for(
         lambda: _bot_message(box, dm, sent.ts, lambda m: "Stored as" in (m.get("text") or "")),
@@ -115,28 +113,3 @@ def _bot_message(box: Sandbox, channel: str, thread: str | None, match: Any) -> 
         if message.get("bot_id") and match(message):
             return message
     return None
-
-
-def _pick(section: dict[str, Any], picker: dict[str, Any], dm: str, speaker: str) -> dict[str, Any]:
-    return json.loads(
-        json.dumps(
-            {
-                "type": "block_actions",
-                "user": {"id": ADMIN},
-                "channel": {"id": dm},
-                "message": picker,
-                "container": {"type": "message", "message_ts": picker["ts"], "channel_id": dm},
-                "actions": [
-                    {
-                        "type": "static_select",
-                        "action_id": section["accessory"]["action_id"],
-                        "block_id": section["block_id"],
-                        "selected_option": {
-                            "text": {"type": "plain_text", "text": speaker},
-                            "value": speaker,
-                        },
-                    }
-                ],
-            }
-        )
-    )

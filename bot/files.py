@@ -5,6 +5,8 @@ from __future__ import annotations
 import tempfile
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -77,6 +79,21 @@ def fetch_file(
         target.unlink(missing_ok=True)
         raise
     return FetchedFile(path=target, name=name, size=received)
+
+
+@contextmanager
+def fetched_file(
+    client: WebClient, *, file_id: str, slack_api_url: str, max_mb: int
+) -> Iterator[FetchedFile]:
+    """fetch_file into a temporary directory that is removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="tunebot-upload-") as tmp:
+        yield fetch_file(
+            client,
+            file_id=file_id,
+            slack_api_url=slack_api_url,
+            max_bytes=max_mb * 1024 * 1024,
+            workdir=Path(tmp),
+        )
 
 
 def _mb(size: int) -> str:

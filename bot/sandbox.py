@@ -74,6 +74,36 @@ class Sandbox:
             if m.get("bot_id") and float(m["ts"]) > float(ts)
         ]
 
+    def select_option(self, user: str, channel: str, message: dict[str, Any], value: str) -> int:
+        """Pick `value` in the first select menu of a bot message, as a person would."""
+        section = next(b for b in message["blocks"] if b.get("accessory"))
+        menu = section["accessory"]
+        return self.slack.send_interaction(
+            user,
+            {
+                "type": "block_actions",
+                "user": {"id": user},
+                "channel": {"id": channel},
+                "message": message,
+                "container": {
+                    "type": "message",
+                    "message_ts": message["ts"],
+                    "channel_id": channel,
+                },
+                "actions": [
+                    {
+                        "type": menu["type"],
+                        "action_id": menu["action_id"],
+                        "block_id": section["block_id"],
+                        "selected_option": {
+                            "text": {"type": "plain_text", "text": value},
+                            "value": value,
+                        },
+                    }
+                ],
+            },
+        )
+
     def close(self) -> None:
         self.bot.stop()
         self.slack.stop()

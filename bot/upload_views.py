@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from slack_sdk import WebClient
@@ -12,7 +10,7 @@ from slack_sdk import WebClient
 from admin.intake import IntakeOptions, needs_assistant
 from admin.options import UsageError
 from bot.deps import Deps
-from bot.files import fetch_file
+from bot.files import fetched_file
 from storage.models import Dataset
 
 UPLOAD_CALLBACK = "dataset_upload"
@@ -125,14 +123,12 @@ def build_working_view(message: str) -> dict[str, Any]:
 
 
 def speakers_of(deps: Deps, client: WebClient, file_id: str) -> list[tuple[str, int]]:
-    with tempfile.TemporaryDirectory(prefix="tunebot-upload-") as tmp:
-        fetched = fetch_file(
-            client,
-            file_id=file_id,
-            slack_api_url=deps.settings.slack_api_url,
-            max_bytes=deps.settings.max_dataset_mb * 1024 * 1024,
-            workdir=Path(tmp),
-        )
+    with fetched_file(
+        client,
+        file_id=file_id,
+        slack_api_url=deps.settings.slack_api_url,
+        max_mb=deps.settings.max_dataset_mb,
+    ) as fetched:
         return needs_assistant(fetched.path, fetched.name, IntakeOptions(model=""))
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
@@ -130,7 +129,7 @@ def test_a_kakaotalk_export_asks_whose_voice_then_trains_on_that_speaker(box: Sa
     speakers = [o["value"] for o in section["accessory"]["options"]]
     assert set(speakers) == {"민지", "준"}
 
-    status = box.slack.send_interaction(ADMIN, _pick(section, picker, dm, "준"))
+    status = box.select_option(ADMIN, dm, picker, "준")
     assert status == 200
     reply = final_reply(box, dm, ts, "Stored as", "Nothing was stored")
 
@@ -140,27 +139,6 @@ def test_a_kakaotalk_export_asks_whose_voice_then_trains_on_that_speaker(box: Sa
     roles = {m["role"]: m["content"] for m in first["messages"]}
     assert roles["assistant"].startswith("오후 세 시에 해요") and "끝나면" in roles["assistant"]
     assert roles["user"].startswith("오늘 배포")
-
-
-def _pick(section: dict[str, Any], picker: dict[str, Any], dm: str, speaker: str) -> dict[str, Any]:
-    return {
-        "type": "block_actions",
-        "user": {"id": ADMIN},
-        "channel": {"id": dm},
-        "message": picker,
-        "container": {"type": "message", "message_ts": picker["ts"], "channel_id": dm},
-        "actions": [
-            {
-                "type": "static_select",
-                "action_id": section["accessory"]["action_id"],
-                "block_id": section["block_id"],
-                "selected_option": {
-                    "text": {"type": "plain_text", "text": speaker},
-                    "value": speaker,
-                },
-            }
-        ],
-    }
 
 
 def test_a_failed_upload_is_reported_and_sending_again_retries_it(box: Sandbox) -> None:
