@@ -13,7 +13,13 @@ from slack_sdk import WebClient
 
 from admin.errors import ModelUnavailable, ProviderUnavailable, TunebotError, new_reference
 from bot.deps import Deps
-from bot.history import budget_for, fetch_thread, fit_to_budget, to_chat_messages
+from bot.history import (
+    APOLOGY_EVENT,
+    budget_for,
+    fetch_thread,
+    fit_to_budget,
+    to_chat_messages,
+)
 from bot.streaming import ReplyWriter
 from storage import outbox, repo
 from storage.models import Turn, utcnow
@@ -221,7 +227,11 @@ def _apologise(
             writer.finish()
         else:
             client.chat_postMessage(
-                channel=question.channel, thread_ts=question.thread_ts, text=text
+                channel=question.channel,
+                thread_ts=question.thread_ts,
+                text=text,
+                # Marked so the thread's history sent to the model leaves it out.
+                metadata={"event_type": APOLOGY_EVENT, "event_payload": {"ref": reference}},
             )
     except Exception:
         log.exception("could not tell the user about ref %s", reference)

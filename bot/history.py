@@ -11,6 +11,7 @@ from slack_sdk import WebClient
 from admin.tokens import context_window, count_message, encoding_for
 
 MAX_THREAD_MESSAGES = 1000
+APOLOGY_EVENT = "tunebot_apology"
 _PRIMING = 3
 
 
@@ -36,6 +37,8 @@ def to_chat_messages(
     for message in slack_messages:
         if message.get("subtype") not in (None, "file_share", "thread_broadcast"):
             continue
+        if (message.get("metadata") or {}).get("event_type") == APOLOGY_EVENT:
+            continue  # the bot's apologies are not part of the conversation
         text = mention.sub("", message.get("text") or "").strip()
         if not text:
             continue

@@ -103,17 +103,14 @@ def record_turn(session: Session, *, turn: Turn) -> None:
 
 
 def has_answered_thread(session: Session, *, channel_id: str, thread_ts: str) -> bool:
-    return bool(
-        session.scalar(
-            select(
-                exists().where(
-                    Turn.channel_id == channel_id,
-                    Turn.thread_ts == thread_ts,
-                    Turn.outcome != "ignored",
-                )
-            )
-        )
+    """Whether the bot answered in this thread, or is answering its first message right now."""
+    answered = exists().where(
+        Turn.channel_id == channel_id, Turn.thread_ts == thread_ts, Turn.outcome != "ignored"
     )
+    # The turn is written when a reply ends; the claim of the thread's first message is
+    # there from the start, so a quick follow-up is not missed.
+    taking = exists().where(SlackEvent.message_key == f"{channel_id}:{thread_ts}")
+    return bool(session.scalar(select(answered | taking)))
 
 
 def recent_turns(session: Session, *, limit: int = 20) -> list[Turn]:

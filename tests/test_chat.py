@@ -110,8 +110,10 @@ def test_an_openai_failure_gets_a_friendly_message_and_the_next_is_answered(
     assert "Sorry" in apology[0] and turn.error_ref in apology[0]
     assert "503" not in apology[0] and "Traceback" not in apology[0]
 
-    again = sandbox.slack.post_as_user(user, channel, f"{_mention(sandbox)} hi again")
+    again = sandbox.slack.post_as_user(user, channel, "hi again", thread_ts=failed.ts)
     assert sandbox.wait_for_turn(channel, again.ts).outcome == "answered"
+    sent = sandbox.openai.chat_requests[-1]["messages"]
+    assert [m["role"] for m in sent] == ["system", "user", "user"]  # no apology in history
 
 
 def test_an_unknown_base_model_gets_a_friendly_message(database_url: str) -> None:
@@ -203,3 +205,15 @@ def test_healthz_reports_the_database(sandbox: Sandbox) -> None:
     with urllib.request.urlopen(f"{sandbox.bot.http.url}/healthz", timeout=5) as response:
         payload: dict[str, Any] = json.loads(response.read())
     assert response.status == 200 and payload["database"] == "up"
+
+
+def test_a_follow_up_while_the_first_answer_streams_is_answered_too(sandbox: Sandbox) -> None:
+    sandbox.openai.chunk_delay = 0.05  # the first answer takes most of a second
+    user = sandbox.slack.add_user("minji")
+    channel = sandbox.slack.add_channel("general")
+    root = sandbox.slack.post_as_user(user, channel, f"{_mention(sandbox)} long question")
+    sandbox.slack.wait_for(lambda: _bot_texts(sandbox, channel, root.ts, root.ts))
+
+    follow = sandbox.slack.post_as_user(user, channel, "one more thing", thread_ts=root.ts)
+
+    assert sandbox.wait_for_turn(channel, follow.ts).outcome == "answered"
