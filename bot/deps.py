@@ -93,5 +93,7 @@ def build_deps(settings: Settings) -> Deps:
         chat=ChatGateway(openai_client),
         provider=build_provider(settings.provider, build_finetune_client(settings)),
         notifier=SlackNotifier(slack),
+        # Each answer holds a thread while the model streams (seconds, with a real model), so
+        # the pool is sized for concurrent conversations, not for CPU.
         executor=ThreadPoolExecutor(max_workers=32, thread_name_prefix="tunebot-listener"),
     )

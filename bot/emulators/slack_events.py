@@ -11,6 +11,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +47,8 @@ class EventSender:
         self.verification_token = "emulator-verification-token"
         self.timeout = 3.0  # Slack gives up on an event after 3 seconds
         self.envelopes: dict[str, dict[str, Any]] = {}
+        # Called with each envelope just before it is sent (the latency bench's start line).
+        self.on_deliver: Callable[[dict[str, Any]], None] | None = None
         self._lock = threading.Lock()
         self._count = 0
 
@@ -117,6 +120,8 @@ class EventSender:
         if event_id := envelope.get("event_id"):
             with self._lock:
                 self.envelopes[event_id] = envelope
+        if self.on_deliver is not None:
+            self.on_deliver(envelope)
         headers = {}
         if retry_num is not None:
             headers["X-Slack-Retry-Num"] = str(retry_num)
