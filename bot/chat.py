@@ -90,11 +90,12 @@ def _answer_event(
         thread_ts=event.get("thread_ts") or event["ts"],
     )
     with deps.session_factory.begin() as session:
-        fresh = repo.claim_event(
+        fresh = repo.claim_message(
             session,
-            event_id=body.get("event_id") or f"{question.channel}:{question.ts}",
+            event_id=body.get("event_id"),
             event_type=event.get("type", "message"),
-            message_key=f"{question.channel}:{question.ts}",
+            channel=question.channel,
+            ts=question.ts,
         )
     if not fresh:
         log.info(

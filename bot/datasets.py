@@ -44,11 +44,12 @@ def register(app: App, deps: Deps) -> None:
         if event.get("channel_type") != "im":
             return  # files shared in channels are conversation, not datasets
         with deps.session_factory.begin() as session:
-            fresh = repo.claim_event(
+            fresh = repo.claim_message(
                 session,
-                event_id=body.get("event_id") or f"{event['channel']}:{event['ts']}",
+                event_id=body.get("event_id"),
                 event_type="file_share",
-                message_key=f"{event['channel']}:{event['ts']}",
+                channel=event["channel"],
+                ts=event["ts"],
             )
         if not fresh:
             return

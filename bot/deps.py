@@ -63,21 +63,22 @@ def build_slack_client(settings: Settings) -> WebClient:
 
 
 def build_openai_client(settings: Settings) -> openai.OpenAI:
-    return openai.OpenAI(
-        api_key=settings.openai_api_key or "unset",
-        base_url=settings.openai_base_url,
-        max_retries=2,
-        timeout=60.0,
-    )
+    """The chat API: OPENAI_BASE_URL and OPENAI_API_KEY."""
+    return _openai(settings.openai_api_key, settings.openai_base_url, timeout=60.0)
 
 
 def build_finetune_client(settings: Settings) -> openai.OpenAI:
     """The fine-tuning backend's own endpoint and key, defaulting to the chat API's."""
+    return _openai(
+        settings.finetune_api_key or settings.openai_api_key,
+        settings.finetune_base_url or settings.openai_base_url,
+        timeout=120.0,  # uploads of large training files
+    )
+
+
+def _openai(api_key: str | None, base_url: str | None, *, timeout: float) -> openai.OpenAI:
     return openai.OpenAI(
-        api_key=settings.finetune_api_key or settings.openai_api_key or "unset",
-        base_url=settings.finetune_base_url or settings.openai_base_url,
-        max_retries=2,
-        timeout=120.0,
+        api_key=api_key or "unset", base_url=base_url, max_retries=2, timeout=timeout
     )
 
 

@@ -98,6 +98,14 @@ def claim_event(
     )
 
 
+def claim_message(
+    session: Session, *, event_id: str | None, event_type: str, channel: str, ts: str
+) -> bool:
+    """Claim the Slack message at channel:ts, whichever of its events arrives first."""
+    key = f"{channel}:{ts}"
+    return claim_event(session, event_id=event_id or key, event_type=event_type, message_key=key)
+
+
 def record_turn(session: Session, *, turn: Turn) -> None:
     session.add(turn)
 

@@ -7,9 +7,11 @@ import uuid
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+import openai
 import pytest
 from sqlalchemy import create_engine, text
 
+from bot.emulators.openai import OpenAIEmulator
 from storage.db import SessionFactory, build_engine, build_session_factory, normalise_url, upgrade
 
 if TYPE_CHECKING:
@@ -67,6 +69,19 @@ def session_factory(database_url: str) -> Iterator[SessionFactory]:
     upgrade(engine)
     yield build_session_factory(engine)
     engine.dispose()
+
+
+@pytest.fixture
+def emulator() -> Iterator[OpenAIEmulator]:
+    """The OpenAI emulator alone, for tests of the SDK-facing code."""
+    with OpenAIEmulator() as emu:
+        yield emu
+
+
+@pytest.fixture
+def client(emulator: OpenAIEmulator) -> openai.OpenAI:
+    """The real openai SDK pointed at `emulator`; no retries, so a fault shows at once."""
+    return openai.OpenAI(base_url=emulator.base_url, api_key=emulator.api_key, max_retries=0)
 
 
 @pytest.fixture

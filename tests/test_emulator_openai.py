@@ -7,7 +7,6 @@ import csv
 import io
 import json
 import urllib.request
-from collections.abc import Iterator
 from typing import Any
 
 import openai
@@ -19,17 +18,6 @@ from bot.emulators.openai import OpenAIEmulator
 TRAINING = (
     b'{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}\n'
 )
-
-
-@pytest.fixture
-def emulator() -> Iterator[OpenAIEmulator]:
-    with OpenAIEmulator() as emu:
-        yield emu
-
-
-@pytest.fixture
-def client(emulator: OpenAIEmulator) -> OpenAI:
-    return OpenAI(base_url=emulator.base_url, api_key=emulator.api_key, max_retries=0)
 
 
 def _ask(client: OpenAI, model: str = "gpt-4o-mini", **extra: Any) -> Any:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,28 +18,17 @@ TRAINING = (
 
 
 @pytest.fixture
-def emu() -> Iterator[OpenAIEmulator]:
-    with OpenAIEmulator() as emulator:
-        yield emulator
-
-
-@pytest.fixture
-def client(emu: OpenAIEmulator) -> openai.OpenAI:
-    return openai.OpenAI(base_url=emu.base_url, api_key=emu.api_key, max_retries=0)
-
-
-@pytest.fixture
 def provider(client: openai.OpenAI) -> NebiusProvider:
     return NebiusProvider(client)
 
 
 @pytest.fixture
-def trained(provider: NebiusProvider, emu: OpenAIEmulator, tmp_path: Path) -> JobSnapshot:
+def trained(provider: NebiusProvider, emulator: OpenAIEmulator, tmp_path: Path) -> JobSnapshot:
     path = tmp_path / "train.jsonl"
     path.write_bytes(TRAINING * 10)
     file_id = provider.upload_training_file(path, filename="train.jsonl")
     job = provider.create_job(TrainRequest(training_file=file_id, model="gpt-4o-mini"))
-    emu.succeed_job(job.id, steps=6)
+    emulator.succeed_job(job.id, steps=6)
     return provider.get_job(job.id)
 
 
@@ -54,10 +42,10 @@ def _deployment(client: openai.OpenAI, name: str) -> dict[str, Any]:
 def test_make_callable_is_not_ready_until_the_deployment_is_active(
     provider: NebiusProvider,
     client: openai.OpenAI,
-    emu: OpenAIEmulator,
+    emulator: OpenAIEmulator,
     trained: JobSnapshot,
 ) -> None:
-    emu.activation_polls = 3
+    emulator.activation_polls = 3
     waits = 0
     while True:  # one call per scheduler tick
         try:
@@ -82,12 +70,12 @@ def test_make_callable_is_not_ready_until_the_deployment_is_active(
 
 
 def test_a_deployment_created_by_another_replica_is_reused(
-    provider: NebiusProvider, emu: OpenAIEmulator, trained: JobSnapshot
+    provider: NebiusProvider, emulator: OpenAIEmulator, trained: JobSnapshot
 ) -> None:
     # The other replica's POST lands between our read (404) and our POST (409).
     with pytest.raises(NotReady):
         provider.make_callable(trained)
-    emu.fail_next("custom_models", status=404, message="No such model")
+    emulator.fail_next("custom_models", status=404, message="No such model")
     with pytest.raises(NotReady):
         provider.make_callable(trained)
     assert provider.make_callable(trained) == deployment_name(trained.id)
@@ -107,9 +95,11 @@ def test_make_callable_waits_for_training_first(
 
 
 def test_a_refused_deployment_quotes_nebius(
-    provider: NebiusProvider, emu: OpenAIEmulator, trained: JobSnapshot
+    provider: NebiusProvider, emulator: OpenAIEmulator, trained: JobSnapshot
 ) -> None:
-    emu.fail_next("custom_models", status=400, message="Base model does not take LoRA adapters.")
+    emulator.fail_next(
+        "custom_models", status=400, message="Base model does not take LoRA adapters."
+    )
     with pytest.raises(ProviderError) as refused:
         provider.make_callable(trained)
     assert "Nebius Token Factory could not" in str(refused.value)
@@ -128,10 +118,10 @@ def test_nebius_cannot_pause_or_take_a_learning_rate_multiplier(
 
 
 def test_nebius_chats_with_max_tokens(
-    provider: NebiusProvider, emu: OpenAIEmulator, trained: JobSnapshot
+    provider: NebiusProvider, emulator: OpenAIEmulator, trained: JobSnapshot
 ) -> None:
     assert provider.is_answering("gpt-4o-mini")
-    assert emu.chat_requests[-1]["max_tokens"] == 1
+    assert emulator.chat_requests[-1]["max_tokens"] == 1
 
 
 def test_the_control_plane_is_the_server_root() -> None:

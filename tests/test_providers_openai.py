@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
 
@@ -17,17 +16,6 @@ TRAINING = (
     b'{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}\n'
 )
 SNAPSHOT = "gpt-4o-mini-2024-07-18"
-
-
-@pytest.fixture
-def emu() -> Iterator[OpenAIEmulator]:
-    with OpenAIEmulator() as emulator:
-        yield emulator
-
-
-@pytest.fixture
-def client(emu: OpenAIEmulator) -> openai.OpenAI:
-    return openai.OpenAI(base_url=emu.base_url, api_key=emu.api_key, max_retries=0)
 
 
 @pytest.fixture
@@ -52,7 +40,7 @@ def _job(
 
 
 def test_create_job_sends_every_option(
-    provider: OpenAICompatibleProvider, emu: OpenAIEmulator, training_file: str
+    provider: OpenAICompatibleProvider, emulator: OpenAIEmulator, training_file: str
 ) -> None:
     request = TrainRequest(
         training_file=training_file,
@@ -67,7 +55,7 @@ def test_create_job_sends_every_option(
     )
     job = provider.create_job(request)
 
-    sent = emu.jobs[job.id]
+    sent = emulator.jobs[job.id]
     assert sent["method"] == {
         "type": "supervised",
         "supervised": {
@@ -82,12 +70,12 @@ def test_create_job_sends_every_option(
 
 
 def test_a_dpo_job_carries_beta_in_its_method(
-    provider: OpenAICompatibleProvider, emu: OpenAIEmulator, training_file: str
+    provider: OpenAICompatibleProvider, emulator: OpenAIEmulator, training_file: str
 ) -> None:
     job = provider.create_job(
         TrainRequest(training_file=training_file, model="gpt-4o-mini", method="dpo", beta=0.2)
     )
-    method = emu.jobs[job.id]["method"]
+    method = emulator.jobs[job.id]["method"]
     assert method["type"] == "dpo" and method["dpo"]["hyperparameters"]["beta"] == 0.2
     assert method["dpo"]["hyperparameters"]["n_epochs"] == "auto"  # unset: the provider picks
     assert job.hyperparameters["beta"] == 0.2
@@ -117,9 +105,11 @@ def test_a_model_that_cannot_be_fine_tuned_is_not_called_a_closed_door(
 
 
 def test_refused_new_jobs_explain_and_point_to_another_backend(
-    provider: OpenAICompatibleProvider, emu: OpenAIEmulator, training_file: str
+    provider: OpenAICompatibleProvider, emulator: OpenAIEmulator, training_file: str
 ) -> None:
-    emu.refuse_new_jobs("Fine-tuning is not available to organizations without recent activity.")
+    emulator.refuse_new_jobs(
+        "Fine-tuning is not available to organizations without recent activity."
+    )
     with pytest.raises(ProviderError) as refused:
         provider.create_job(TrainRequest(training_file=training_file, model="gpt-4o-mini"))
     message = str(refused.value)
@@ -129,8 +119,10 @@ def test_refused_new_jobs_explain_and_point_to_another_backend(
     assert "TUNEBOT_PROVIDER" in message and refused.value.code == "fine_tuning_unavailable"
 
 
-def test_a_rejected_key_is_not_echoed(emu: OpenAIEmulator) -> None:
-    wrong = openai.OpenAI(base_url=emu.base_url, api_key="sk-live-abcdefgh12345678", max_retries=0)
+def test_a_rejected_key_is_not_echoed(emulator: OpenAIEmulator) -> None:
+    wrong = openai.OpenAI(
+        base_url=emulator.base_url, api_key="sk-live-abcdefgh12345678", max_retries=0
+    )
     with pytest.raises(ProviderError) as refused:
         OpenAICompatibleProvider(wrong).get_job("ftjob-1")
     assert "Incorrect API key provided" in str(refused.value)
@@ -138,38 +130,38 @@ def test_a_rejected_key_is_not_echoed(emu: OpenAIEmulator) -> None:
 
 
 def test_get_job_follows_the_job_to_each_phase(
-    provider: OpenAICompatibleProvider, emu: OpenAIEmulator, training_file: str
+    provider: OpenAICompatibleProvider, emulator: OpenAIEmulator, training_file: str
 ) -> None:
     job_id = _job(provider, training_file)
-    emu.advance_job(job_id, "running")
+    emulator.advance_job(job_id, "running")
     running = provider.get_job(job_id)
     assert running.phase == "active" and running.estimated_finish is not None
     assert running.hyperparameters["n_epochs"] == 3  # "auto", resolved once running
-    model = emu.succeed_job(job_id)
+    model = emulator.succeed_job(job_id)
     done = provider.get_job(job_id)
     assert done.phase == "succeeded" and done.fine_tuned_model == model
     assert done.finished_at is not None and (done.trained_tokens or 0) > 0
     assert len(done.result_files) == 1
 
     failing = _job(provider, training_file)
-    emu.fail_job(failing, code="invalid_training_file", message="Line 3 is not valid JSON.")
+    emulator.fail_job(failing, code="invalid_training_file", message="Line 3 is not valid JSON.")
     failed = provider.get_job(failing)
     assert failed.phase == "failed" and failed.error_code == "invalid_training_file"
     assert failed.error_message == "Line 3 is not valid JSON."
 
 
 def test_an_unknown_status_is_treated_as_still_active(
-    provider: OpenAICompatibleProvider, emu: OpenAIEmulator, training_file: str
+    provider: OpenAICompatibleProvider, emulator: OpenAIEmulator, training_file: str
 ) -> None:
     job_id = _job(provider, training_file)
-    with emu.state.lock:  # a status newer than this code: the emulator cannot produce one
-        emu.state.jobs[job_id]["status"] = "pausing"
+    with emulator.state.lock:  # a status newer than this code: the emulator cannot produce one
+        emulator.state.jobs[job_id]["status"] = "pausing"
     job = provider.get_job(job_id)
     assert job.status == "pausing" and job.phase == "active"
 
 
 def test_events_come_oldest_first_and_after_skips_what_was_seen(
-    provider: OpenAICompatibleProvider, emu: OpenAIEmulator, training_file: str
+    provider: OpenAICompatibleProvider, emulator: OpenAIEmulator, training_file: str
 ) -> None:
     job_id = _job(provider, training_file)
     seen = provider.list_events(job_id)
@@ -177,18 +169,18 @@ def test_events_come_oldest_first_and_after_skips_what_was_seen(
         f"Validating training file: {training_file}",
         f"Created fine-tuning job: {job_id}",
     ]
-    emu.advance_job(job_id, "running")
+    emulator.advance_job(job_id, "running")
     assert [e.message for e in provider.list_events(job_id, after=seen[-1].id)] == [
         "Fine-tuning job started"
     ]
 
 
 def test_events_follow_pagination(
-    provider: OpenAICompatibleProvider, emu: OpenAIEmulator, training_file: str
+    provider: OpenAICompatibleProvider, emulator: OpenAIEmulator, training_file: str
 ) -> None:
     job_id = _job(provider, training_file)
     created = provider.list_events(job_id)
-    emu.succeed_job(job_id, steps=130)  # more than one page of 100
+    emulator.succeed_job(job_id, steps=130)  # more than one page of 100
     new = provider.list_events(job_id, after=created[-1].id)
     metrics = [e for e in new if e.type == "metrics"]
     assert [e.data["step"] for e in metrics] == list(range(1, 131))
@@ -197,12 +189,12 @@ def test_events_follow_pagination(
 
 
 def test_cancel_pause_and_resume(
-    provider: OpenAICompatibleProvider, emu: OpenAIEmulator, training_file: str
+    provider: OpenAICompatibleProvider, emulator: OpenAIEmulator, training_file: str
 ) -> None:
     job_id = _job(provider, training_file)
     with pytest.raises(ProviderError, match="cannot be paused"):
         provider.pause_job(job_id)  # still validating files
-    emu.advance_job(job_id, "running")
+    emulator.advance_job(job_id, "running")
     assert provider.pause_job(job_id).status == "paused"
     assert provider.resume_job(job_id).status == "running"
     cancelled = provider.cancel_job(job_id)
@@ -218,10 +210,10 @@ def test_a_backend_without_pause_says_so(client: openai.OpenAI) -> None:
 
 
 def test_checkpoints_come_lowest_step_first(
-    provider: OpenAICompatibleProvider, emu: OpenAIEmulator, training_file: str
+    provider: OpenAICompatibleProvider, emulator: OpenAIEmulator, training_file: str
 ) -> None:
     job_id = _job(provider, training_file)
-    model = emu.succeed_job(job_id, steps=9)
+    model = emulator.succeed_job(job_id, steps=9)
     checkpoints = provider.list_checkpoints(job_id)
     assert [c.step for c in checkpoints] == [3, 6, 9]
     assert checkpoints[-1].model == f"{model}:ckpt-step-9"
@@ -236,11 +228,11 @@ def _metrics_only_from_files(client: openai.OpenAI) -> OpenAICompatibleProvider:
 def test_metrics_come_from_the_base64_results_file(
     client: openai.OpenAI,
     provider: OpenAICompatibleProvider,
-    emu: OpenAIEmulator,
+    emulator: OpenAIEmulator,
     training_file: str,
 ) -> None:
     job_id = _job(provider, training_file, validation_file=training_file)
-    emu.succeed_job(job_id, steps=6)
+    emulator.succeed_job(job_id, steps=6)
     points = _metrics_only_from_files(client).metrics(provider.get_job(job_id))
     assert [p.step for p in points] == [1, 2, 3, 4, 5, 6]
     losses = [p.train_loss for p in points]
@@ -251,12 +243,12 @@ def test_metrics_come_from_the_base64_results_file(
 def test_metrics_come_from_a_plain_csv_results_file(
     client: openai.OpenAI,
     provider: OpenAICompatibleProvider,
-    emu: OpenAIEmulator,
+    emulator: OpenAIEmulator,
     training_file: str,
 ) -> None:
-    emu.results_base64 = False
+    emulator.results_base64 = False
     job_id = _job(provider, training_file)
-    emu.succeed_job(job_id, steps=4)
+    emulator.succeed_job(job_id, steps=4)
     points = _metrics_only_from_files(client).metrics(provider.get_job(job_id))
     assert [p.step for p in points] == [1, 2, 3, 4]
     assert all(p.valid_loss is None for p in points)
@@ -265,11 +257,11 @@ def test_metrics_come_from_a_plain_csv_results_file(
 def test_metrics_fall_back_to_events_when_the_file_is_gone(
     client: openai.OpenAI,
     provider: OpenAICompatibleProvider,
-    emu: OpenAIEmulator,
+    emulator: OpenAIEmulator,
     training_file: str,
 ) -> None:
     job_id = _job(provider, training_file)
-    emu.succeed_job(job_id, steps=5)
+    emulator.succeed_job(job_id, steps=5)
     job = provider.get_job(job_id)
     client.files.delete(job.result_files[0])
     points = provider.metrics(job)
@@ -278,52 +270,52 @@ def test_metrics_fall_back_to_events_when_the_file_is_gone(
 
 
 def test_make_callable_on_openai_returns_the_model_without_a_call(
-    provider: OpenAICompatibleProvider, emu: OpenAIEmulator, training_file: str
+    provider: OpenAICompatibleProvider, emulator: OpenAIEmulator, training_file: str
 ) -> None:
     job_id = _job(provider, training_file)
     with pytest.raises(NotReady, match="validating files"):
         provider.make_callable(provider.get_job(job_id))
-    model = emu.succeed_job(job_id)
-    asked = len(emu.chat_requests)
+    model = emulator.succeed_job(job_id)
+    asked = len(emulator.chat_requests)
     assert provider.make_callable(provider.get_job(job_id)) == model
     assert provider.make_callable(provider.get_job(job_id)) == model
-    assert len(emu.chat_requests) == asked
+    assert len(emulator.chat_requests) == asked
 
 
 def test_make_callable_on_a_failed_job_says_there_is_no_model(
-    provider: OpenAICompatibleProvider, emu: OpenAIEmulator, training_file: str
+    provider: OpenAICompatibleProvider, emulator: OpenAIEmulator, training_file: str
 ) -> None:
     job_id = _job(provider, training_file)
-    emu.fail_job(job_id, code="invalid_training_file", message="bad")
+    emulator.fail_job(job_id, code="invalid_training_file", message="bad")
     with pytest.raises(ProviderError, match="no model"):
         provider.make_callable(provider.get_job(job_id))
 
 
 def test_a_new_model_is_not_answering_until_it_is(
-    provider: OpenAICompatibleProvider, emu: OpenAIEmulator, training_file: str
+    provider: OpenAICompatibleProvider, emulator: OpenAIEmulator, training_file: str
 ) -> None:
     job_id = _job(provider, training_file)
-    model = emu.succeed_job(job_id, callable_after_calls=2)
+    model = emulator.succeed_job(job_id, callable_after_calls=2)
     assert [provider.is_answering(model) for _ in range(3)] == [False, False, True]
-    assert emu.chat_requests[-1]["max_completion_tokens"] == 1
+    assert emulator.chat_requests[-1]["max_completion_tokens"] == 1
 
 
 def test_is_answering_raises_on_other_errors(
-    provider: OpenAICompatibleProvider, emu: OpenAIEmulator
+    provider: OpenAICompatibleProvider, emulator: OpenAIEmulator
 ) -> None:
-    emu.fail_next("chat", status=500)
+    emulator.fail_next("chat", status=500)
     with pytest.raises(ProviderError, match="HTTP 500"):
         provider.is_answering("gpt-4o-mini")
 
 
 def test_model_info_reads_shutdown_dates(
-    provider: OpenAICompatibleProvider, emu: OpenAIEmulator
+    provider: OpenAICompatibleProvider, emulator: OpenAIEmulator
 ) -> None:
     plain = provider.model_info(SNAPSHOT)
     assert plain.exists and plain.id == SNAPSHOT and plain.shutdown_date is None
-    emu.set_shutdown_date(SNAPSHOT, "2027-01-14")
+    emulator.set_shutdown_date(SNAPSHOT, "2027-01-14")
     assert provider.model_info(SNAPSHOT).shutdown_date == date(2027, 1, 14)
-    emu.set_shutdown_date(SNAPSHOT, "1800000000")  # unix seconds, as some providers give it
+    emulator.set_shutdown_date(SNAPSHOT, "1800000000")  # unix seconds, as some providers give it
     assert provider.model_info(SNAPSHOT).shutdown_date == date(2027, 1, 15)
 
 

@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import openai
-import pytest
 
 from admin.providers.openai_compat import OpenAICompatibleProvider
 from bot.emulators.openai import OpenAIEmulator
 
 
-@pytest.fixture
-def emulator() -> Iterator[OpenAIEmulator]:
-    with OpenAIEmulator() as emu:
-        yield emu
-
-
-def _provider(emu: OpenAIEmulator, limit: int, part: int) -> OpenAICompatibleProvider:
-    client = openai.OpenAI(base_url=emu.base_url, api_key=emu.api_key, max_retries=0)
+def _provider(emulator: OpenAIEmulator, limit: int, part: int) -> OpenAICompatibleProvider:
+    client = openai.OpenAI(base_url=emulator.base_url, api_key=emulator.api_key, max_retries=0)
     return OpenAICompatibleProvider(client, files_api_limit=limit, part_size=part)
 
 
