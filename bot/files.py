@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 import urllib.error
 import urllib.request
@@ -57,7 +58,10 @@ def fetch_file(
     if parts.scheme not in ("https", "http") or parts.hostname not in allowed_hosts(slack_api_url):
         raise FileRefused(f"Slack gave no download address for `{name}` that tunebot trusts.")
     request = urllib.request.Request(url, headers={"Authorization": f"Bearer {client.token}"})
-    target = Path(tempfile.mkstemp(prefix="upload-", dir=workdir)[1])
+    # The original extension travels with the bytes: format detection takes it as a hint.
+    handle, temp = tempfile.mkstemp(prefix="upload-", suffix=Path(name).suffix[:16], dir=workdir)
+    os.close(handle)
+    target = Path(temp)
     received = 0
     try:
         with urllib.request.urlopen(request, timeout=60) as response, target.open("wb") as out:

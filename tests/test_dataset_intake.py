@@ -182,3 +182,13 @@ def test_an_unknown_option_is_named(box: Sandbox) -> None:
 
     assert "`epoch=`" in reply and "`epochs=`" in reply
     assert datasets(box) == []
+
+
+def test_the_file_name_still_guides_detection_after_the_download(box: Sandbox) -> None:
+    # Plain text named .jsonl is broken JSONL (each line reported), not an unknown format.
+    dm, ts = send(box, ADMIN, "notes.jsonl", b"hello world\n" * 12)
+
+    reply = final_reply(box, dm, ts, "Nothing was stored")
+
+    assert "`invalid_json` ×12" in reply and "lines 1, 2, 3" in reply
+    assert "unknown_format" not in reply
