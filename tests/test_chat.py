@@ -217,3 +217,20 @@ def test_a_follow_up_while_the_first_answer_streams_is_answered_too(sandbox: San
     follow = sandbox.slack.post_as_user(user, channel, "one more thing", thread_ts=root.ts)
 
     assert sandbox.wait_for_turn(channel, follow.ts).outcome == "answered"
+
+
+def test_answers_reuse_one_connection_to_the_model_api(sandbox: Sandbox) -> None:
+    # A streamed answer read only up to [DONE] leaves its connection unusable, so every
+    # answer would pay for a new connection (and, against the real API, a TLS handshake).
+    user = sandbox.slack.add_user("minji")
+    channel = sandbox.slack.add_channel("general")
+    first = sandbox.slack.post_as_user(user, channel, f"{_mention(sandbox)} first question")
+    sandbox.wait_for_turn(channel, first.ts)
+    opened = sandbox.openai.connections
+
+    for n in range(3):
+        asked = sandbox.slack.post_as_user(user, channel, f"{_mention(sandbox)} question {n}")
+        assert sandbox.wait_for_turn(channel, asked.ts).outcome == "answered"
+
+    assert len(sandbox.openai.state.chat_requests) >= 4
+    assert sandbox.openai.connections == opened

@@ -60,6 +60,11 @@ class LoopbackServer:
         return int(self._httpd.server_address[1])
 
     @property
+    def connections(self) -> int:
+        """TCP connections accepted so far: how well clients reuse theirs."""
+        return self._httpd.accepted if self._httpd is not None else 0
+
+    @property
     def origin(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
@@ -87,6 +92,11 @@ class LoopbackServer:
         httpd.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)
+
+    def drop_connections(self) -> None:
+        """Close every open client connection, as a server that times out idle ones does."""
+        if self._httpd is not None:
+            self._httpd.close_connections()
 
     def __enter__(self) -> Self:
         return self.start()
@@ -127,11 +137,13 @@ class _ThreadingServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
         self._open: set[socket.socket] = set()
         self._open_lock = threading.Lock()
+        self.accepted = 0
         super().__init__(address, handler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         with self._open_lock:
             self._open.add(request)
+            self.accepted += 1
         super().process_request(request, client_address)
 
     def shutdown_request(self, request: Any) -> None:
