@@ -97,23 +97,36 @@ def _answer_event(
             channel=question.channel,
             ts=question.ts,
         )
+        # Read in the claim's transaction: one database round trip fewer before the first words.
+        model = repo.get_active_model(session, default=deps.settings.base_model)
     if not fresh:
         log.info(
             "event for %s:%s already taken; not answering twice", question.channel, question.ts
         )
         return
     assert context.client is not None and context.bot_user_id is not None
-    answer(deps, context.client, question, bot_user_id=context.bot_user_id, bot_id=context.bot_id)
+    answer(
+        deps,
+        context.client,
+        question,
+        model=model,
+        bot_user_id=context.bot_user_id,
+        bot_id=context.bot_id,
+    )
 
 
 def answer(
-    deps: Deps, client: WebClient, question: Question, *, bot_user_id: str, bot_id: str | None
+    deps: Deps,
+    client: WebClient,
+    question: Question,
+    *,
+    model: str,
+    bot_user_id: str,
+    bot_id: str | None,
 ) -> None:
-    """Answer one question in its thread with the active model; never raises."""
+    """Answer one question in its thread with `model` (the active one); never raises."""
     started = time.monotonic()
     settings = deps.settings
-    with deps.session_factory() as session:
-        model = repo.get_active_model(session, default=settings.base_model)
     turn = Turn(
         team_id=question.team_id,
         channel_id=question.channel,

@@ -7,7 +7,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -23,13 +23,24 @@ def normalise_url(url: str) -> str:
     return url
 
 
+# Kept open: about as many as the bot's threads that touch the database at once (the
+# listener pool and the HTTP threads). A connection opened past the pool is closed after
+# use, and reopening one per transaction under a burst cost more than the transaction.
+POOL_SIZE = 20
+MAX_OVERFLOW = 30
+
+
 def build_engine(url: str, **kwargs: Any) -> Engine:
     url = normalise_url(url)
+    pool = {"pool_size": POOL_SIZE, "max_overflow": MAX_OVERFLOW}
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        connect_args = {"timeout": 30, "check_same_thread": False}
+        if make_url(url).database in (None, "", ":memory:"):
+            pool = {}  # an in-memory database lives in one connection, not a queue of them
+        engine = create_engine(url, connect_args=connect_args, **pool, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, **kwargs)
+    return create_engine(url, pool_pre_ping=True, **pool, **kwargs)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

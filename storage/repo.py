@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, exists, select, update
+from sqlalchemy import CursorResult, Executable, Table, exists, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -24,9 +25,14 @@ class ModelSwitch:
     reason: str
 
 
+# Read on every message. Statements built once are compiled once: SQLAlchemy memoises a
+# statement's cache key on the object, where a statement rebuilt per call is traversed again.
+_ACTIVE_MODEL = select(ActiveModel.model).where(ActiveModel.id == ACTIVE_ROW)
+
+
 def get_active_model(session: Session, *, default: str) -> str:
     """The model to answer with: the stored one, or `default` until anything is stored."""
-    model = session.scalar(select(ActiveModel.model).where(ActiveModel.id == ACTIVE_ROW))
+    model = session.scalar(_ACTIVE_MODEL)
     return model or default
 
 
@@ -107,7 +113,15 @@ def claim_message(
 
 
 def record_turn(session: Session, *, turn: Turn) -> None:
-    session.add(turn)
+    # One row per answer and nothing reads it back in this session: a Core INSERT skips the
+    # ORM's unit of work, which cost as much as the rest of the answer's storage.
+    values = {column.key: getattr(turn, column.key) for column in Turn.__table__.columns}
+    values.pop("id")
+    values["created_at"] = values["created_at"] or utcnow()
+    session.execute(_INSERT_TURN, values)
+
+
+_INSERT_TURN = insert(cast(Table, Turn.__table__))
 
 
 def has_answered_thread(session: Session, *, channel_id: str, thread_ts: str) -> bool:
@@ -128,15 +142,18 @@ def recent_turns(session: Session, *, limit: int = 20) -> list[Turn]:
 def insert_ignore(session: Session, table: type, values: dict[str, object]) -> bool:
     # ON CONFLICT DO NOTHING keeps the caller's transaction usable, unlike catching
     # IntegrityError, and both databases accept it.
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = _insert_ignore(table, session.get_bind().dialect.name)
+    return session.execute(statement, values).first() is not None
+
+
+@cache
+def _insert_ignore(table: type, dialect: str) -> Executable:
+    insert_for = postgresql.insert if dialect == "postgresql" else sqlite.insert
     # RETURNING tells whether the row went in, on both databases.
     # The Core table, not the ORM class: a plain INSERT skips the ORM's bulk-insert machinery.
+    # Values are bound at execution, so one statement (compiled once) serves every call.
     core = table.__table__  # type: ignore[attr-defined]
-    statement = (
-        insert(core).values(**values).on_conflict_do_nothing().returning(*core.primary_key.columns)
-    )
-    return session.execute(statement).first() is not None
+    return insert_for(core).on_conflict_do_nothing().returning(*core.primary_key.columns)
 
 
 def claim_dataset(session: Session, *, values: dict[str, Any]) -> tuple[Dataset, bool]:
