@@ -104,10 +104,12 @@ def _answer_event(
             "event for %s:%s already taken; not answering twice", question.channel, question.ts
         )
         return
-    assert context.client is not None and context.bot_user_id is not None
+    assert context.bot_user_id is not None
     answer(
         deps,
-        context.client,
+        # The app's own client, not Bolt's per-request one: it keeps its connections to
+        # Slack open, so an answer does not start with a handshake per Web API call.
+        deps.slack,
         question,
         model=model,
         bot_user_id=context.bot_user_id,

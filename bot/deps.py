@@ -7,7 +7,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import openai
-from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
     RateLimitErrorRetryHandler,
@@ -20,6 +19,7 @@ from admin.providers import FineTuneProvider, build_provider
 from bot.config import Settings
 from bot.llm import ChatGateway
 from bot.notify import SlackNotifier
+from bot.slack_http import PooledWebClient
 from storage.db import SessionFactory, build_engine, build_session_factory
 
 
@@ -28,7 +28,7 @@ class Deps:
     settings: Settings
     engine: Engine
     session_factory: SessionFactory
-    slack: WebClient
+    slack: PooledWebClient
     chat: ChatGateway
     provider: FineTuneProvider
     notifier: SlackNotifier
@@ -44,12 +44,13 @@ class Deps:
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
+        self.slack.close()
         self.engine.dispose()
 
 
-def build_slack_client(settings: Settings) -> WebClient:
+def build_slack_client(settings: Settings) -> PooledWebClient:
     # 429s (Retry-After), dropped connections and 5xx are retried by the SDK itself.
-    return WebClient(
+    return PooledWebClient(
         token=settings.slack_bot_token,
         base_url=settings.slack_api_url,
         timeout=30,
