@@ -87,7 +87,11 @@ def measure_latency(slack: SlackEmulator, *, concurrency: int, rounds: int) -> l
         if method in STREAM_STARTS and params.get("thread_ts"):
             with lock:
                 first_text.setdefault(params["thread_ts"], time.perf_counter())
+                arrived.setdefault(params["thread_ts"], threading.Event()).set()
 
+    # Woken by the emulator rather than polling it: twenty pollers would take CPU from the bot
+    # on this two-core machine and inflate the very latency being measured.
+    arrived: dict[str, threading.Event] = {}
     slack.on_call = on_call
     slack.sender.on_deliver = on_deliver
     users = [slack.add_user(f"user{concurrency}-{i}") for i in range(concurrency)]
@@ -96,13 +100,10 @@ def measure_latency(slack: SlackEmulator, *, concurrency: int, rounds: int) -> l
 
     def one(i: int, r: int) -> float:
         delivery = slack.post_as_user(users[i], channels[i], f"{mention} question {r}")
-        slack.wait_for(
-            lambda: (
-                delivery.ts in first_text
-                and [m for m in slack.messages(channels[i], delivery.ts) if m.get("bot_id")]
-            ),
-            timeout=30,
-        )
+        with lock:
+            event = arrived.setdefault(delivery.ts, threading.Event())
+        if not event.wait(timeout=30):
+            raise RuntimeError(f"no answer to {channels[i]}:{delivery.ts} within 30 s")
         return first_text[delivery.ts] - mention_sent[delivery.ts]
 
     samples: list[float] = []

@@ -5,22 +5,20 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import http.client
 import json
 import logging
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from bot.emulators.slack_state import Workspace
 
 log = logging.getLogger("bot.emulators")
 
-# No proxy: a loopback bot must never be reached through whatever proxy the environment names.
-_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 USER_AGENT = "Slackbot 1.0 (+https://api.slack.com/robots)"
 
 
@@ -50,6 +48,7 @@ class EventSender:
         # Called with each envelope just before it is sent (the latency bench's start line).
         self.on_deliver: Callable[[dict[str, Any]], None] | None = None
         self._lock = threading.Lock()
+        self._local = threading.local()
         self._count = 0
 
     def signature(self, timestamp: str, body: bytes) -> str:
@@ -69,15 +68,51 @@ class EventSender:
             "X-Slack-Signature": self.signature(timestamp, body),
             **(headers or {}),
         }
-        request = urllib.request.Request(self.events_url, data=body, headers=signed, method="POST")
         try:
-            with _opener.open(request, timeout=self.timeout) as response:
-                return int(response.status), response.read().decode("utf-8", errors="replace")
-        except urllib.error.HTTPError as error:
-            return int(error.code), error.read().decode("utf-8", errors="replace")
-        except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
+            return self._send(self.events_url, body, signed)
+        except (OSError, http.client.HTTPException) as error:
             log.warning("no answer from the bot at %s: %s", self.events_url, error)
             return 0, ""
+
+    def _send(self, events_url: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
+        # Each sending thread keeps its connection to the bot open between events, as an HTTP
+        # client that delivers a stream of events does; a connection the bot closed while idle
+        # is reopened once.
+        url = urlsplit(events_url)
+        path = url.path + (f"?{url.query}" if url.query else "")
+        for attempt in (1, 2):
+            connection, reused = self._connection(url.netloc)
+            try:
+                connection.request("POST", path, body=body, headers=headers)
+                response = connection.getresponse()
+                text = response.read().decode("utf-8", errors="replace")
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                self._drop(url.netloc)
+                if reused and attempt == 1:
+                    continue
+                raise
+            except BaseException:
+                self._drop(url.netloc)
+                raise
+            if response.will_close:
+                self._drop(url.netloc)
+            return int(response.status), text
+        raise AssertionError("unreachable")
+
+    def _connection(self, netloc: str) -> tuple[http.client.HTTPConnection, bool]:
+        connections: dict[str, http.client.HTTPConnection] = self._local.__dict__.setdefault(
+            "connections", {}
+        )
+        if netloc in connections:
+            return connections[netloc], True
+        connection = http.client.HTTPConnection(netloc, timeout=self.timeout)
+        connections[netloc] = connection
+        return connection, False
+
+    def _drop(self, netloc: str) -> None:
+        connection = self._local.__dict__.get("connections", {}).pop(netloc, None)
+        if connection is not None:
+            connection.close()
 
     def envelope(self, event: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
