@@ -35,7 +35,9 @@ def percentile(values: list[float], q: float) -> float:
 class BotProcess:
     """`tunebot run` in a child process against the emulators of this one."""
 
-    def __init__(self, slack: SlackEmulator, openai: OpenAIEmulator, workdir: str) -> None:
+    def __init__(
+        self, slack: SlackEmulator, openai: OpenAIEmulator, workdir: str, *, workers: int = 1
+    ) -> None:
         self.port = 38517
         env = {
             **os.environ,
@@ -48,6 +50,7 @@ class BotProcess:
             or f"sqlite:///{Path(workdir) / 'bench.db'}",
             "PORT": str(self.port),
             "TUNEBOT_LOG_LEVEL": "ERROR",
+            "TUNEBOT_WEB_WORKERS": str(workers),
         }
         command = [sys.executable, "-m", "bot.cli", "run"]
         self.process = subprocess.Popen(command, env=env, cwd=workdir)
@@ -60,10 +63,23 @@ class BotProcess:
                 time.sleep(0.2)
         raise RuntimeError("tunebot run did not become healthy")
 
-    def rss_mb(self) -> float:
-        status = Path(f"/proc/{self.process.pid}/status").read_text()
-        line = next(row for row in status.splitlines() if row.startswith("VmRSS"))
-        return int(line.split()[1]) / 1024
+    def memory_mb(self) -> tuple[float, float]:
+        """(RSS, PSS) summed over `tunebot run` and its web workers, if any.
+
+        With workers, RSS counts the memory they share once per process; PSS divides
+        each shared page among its sharers, so its sum is what the processes really use.
+        """
+        pids = [self.process.pid]
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        if children.exists():
+            pids += [int(pid) for pid in children.read_text().split()]
+        rss = pss = 0
+        for pid in pids:
+            rollup = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
+            fields = {row.split(":")[0]: int(row.split()[1]) for row in rollup[1:]}
+            rss += fields["Rss"]
+            pss += fields["Pss"]
+        return rss / 1024, pss / 1024
 
     def stop(self) -> None:
         self.process.terminate()
@@ -118,13 +134,16 @@ def measure_latency(slack: SlackEmulator, *, concurrency: int, rounds: int) -> l
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=20, help="rounds per concurrency level")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="TUNEBOT_WEB_WORKERS for `tunebot run`"
+    )
     args = parser.parse_args()
     print(f"{'threads':>8} {'samples':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
     with SlackEmulator() as slack, OpenAIEmulator() as openai, tempfile.TemporaryDirectory() as tmp:
-        bot = BotProcess(slack, openai, tmp)
+        bot = BotProcess(slack, openai, tmp, workers=args.workers)
         try:
             time.sleep(2)
-            idle = bot.rss_mb()
+            idle = bot.memory_mb()
             slack.events_url = f"http://127.0.0.1:{bot.port}/slack/events"
             measure_latency(slack, concurrency=2, rounds=3)  # warm-up: vocabularies, pools
             for concurrency in (1, 20):
@@ -134,10 +153,14 @@ def main() -> int:
                     f"{concurrency:>8} {len(samples):>8} {statistics.median(samples):>8.1f} "
                     f"{percentile(samples, 99):>8.1f} {max(samples):>8.1f}"
                 )
-            busy = bot.rss_mb()
+            busy = bot.memory_mb()
         finally:
             bot.stop()
-    print(f"RSS of `tunebot run`: idle {idle:.1f} MB, after the run {busy:.1f} MB")
+    print(
+        f"`tunebot run` with {args.workers} web worker(s): "
+        f"idle RSS {idle[0]:.1f} MB (PSS {idle[1]:.1f} MB), "
+        f"after the run RSS {busy[0]:.1f} MB (PSS {busy[1]:.1f} MB)"
+    )
     return 0
 
 

@@ -79,8 +79,7 @@ def _service_settings() -> Settings:
 def _run(args: argparse.Namespace) -> int:
     from bot.runtime import run_forever
 
-    run_forever(_service_settings())
-    return 0
+    return run_forever(_service_settings())
 
 
 def _scheduler(args: argparse.Namespace) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -48,6 +49,7 @@ class Settings:
     finetune_api_key: str | None = None
     confirm_above_usd: float = 5.0
     run_scheduler: bool = True
+    web_workers: int = 1
     log_level: str = "INFO"
 
     @property
@@ -90,6 +92,7 @@ class Settings:
             "finetune_api_key": text("TUNEBOT_FINETUNE_API_KEY"),
             "confirm_above_usd": _money(env, "TUNEBOT_CONFIRM_ABOVE_USD", 5.0),
             "run_scheduler": _choice(env, "TUNEBOT_SCHEDULER", ("on", "off"), "on") == "on",
+            "web_workers": _int(env, "TUNEBOT_WEB_WORKERS", 1, minimum=1, maximum=32),
             "log_level": _log_level(env.get("TUNEBOT_LOG_LEVEL", "INFO")),
         }
         settings = cls(**kwargs)
@@ -101,6 +104,18 @@ class Settings:
             raise ConfigError(
                 "DATABASE_URL must be a sqlite:/// or postgresql:// URL, "
                 f"not {settings.database_url.split(':', 1)[0]}:"
+            )
+        if settings.web_workers > 1 and settings.socket_mode:
+            raise ConfigError(
+                "TUNEBOT_WEB_WORKERS must be 1 in Socket Mode: worker processes share an HTTP "
+                "port, and Socket Mode receives events over one websocket instead"
+            )
+        if settings.web_workers > 1 and not (
+            hasattr(os, "fork") and hasattr(socket, "SO_REUSEPORT")
+        ):
+            raise ConfigError(
+                "TUNEBOT_WEB_WORKERS above 1 needs fork() and SO_REUSEPORT, which this system "
+                "lacks; leave it at 1"
             )
         return settings
 

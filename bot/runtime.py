@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
+import os
 import signal
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from apscheduler.schedulers.base import BaseScheduler
 from slack_bolt import App
@@ -15,7 +18,7 @@ from bot.app import build_app
 from bot.config import Settings
 from bot.deps import Deps, build_deps
 from bot.server import HttpServer, build_wsgi
-from storage.db import upgrade
+from storage.db import build_engine, upgrade
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +42,7 @@ class Running:
         self.deps.close()
 
 
-def start(settings: Settings, *, host: str = "0.0.0.0") -> Running:
+def start(settings: Settings, *, host: str = "0.0.0.0", reuse_port: bool = False) -> Running:
     """Start the bot in the background and return; used by `run`, the demo and tests."""
     deps = build_deps(settings)
     upgrade(deps.engine)
@@ -53,7 +56,8 @@ def start(settings: Settings, *, host: str = "0.0.0.0") -> Running:
         http = HttpServer(build_wsgi(None, deps.engine), host=host, port=settings.port).start()
         log.info("connected to Slack in Socket Mode; health on :%s/healthz", http.port)
     else:
-        http = HttpServer(build_wsgi(app, deps.engine), host=host, port=settings.port).start()
+        wsgi = build_wsgi(app, deps.engine)
+        http = HttpServer(wsgi, host=host, port=settings.port, reuse_port=reuse_port).start()
         log.info("listening on :%s (POST /slack/events, GET /healthz)", http.port)
     scheduler = None
     if settings.run_scheduler:
@@ -92,7 +96,68 @@ def _wait_for_signal() -> None:
     stopping.wait()
 
 
-def run_forever(settings: Settings) -> None:
+def run_forever(settings: Settings) -> int:
+    """`tunebot run`: serve until SIGTERM or SIGINT; the exit status."""
+    if settings.web_workers > 1:
+        return _run_workers(settings)
     running = start(settings)
     _wait_for_signal()
     running.stop()
+    return 0
+
+
+def _run_workers(settings: Settings) -> int:
+    """TUNEBOT_WEB_WORKERS processes, each a whole bot, sharing the HTTP port.
+
+    One Python process runs Python code on one core at a time, so a burst of messages
+    queues behind a single interpreter while other cores idle. Each worker is forked after
+    the imports (the loaded code stays in memory the workers share) and before any thread,
+    connection or pool exists; it listens with SO_REUSEPORT, and the kernel spreads
+    connections across the workers. Only the first runs the scheduler. If a worker dies,
+    the others are stopped and the exit status is 1, so a supervisor restarts the whole.
+    """
+    engine = build_engine(settings.database_url)
+    upgrade(engine)  # once, before the workers start
+    engine.dispose()
+    gc.freeze()  # keep the import-time objects out of the workers' collections (and pages)
+    children: dict[int, int] = {}
+    stopping = False
+
+    def _stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in list(children):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    for index in range(settings.web_workers):
+        pid = os.fork()
+        if pid == 0:
+            os._exit(_worker(settings, index))
+        children[pid] = index
+    log.info("started %d web workers: %s", len(children), sorted(children))
+    status = 0
+    while children:
+        pid, code = os.wait()
+        index = children.pop(pid, -1)
+        if index >= 0 and not stopping:
+            log.error("web worker %d exited (wait status %d); stopping the others", index, code)
+            status = 1
+            _stop(signal.SIGTERM, None)
+    return status
+
+
+def _worker(settings: Settings, index: int) -> int:
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, signal.SIG_DFL)  # the supervisor's handlers are not ours
+    try:
+        own = replace(settings, web_workers=1, run_scheduler=settings.run_scheduler and index == 0)
+        running = start(own, reuse_port=True)
+        _wait_for_signal()
+        running.stop()
+        return 0
+    except BaseException:
+        log.exception("web worker %d failed", index)
+        return 1

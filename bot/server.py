@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -52,8 +53,24 @@ def build_wsgi(
 class HttpServer:
     """waitress on a background thread; port 0 picks a free port (tests, the demo)."""
 
-    def __init__(self, wsgi: Callable[..., Iterable[bytes]], *, host: str, port: int) -> None:
-        self._server: Any = create_server(wsgi, host=host, port=port, threads=8, ident="tunebot")
+    def __init__(
+        self,
+        wsgi: Callable[..., Iterable[bytes]],
+        *,
+        host: str,
+        port: int,
+        reuse_port: bool = False,
+    ) -> None:
+        if reuse_port:
+            # Several worker processes each listen on the same port; the kernel spreads
+            # incoming connections across them.
+            listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            listener.bind((host, port))
+            self._server: Any = create_server(wsgi, sockets=[listener], threads=8, ident="tunebot")
+        else:
+            self._server = create_server(wsgi, host=host, port=port, threads=8, ident="tunebot")
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 

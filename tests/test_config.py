@@ -55,6 +55,12 @@ def test_dotenv_file_is_read_and_the_environment_wins(tmp_path: Path) -> None:
         ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
         ({"SLACK_APP_TOKEN": "xoxb-wrong-kind"}, "SLACK_APP_TOKEN"),
         ({"PORT": "99999"}, "PORT"),
+        ({"TUNEBOT_WEB_WORKERS": "0"}, "TUNEBOT_WEB_WORKERS"),
+        ({"TUNEBOT_WEB_WORKERS": "many"}, "TUNEBOT_WEB_WORKERS"),
+        (
+            {"TUNEBOT_WEB_WORKERS": "2", "SLACK_APP_TOKEN": "xapp-1-socket"},
+            "TUNEBOT_WEB_WORKERS",
+        ),
     ],
 )
 def test_a_malformed_setting_names_the_variable(env: dict[str, str], variable: str) -> None:

@@ -1,0 +1,136 @@
+"""`tunebot run` with TUNEBOT_WEB_WORKERS: several processes serve one port, as one bot."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from bot.emulators.openai import OpenAIEmulator
+from bot.emulators.slack import SlackEmulator
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _workers(pid: int) -> list[int]:
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(child) for child in children.read_text().split()] if children.exists() else []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0] != "Z"
+
+
+@pytest.fixture
+def served(
+    tmp_path: Path, database_url: str
+) -> Iterator[tuple[SlackEmulator, OpenAIEmulator, subprocess.Popen[str]]]:
+    port = _free_port()
+    with SlackEmulator() as slack, OpenAIEmulator() as openai:
+        env = {
+            "PATH": os.environ.get("PATH", ""),
+            "SLACK_BOT_TOKEN": slack.bot_token,
+            "SLACK_SIGNING_SECRET": slack.signing_secret,
+            "SLACK_API_URL": slack.api_url,
+            "OPENAI_API_KEY": openai.api_key,
+            "OPENAI_BASE_URL": openai.base_url,
+            "DATABASE_URL": database_url,
+            "PORT": str(port),
+            "TUNEBOT_WEB_WORKERS": "2",
+            "TUNEBOT_SCHEDULER": "off",
+        }
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", "run"],
+            env=env,
+            cwd=tmp_path,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            slack.events_url = f"http://127.0.0.1:{port}/slack/events"
+            deadline = time.monotonic() + 60
+            while len(_workers(process.pid)) < 2 or not _listening(port):
+                assert process.poll() is None, process.stderr.read() if process.stderr else ""
+                assert time.monotonic() < deadline, "the workers did not start listening"
+                time.sleep(0.2)
+            yield slack, openai, process
+        finally:
+            if process.poll() is None:
+                process.terminate()
+            process.communicate(timeout=30)
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_every_mention_is_answered_once_across_the_workers(
+    served: tuple[SlackEmulator, OpenAIEmulator, subprocess.Popen[str]],
+) -> None:
+    slack, openai, process = served
+    mention = f"<@{slack.bot_user_id}>"
+    users = [slack.add_user(f"user{i}") for i in range(4)]
+    channels = [slack.add_channel(f"team{i}") for i in range(4)]
+
+    def ask(n: int) -> tuple[str, str]:
+        channel = channels[n % 4]
+        return channel, slack.post_as_user(users[n % 4], channel, f"{mention} question {n}").ts
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        asked = list(pool.map(ask, range(16)))
+
+    for channel, ts in asked:
+        replies = slack.wait_for(
+            lambda c=channel, t=ts: [
+                m for m in slack.messages(c, t) if m.get("bot_id") and "question" in m["text"]
+            ],
+            timeout=30,
+        )
+        assert len(replies) == 1
+    time.sleep(0.5)  # a second answer to any of them would have arrived by now
+    for channel, ts in asked:
+        assert len([m for m in slack.messages(channel, ts) if m.get("bot_id")]) == 1
+    assert len(openai.state.chat_requests) == 16
+    assert len(_workers(process.pid)) == 2
+
+
+def test_sigterm_stops_every_worker(
+    served: tuple[SlackEmulator, OpenAIEmulator, subprocess.Popen[str]],
+) -> None:
+    _, _, process = served
+    workers = _workers(process.pid)
+
+    process.send_signal(signal.SIGTERM)
+
+    assert process.wait(timeout=30) == 0
+    assert not [pid for pid in workers if _alive(pid)]
+
+
+def test_a_worker_that_dies_takes_the_others_down_with_a_failure_status(
+    served: tuple[SlackEmulator, OpenAIEmulator, subprocess.Popen[str]],
+) -> None:
+    _, _, process = served
+    first, second = _workers(process.pid)
+
+    os.kill(first, signal.SIGKILL)
+
+    assert process.wait(timeout=30) == 1
+    assert not _alive(second)
+    assert process.stderr is not None and "stopping the others" in process.stderr.read()
