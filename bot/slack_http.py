@@ -15,6 +15,7 @@ import select
 import threading
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -31,37 +32,61 @@ class PooledWebClient(WebClient):
     def _perform_urllib_http_request_internal(
         self, url: str, req: urllib.request.Request
     ) -> dict[str, Any]:
+        """Answer as the SDK's urllib path does: a dict of status, headers and body, or
+        urllib's HTTPError for a status of 400 and above (the SDK's retry handlers read it)."""
         # The SDK's own path still serves proxies, which this pool does not speak.
         if self.proxy is not None or urlsplit(url).scheme not in ("http", "https"):
             return super()._perform_urllib_http_request_internal(url, req)
-        return self._pool.send(url, req)
+        reply = self._pool.request(
+            req.get_method(), url, body=req.data, headers=dict(req.header_items())
+        )
+        if reply.status >= 400:
+            raise urllib.error.HTTPError(
+                url, reply.status, reply.reason, reply.headers, io.BytesIO(reply.body)
+            )
+        if reply.headers.get_content_type() == "application/gzip":
+            return {"status": reply.status, "headers": reply.headers, "body": reply.body}
+        charset = reply.headers.get_content_charset() or "utf-8"
+        return {
+            "status": reply.status,
+            "headers": reply.headers,
+            "body": reply.body.decode(charset),
+        }
 
     def close(self) -> None:
         self._pool.close()
 
 
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    reason: str
+    headers: http.client.HTTPMessage
+    body: bytes
+
+
 class ConnectionPool:
     """Idle HTTP/1.1 connections by (scheme, host, port), handed to one caller at a time."""
 
-    def __init__(self, *, ssl_context: Any, timeout: float) -> None:
+    def __init__(
+        self, *, ssl_context: Any, timeout: float, idle_per_host: int = IDLE_PER_HOST
+    ) -> None:
         self._ssl_context = ssl_context
         self._timeout = timeout
+        self._idle_per_host = idle_per_host
         self._idle: dict[tuple[str, str], list[http.client.HTTPConnection]] = {}
         self._lock = threading.Lock()
 
-    def send(self, url: str, req: urllib.request.Request) -> dict[str, Any]:
-        """Answer as the SDK's urllib path does: a dict of status, headers and body, or
-        urllib's HTTPError for a status of 400 and above (the SDK's retry handlers read it)."""
+    def request(self, method: str, url: str, *, body: Any, headers: dict[str, str]) -> Reply:
+        """Send one request over an idle connection (or a new one) and read the whole reply."""
         parts = urlsplit(url)
         key = (parts.scheme, parts.netloc)
         path = parts.path + (f"?{parts.query}" if parts.query else "")
         connection = self._checkout(key)
         try:
-            connection.request(
-                req.get_method(), path, body=req.data, headers=dict(req.header_items())
-            )
+            connection.request(method, path, body=body, headers=headers)
             response = connection.getresponse()
-            body = response.read()
+            content = response.read()
         except BaseException:
             connection.close()
             raise
@@ -69,18 +94,7 @@ class ConnectionPool:
             connection.close()
         else:
             self._checkin(key, connection)
-        if response.status >= 400:
-            raise urllib.error.HTTPError(
-                url, response.status, response.reason, response.headers, io.BytesIO(body)
-            )
-        if response.headers.get_content_type() == "application/gzip":
-            return {"status": response.status, "headers": response.headers, "body": body}
-        charset = response.headers.get_content_charset() or "utf-8"
-        return {
-            "status": response.status,
-            "headers": response.headers,
-            "body": body.decode(charset),
-        }
+        return Reply(response.status, response.reason, response.headers, content)
 
     def close(self) -> None:
         with self._lock:
@@ -103,7 +117,7 @@ class ConnectionPool:
     def _checkin(self, key: tuple[str, str], connection: http.client.HTTPConnection) -> None:
         with self._lock:
             idle = self._idle.setdefault(key, [])
-            if len(idle) < IDLE_PER_HOST:
+            if len(idle) < self._idle_per_host:
                 idle.append(connection)
                 return
         connection.close()

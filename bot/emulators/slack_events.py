@@ -13,9 +13,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from bot.emulators.slack_state import Workspace
+from bot.slack_http import ConnectionPool
 
 log = logging.getLogger("bot.emulators")
 
@@ -48,7 +48,9 @@ class EventSender:
         # Called with each envelope just before it is sent (the latency bench's start line).
         self.on_deliver: Callable[[dict[str, Any]], None] | None = None
         self._lock = threading.Lock()
-        self._local = threading.local()
+        # Connections to the bot stay open between events, as with any client that delivers
+        # a stream of them; enough stay idle for every thread of a burst to find one.
+        self._connections = ConnectionPool(ssl_context=None, timeout=self.timeout, idle_per_host=64)
         self._count = 0
 
     def signature(self, timestamp: str, body: bytes) -> str:
@@ -69,50 +71,11 @@ class EventSender:
             **(headers or {}),
         }
         try:
-            return self._send(self.events_url, body, signed)
+            reply = self._connections.request("POST", self.events_url, body=body, headers=signed)
         except (OSError, http.client.HTTPException) as error:
             log.warning("no answer from the bot at %s: %s", self.events_url, error)
             return 0, ""
-
-    def _send(self, events_url: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
-        # Each sending thread keeps its connection to the bot open between events, as an HTTP
-        # client that delivers a stream of events does; a connection the bot closed while idle
-        # is reopened once.
-        url = urlsplit(events_url)
-        path = url.path + (f"?{url.query}" if url.query else "")
-        for attempt in (1, 2):
-            connection, reused = self._connection(url.netloc)
-            try:
-                connection.request("POST", path, body=body, headers=headers)
-                response = connection.getresponse()
-                text = response.read().decode("utf-8", errors="replace")
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
-                self._drop(url.netloc)
-                if reused and attempt == 1:
-                    continue
-                raise
-            except BaseException:
-                self._drop(url.netloc)
-                raise
-            if response.will_close:
-                self._drop(url.netloc)
-            return int(response.status), text
-        raise AssertionError("unreachable")
-
-    def _connection(self, netloc: str) -> tuple[http.client.HTTPConnection, bool]:
-        connections: dict[str, http.client.HTTPConnection] = self._local.__dict__.setdefault(
-            "connections", {}
-        )
-        if netloc in connections:
-            return connections[netloc], True
-        connection = http.client.HTTPConnection(netloc, timeout=self.timeout)
-        connections[netloc] = connection
-        return connection, False
-
-    def _drop(self, netloc: str) -> None:
-        connection = self._local.__dict__.get("connections", {}).pop(netloc, None)
-        if connection is not None:
-            connection.close()
+        return reply.status, reply.body.decode("utf-8", errors="replace")
 
     def envelope(self, event: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
