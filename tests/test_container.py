@@ -6,7 +6,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ import pytest
 
 from bot.emulators.openai import OpenAIEmulator
 from bot.emulators.slack import SlackEmulator
+from tests.service_helpers import free_port, service_env
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
@@ -25,12 +25,6 @@ def _exec_form(instruction: str) -> list[str]:
     match = re.search(rf"^{instruction}\s+(\[.*\])\s*$", DOCKERFILE, re.MULTILINE)
     assert match, f"the Dockerfile has no exec-form {instruction}"
     return list(json.loads(match.group(1)))
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def test_dockerfile_passes_hadolint() -> None:
@@ -51,17 +45,9 @@ def test_the_images_start_and_health_commands_serve_slack(tmp_path: Path) -> Non
     health_line = re.search(r'CMD \["tunebot", "healthcheck"\]', DOCKERFILE)
     assert command == ["tunebot", "run"] and health_line
     binary = str(Path(sys.executable).parent / "tunebot")
-    port = _free_port()
+    port = free_port()
     with SlackEmulator() as slack, OpenAIEmulator() as openai:
-        env = {
-            "PATH": os.environ.get("PATH", ""),
-            "SLACK_BOT_TOKEN": slack.bot_token,
-            "SLACK_SIGNING_SECRET": slack.signing_secret,
-            "SLACK_API_URL": slack.api_url,
-            "OPENAI_API_KEY": openai.api_key,
-            "OPENAI_BASE_URL": openai.base_url,
-            "PORT": str(port),
-        }
+        env = service_env(slack, openai, port)
         process = subprocess.Popen(
             [binary, *command[1:]], env=env, cwd=tmp_path, stderr=subprocess.PIPE, text=True
         )

@@ -16,12 +16,7 @@ import pytest
 
 from bot.emulators.openai import OpenAIEmulator
 from bot.emulators.slack import SlackEmulator
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from tests.service_helpers import free_port, service_env
 
 
 def _workers(pid: int) -> list[int]:
@@ -41,20 +36,16 @@ def _alive(pid: int) -> bool:
 def served(
     tmp_path: Path, database_url: str
 ) -> Iterator[tuple[SlackEmulator, OpenAIEmulator, subprocess.Popen[str]]]:
-    port = _free_port()
+    port = free_port()
     with SlackEmulator() as slack, OpenAIEmulator() as openai:
-        env = {
-            "PATH": os.environ.get("PATH", ""),
-            "SLACK_BOT_TOKEN": slack.bot_token,
-            "SLACK_SIGNING_SECRET": slack.signing_secret,
-            "SLACK_API_URL": slack.api_url,
-            "OPENAI_API_KEY": openai.api_key,
-            "OPENAI_BASE_URL": openai.base_url,
-            "DATABASE_URL": database_url,
-            "PORT": str(port),
-            "TUNEBOT_WEB_WORKERS": "2",
-            "TUNEBOT_SCHEDULER": "off",
-        }
+        env = service_env(
+            slack,
+            openai,
+            port,
+            DATABASE_URL=database_url,
+            TUNEBOT_WEB_WORKERS="2",
+            TUNEBOT_SCHEDULER="off",
+        )
         process = subprocess.Popen(
             [sys.executable, "-m", "bot.cli", "run"],
             env=env,

@@ -1,0 +1,31 @@
+"""Starting `tunebot run` as its own process against the emulators, for the process tests."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from bot.emulators.openai import OpenAIEmulator
+from bot.emulators.slack import SlackEmulator
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def service_env(
+    slack: SlackEmulator, openai: OpenAIEmulator, port: int, **extra: str
+) -> dict[str, str]:
+    """The environment `tunebot run` needs to serve `port` with the emulators' credentials."""
+    return {
+        "PATH": os.environ.get("PATH", ""),
+        "SLACK_BOT_TOKEN": slack.bot_token,
+        "SLACK_SIGNING_SECRET": slack.signing_secret,
+        "SLACK_API_URL": slack.api_url,
+        "OPENAI_API_KEY": openai.api_key,
+        "OPENAI_BASE_URL": openai.base_url,
+        "PORT": str(port),
+        **extra,
+    }
