@@ -24,8 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the bot (HTTP on $PORT, or Socket Mode when SLACK_APP_TOKEN is set)",
         description="Upgrade the database, then serve Slack events, slash commands and "
         "interactivity on POST /slack/events and health on GET /healthz "
-        "(Socket Mode when SLACK_APP_TOKEN is set). Configured by environment variables "
-        "or a .env file; see the README.",
+        "(Socket Mode when SLACK_APP_TOKEN is set); TUNEBOT_WEB_WORKERS processes share "
+        "the port. Configured by environment variables or a .env file; see the README.",
     )
     run.set_defaults(func=_run)
 
