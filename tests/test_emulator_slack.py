@@ -16,6 +16,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.webhook import WebhookClient
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
 
 from bot.emulators.slack import SlackEmulator
 
@@ -142,6 +144,42 @@ def test_a_wrong_token_is_invalid_auth_and_none_is_not_authed(slack: SlackEmulat
     assert wrong.value.response["error"] == "invalid_auth"
     with urllib.request.urlopen(f"{slack.api_url}auth.test", data=b"") as response:
         assert json.loads(response.read()) == {"ok": False, "error": "not_authed"}
+
+
+def test_socket_mode_urls_need_the_app_token_and_open_one_connection_each(
+    slack: SlackEmulator, client: WebClient
+) -> None:
+    with pytest.raises(SlackApiError) as bot_token:
+        client.apps_connections_open(app_token=slack.bot_token)
+    assert bot_token.value.response["error"] == "not_allowed_token_type"
+    app_client = WebClient(token=slack.app_token, base_url=slack.api_url)
+    with pytest.raises(SlackApiError) as app_token:
+        app_client.chat_postMessage(channel=slack.add_channel("general"), text="hi")
+    assert app_token.value.response["error"] == "not_allowed_token_type"
+
+    url = client.apps_connections_open(app_token=slack.app_token)["url"]
+    assert url.startswith("ws://127.0.0.1:") and "/link/?ticket=" in url
+    with connect(url) as socket:
+        hello = json.loads(socket.recv(timeout=5))
+        assert hello["type"] == "hello"
+        assert hello["connection_info"]["app_id"] == slack.app_id
+        with connect(url) as reused:  # a ticket is good for one connection
+            with pytest.raises(ConnectionClosed) as refused:
+                reused.recv(timeout=5)
+            assert refused.value.rcvd is not None and refused.value.rcvd.code == 1008
+
+        def ack_first_envelope() -> None:
+            envelope = json.loads(socket.recv(timeout=5))
+            socket.send(json.dumps({"envelope_id": envelope["envelope_id"]}))
+
+        acker = threading.Thread(target=ack_first_envelope)
+        acker.start()
+        user = slack.add_user("minji")
+        asked = slack.post_as_user(user, slack.open_dm(user), "hello")
+        acker.join(timeout=10)
+    [sent] = slack.socket_mode.envelopes
+    assert sent.type == "events_api" and sent.payload["event"]["ts"] == asked.ts
+    assert asked.statuses == [200]
 
 
 def test_auth_test_identifies_the_bot(client: WebClient, slack: SlackEmulator) -> None:

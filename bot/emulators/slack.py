@@ -15,6 +15,7 @@ from bot.emulators._wire import Request, Response
 from bot.emulators.slack_api import Call, Fault, WebApi
 from bot.emulators.slack_events import Delivery, EventSender
 from bot.emulators.slack_interactivity import Interactivity
+from bot.emulators.slack_socket import SocketMode
 from bot.emulators.slack_state import Workspace
 
 T = TypeVar("T")
@@ -30,6 +31,7 @@ class SlackEmulator(LoopbackServer):
         *,
         signing_secret: str = "emulator-signing-secret",
         bot_token: str = "xoxb-emulator-token",
+        app_token: str = "xapp-1-A0TUNEBOT-1-emulator-app-token",
         team_id: str = "T0EMULATOR",
         bot_user_id: str = "U0TUNEBOT",
         bot_id: str = "B0TUNEBOT",
@@ -47,8 +49,9 @@ class SlackEmulator(LoopbackServer):
         )
         self.ws = Workspace(team_id=team_id, bot_user_id=bot_user_id, bot_id=bot_id, app_id=app_id)
         self.ws.stream_limit = stream_limit
-        self.api = WebApi(self.ws, bot_token)
-        self.sender = EventSender(self.ws, signing_secret, events_url)
+        self.socket_mode = SocketMode(app_token=app_token, app_id=app_id)
+        self.api = WebApi(self.ws, bot_token, self.socket_mode)
+        self.sender = EventSender(self.ws, signing_secret, events_url, self.socket_mode)
         self.interactivity = Interactivity(self.ws, self.sender)
         self.router.add("*", "/api/{method}", self.api.handle)
         self.router.add("GET", "/files-pri/{ref:path}", self._serve_file)
@@ -56,9 +59,20 @@ class SlackEmulator(LoopbackServer):
         self.router.add("POST", "/response/{team}/{key}", self.interactivity.receive_response)
 
     def start(self) -> SlackEmulator:
+        if self._httpd is None:
+            self.socket_mode.start()
         super().start()
         self.ws.origin = self.origin
         return self
+
+    def stop(self) -> None:
+        self.socket_mode.stop()
+        super().stop()
+
+    @property
+    def app_token(self) -> str:
+        """The app-level token (xapp-) an app uses to open Socket Mode connections."""
+        return self.socket_mode.app_token
 
     def _serve_file(self, request: Request) -> Response:
         return files.serve_private(self.ws, request, self.bot_token)

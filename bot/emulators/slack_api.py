@@ -13,6 +13,7 @@ from bot.emulators import slack_files as files
 from bot.emulators import slack_views as views
 from bot.emulators._support import FaultQueue, random_id
 from bot.emulators._wire import BodyError, Request, Response, json_response
+from bot.emulators.slack_socket import SocketMode
 from bot.emulators.slack_state import Params, SlackError, Workspace
 
 Method = Callable[[Workspace, Params], dict[str, Any]]
@@ -66,9 +67,10 @@ class Fault:
 
 
 class WebApi:
-    def __init__(self, ws: Workspace, bot_token: str) -> None:
+    def __init__(self, ws: Workspace, bot_token: str, socket_mode: SocketMode) -> None:
         self.ws = ws
         self.bot_token = bot_token
+        self.socket_mode = socket_mode
         self.calls: list[Call] = []
         self.on_call: Callable[[str, dict[str, Any]], None] | None = None
         # Told of every message chat.postMessage stores (Slack's echo of the bot's own posts).
@@ -94,8 +96,15 @@ class WebApi:
         token = request.bearer() or params.get("token")
         if not token:
             return _answer({"ok": False, "error": "not_authed"})
-        if token != self.bot_token:
+        # apps.connections.open takes only the app-level token, every other method only
+        # the bot token; the wrong kind of valid token is refused by type, not as invalid.
+        app_token = token == self.socket_mode.app_token
+        if not app_token and token != self.bot_token:
             return _answer({"ok": False, "error": "invalid_auth"})
+        if app_token != (method == "apps.connections.open"):
+            return _answer({"ok": False, "error": "not_allowed_token_type"})
+        if method == "apps.connections.open":
+            return _answer({"ok": True, "url": self.socket_mode.open_url()})
         handler = METHODS.get(method)
         if handler is None:
             return _answer({"ok": False, "error": "unknown_method", "req_method": method})

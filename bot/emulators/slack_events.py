@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.emulators.slack_socket import SocketMode
 from bot.emulators.slack_state import Workspace
 from bot.slack_http import ConnectionPool
 
@@ -38,8 +39,11 @@ class Delivery:
 class EventSender:
     """Signs and POSTs requests to the bot the way Slack does, and keeps envelopes for retries."""
 
-    def __init__(self, ws: Workspace, signing_secret: str, events_url: str | None) -> None:
+    def __init__(
+        self, ws: Workspace, signing_secret: str, events_url: str | None, socket_mode: SocketMode
+    ) -> None:
         self.ws = ws
+        self.socket_mode = socket_mode
         self.signing_secret = signing_secret
         self.events_url = events_url
         self.verification_token = "emulator-verification-token"
@@ -52,6 +56,33 @@ class EventSender:
         # a stream of them; enough stay idle for every thread of a burst to find one.
         self._connections = ConnectionPool(ssl_context=None, timeout=self.timeout, idle_per_host=64)
         self._count = 0
+
+    @property
+    def over_socket(self) -> bool:
+        """An app in Socket Mode has no request URL: once it has connected, everything goes
+        over its socket."""
+        return self.events_url is None and self.socket_mode.connections_opened > 0
+
+    def send_over_socket(
+        self,
+        kind: str,
+        payload: dict[str, Any],
+        *,
+        accepts_response_payload: bool,
+        retry_num: int | None = None,
+        retry_reason: str | None = None,
+    ) -> tuple[int, str]:
+        """(200, the ack's payload as JSON or "") once acknowledged; (0, "") if not in 3 s."""
+        sent = self.socket_mode.send(
+            kind,
+            payload,
+            accepts_response_payload=accepts_response_payload,
+            retry_attempt=retry_num,
+            retry_reason=retry_reason,
+        )
+        if sent is None or not sent.acked.is_set():
+            return 0, ""
+        return 200, json.dumps(sent.ack_payload) if sent.ack_payload is not None else ""
 
     def signature(self, timestamp: str, body: bytes) -> str:
         base = f"v0:{timestamp}:".encode() + body
@@ -120,6 +151,15 @@ class EventSender:
                 self.envelopes[event_id] = envelope
         if self.on_deliver is not None:
             self.on_deliver(envelope)
+        if self.over_socket:
+            status, _ = self.send_over_socket(
+                "events_api",
+                envelope,
+                accepts_response_payload=False,
+                retry_num=retry_num,
+                retry_reason=retry_reason,
+            )
+            return status
         headers = {}
         if retry_num is not None:
             headers["X-Slack-Retry-Num"] = str(retry_num)
@@ -137,12 +177,13 @@ class EventSender:
         return self.deliver(envelope, retry_num=retry_num, retry_reason=retry_reason)
 
     def emit(self, ts: str, events: list[dict[str, Any]]) -> Delivery:
-        """Deliver events in order; without an events_url they are only recorded."""
+        """Deliver events in order, over HTTP or the app's socket; with neither they are only
+        recorded."""
         delivery = Delivery(ts)
         for event in events:
             envelope = self.envelope(event)
             delivery.event_ids.append(envelope["event_id"])
-            if self.events_url:
+            if self.events_url or self.over_socket:
                 delivery.statuses.append(self.deliver(envelope))
             else:
                 with self._lock:

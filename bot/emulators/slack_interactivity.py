@@ -56,7 +56,12 @@ class Interactivity:
             "response_url": self._response_url(conv.id, user_id),
             "trigger_id": issue_trigger(self.ws),
         }
-        status, body = self.sender.post(urlencode(form).encode(), _FORM)
+        if self.sender.over_socket:
+            status, body = self.sender.send_over_socket(
+                "slash_commands", form, accepts_response_payload=True
+            )
+        else:
+            status, body = self.sender.post(urlencode(form).encode(), _FORM)
         self.acks.append(
             {"kind": "slash_command", "command": form["command"], "status": status, "body": body}
         )
@@ -64,7 +69,16 @@ class Interactivity:
 
     def interaction(self, user_id: str, payload: dict[str, Any]) -> int:
         body = self._complete(user_id, copy.deepcopy(payload))
-        status, answer = self.sender.post(urlencode({"payload": json.dumps(body)}).encode(), _FORM)
+        if self.sender.over_socket:
+            status, answer = self.sender.send_over_socket(
+                "interactive",
+                body,
+                # Only these payloads take an answer in the ack (errors, options).
+                accepts_response_payload=body["type"] in ("view_submission", "block_suggestion"),
+            )
+        else:
+            form = urlencode({"payload": json.dumps(body)}).encode()
+            status, answer = self.sender.post(form, _FORM)
         self.acks.append({"kind": body["type"], "status": status, "body": answer})
         return status
 
