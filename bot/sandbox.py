@@ -26,8 +26,14 @@ class Sandbox:
     _tmp: tempfile.TemporaryDirectory[str] | None = field(default=None, repr=False)
 
     @classmethod
-    def open(cls, *, database_url: str | None = None, **overrides: Any) -> Sandbox:
-        """Start emulators and the bot; `overrides` are Settings fields (admins, base_model...)."""
+    def open(
+        cls, *, database_url: str | None = None, socket_mode: bool = False, **overrides: Any
+    ) -> Sandbox:
+        """Start emulators and the bot; `overrides` are Settings fields (admins, base_model...).
+
+        With `socket_mode` the bot connects to the Slack emulator's websocket with an app
+        token, and events, commands and interactions reach it there instead of over HTTP.
+        """
         tmp = None
         if database_url is None:
             tmp = tempfile.TemporaryDirectory(prefix="tunebot-")
@@ -44,9 +50,13 @@ class Sandbox:
             port=0,
             # Tests drive the poller one tick at a time; the demo turns the scheduler on.
             run_scheduler=False,
+            slack_app_token=slack.app_token if socket_mode else None,
         ).with_overrides(**overrides)
         bot = start(settings, host="127.0.0.1")
-        slack.events_url = f"{bot.http.url}/slack/events"
+        if socket_mode:
+            slack.socket_mode.wait_connected()
+        else:
+            slack.events_url = f"{bot.http.url}/slack/events"
         return cls(slack=slack, openai=openai, settings=settings, bot=bot, _tmp=tmp)
 
     @property

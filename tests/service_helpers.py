@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 from bot.emulators.openai import OpenAIEmulator
 from bot.emulators.slack import SlackEmulator
@@ -29,3 +32,14 @@ def service_env(
         "PORT": str(port),
         **extra,
     }
+
+
+def start_tunebot_run(env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
+    """`tunebot run` as its own process, its log on a pipe (read it with communicate())."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "run"],
+        env=env,
+        cwd=cwd,
+        stderr=subprocess.PIPE,
+        text=True,
+    )

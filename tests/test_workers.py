@@ -6,7 +6,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -16,7 +15,7 @@ import pytest
 
 from bot.emulators.openai import OpenAIEmulator
 from bot.emulators.slack import SlackEmulator
-from tests.service_helpers import free_port, service_env
+from tests.service_helpers import free_port, service_env, start_tunebot_run
 
 
 def _workers(pid: int) -> list[int]:
@@ -46,13 +45,7 @@ def served(
             TUNEBOT_WEB_WORKERS="2",
             TUNEBOT_SCHEDULER="off",
         )
-        process = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "run"],
-            env=env,
-            cwd=tmp_path,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        process = start_tunebot_run(env, tmp_path)
         try:
             slack.events_url = f"http://127.0.0.1:{port}/slack/events"
             deadline = time.monotonic() + 60
