@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import func, select
 
 from storage import repo
-from storage.db import SessionFactory, build_engine, upgrade
-from storage.models import Base
+from storage.db import SessionFactory, build_engine, build_session_factory, upgrade
+from storage.models import Base, SlackEvent
 
 
 def test_upgrading_an_empty_database_leaves_no_autogenerate_diff(database_url: str) -> None:
@@ -58,3 +63,47 @@ def test_an_event_is_claimed_once_even_under_another_event_id(
             session, event_id="Ev3", event_type="message", message_key="C1:2.0"
         )
     assert (first, again, twin, other) == (True, False, False, True)
+
+
+def _claim(factory: SessionFactory, n: int) -> bool:
+    with factory.begin() as session:
+        return repo.claim_event(session, event_id=f"Ev{n}", event_type="message", message_key=None)
+
+
+def test_sqlite_writers_of_one_process_take_turns_and_every_write_lands(tmp_path: Path) -> None:
+    engine = build_engine(f"sqlite:///{tmp_path / 'burst.db'}")
+    upgrade(engine)
+    factory = build_session_factory(engine)
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        claimed = list(pool.map(lambda n: _claim(factory, n), range(400)))
+    with factory() as session:
+        stored = session.scalar(select(func.count()).select_from(SlackEvent))
+    engine.dispose()
+    assert all(claimed) and stored == 400
+
+
+def test_a_sqlite_writer_that_failed_or_left_does_not_hold_up_the_next(tmp_path: Path) -> None:
+    engine = build_engine(f"sqlite:///{tmp_path / 'turns.db'}")
+    upgrade(engine)
+    factory = build_session_factory(engine)
+    assert _claim(factory, 1)
+    # A transaction that fails after writing is rolled back...
+    with pytest.raises(RuntimeError), factory.begin() as session:
+        repo.claim_event(session, event_id="Ev2", event_type="message", message_key=None)
+        raise RuntimeError("the answer failed half-way")
+    # ...and a session closed mid-transaction hands its connection back rolled back.
+    abandoned = factory()
+    repo.claim_event(abandoned, event_id="Ev3", event_type="message", message_key=None)
+    abandoned.close()
+
+    # Each of them wrote, so each held the write turn. The reader keeps their (pooled)
+    # connection busy, so the next writer opens another; a turn left held would block it
+    # for the 30 s SQLite itself waits, far past the 10 s given here.
+    with factory() as reader, ThreadPoolExecutor(max_workers=1) as pool:
+        reader.execute(select(1))
+        later = pool.submit(_claim, factory, 4)
+        assert later.result(timeout=10)
+    with factory() as session:
+        ids = set(session.scalars(select(SlackEvent.event_id)))
+    engine.dispose()
+    assert ids == {"Ev1", "Ev4"}
