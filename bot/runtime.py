@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import gc
 import logging
 import os
 import signal
+import sys
 import threading
 from dataclasses import dataclass, replace
 
@@ -110,50 +112,84 @@ def _run_workers(settings: Settings) -> int:
     """TUNEBOT_WEB_WORKERS processes, each a whole bot, sharing the HTTP port.
 
     One Python process runs Python code on one core at a time, so a burst of messages
-    queues behind a single interpreter while other cores idle. Each worker is forked after
-    the imports (the loaded code stays in memory the workers share) and before any thread,
-    connection or pool exists; it listens with SO_REUSEPORT, and the kernel spreads
-    connections across the workers. Only the first runs the scheduler. If a worker dies,
-    the others are stopped and the exit status is 1, so a supervisor restarts the whole.
+    queues behind a single interpreter while other cores idle. The other workers are
+    forked after the imports (the loaded code stays in memory the workers share) and
+    before any thread, connection or pool exists; then this process serves as worker 0,
+    the one that runs the scheduler, rather than idling as a supervisor that would hold
+    a third copy of every page the workers write to. Each listens with SO_REUSEPORT and
+    the kernel spreads connections across them. If a worker dies, the others are stopped
+    and the exit status is 1, so a supervisor restarts the whole.
     """
     engine = build_engine(settings.database_url)
     upgrade(engine)  # once, before the workers start
     engine.dispose()
     gc.freeze()  # keep the import-time objects out of the workers' collections (and pages)
-    children: dict[int, int] = {}
-    stopping = False
+    stopping = threading.Event()
+    failed = threading.Event()
 
     def _stop(signum: int, _frame: object) -> None:
-        nonlocal stopping
-        stopping = True
+        log.info("signal %s: shutting down", signum)
+        stopping.set()
+
+    # Before the forks, so no moment is left where SIGTERM would kill this process alone.
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    children: dict[int, int] = {}
+    parent = os.getpid()
+    for index in range(1, settings.web_workers):
+        pid = os.fork()
+        if pid == 0:
+            _die_with(parent)
+            os._exit(_worker(settings, index))
+        children[pid] = index
+    log.info("started %d more web workers: %s", len(children), sorted(children))
+
+    def _watch() -> None:
+        while children:
+            pid, code = os.wait()
+            index = children.pop(pid, -1)
+            if index >= 0 and not stopping.is_set():
+                log.error("web worker %d exited (wait status %d); stopping the others", index, code)
+                failed.set()
+                stopping.set()
+
+    watcher = threading.Thread(target=_watch, name="tunebot-workers", daemon=True)
+    watcher.start()
+    running = None
+    try:
+        running = start(replace(settings, web_workers=1), reuse_port=True)
+        stopping.wait()
+    except Exception:
+        log.exception("web worker 0 failed")
+        failed.set()
+    finally:
+        stopping.set()
         for pid in list(children):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
+        if running is not None:
+            running.stop()
+        watcher.join()
+    return 1 if failed.is_set() else 0
 
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    for index in range(settings.web_workers):
-        pid = os.fork()
-        if pid == 0:
-            os._exit(_worker(settings, index))
-        children[pid] = index
-    log.info("started %d web workers: %s", len(children), sorted(children))
-    status = 0
-    while children:
-        pid, code = os.wait()
-        index = children.pop(pid, -1)
-        if index >= 0 and not stopping:
-            log.error("web worker %d exited (wait status %d); stopping the others", index, code)
-            status = 1
-            _stop(signal.SIGTERM, None)
-    return status
+
+def _die_with(parent: int) -> None:
+    """Have the kernel stop this worker if worker 0 dies, even by SIGKILL (Linux)."""
+    if sys.platform == "linux":
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # it died before the request was in place
+            os._exit(1)
+
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 def _worker(settings: Settings, index: int) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, signal.SIG_DFL)  # the supervisor's handlers are not ours
+        signal.signal(signum, signal.SIG_DFL)  # worker 0's handlers are not ours
     try:
-        own = replace(settings, web_workers=1, run_scheduler=settings.run_scheduler and index == 0)
+        own = replace(settings, web_workers=1, run_scheduler=False)  # worker 0 runs it
         running = start(own, reuse_port=True)
         _wait_for_signal()
         running.stop()

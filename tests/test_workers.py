@@ -1,4 +1,7 @@
-"""`tunebot run` with TUNEBOT_WEB_WORKERS: several processes serve one port, as one bot."""
+"""`tunebot run` with TUNEBOT_WEB_WORKERS: several processes serve one port, as one bot.
+
+The process `tunebot run` starts is worker 0; the others are its children.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ from bot.emulators.slack import SlackEmulator
 from tests.service_helpers import free_port, service_env, start_tunebot_run
 
 
-def _workers(pid: int) -> list[int]:
+def _children(pid: int) -> list[int]:
     children = Path(f"/proc/{pid}/task/{pid}/children")
     return [int(child) for child in children.read_text().split()] if children.exists() else []
 
@@ -49,7 +52,7 @@ def served(
         try:
             slack.events_url = f"http://127.0.0.1:{port}/slack/events"
             deadline = time.monotonic() + 60
-            while len(_workers(process.pid)) < 2 or not _listening(port):
+            while len(_children(process.pid)) < 1 or not _listening(port):
                 assert process.poll() is None, process.stderr.read() if process.stderr else ""
                 assert time.monotonic() < deadline, "the workers did not start listening"
                 time.sleep(0.2)
@@ -92,29 +95,43 @@ def test_every_mention_is_answered_once_across_the_workers(
     for channel, ts in asked:
         assert len([m for m in slack.messages(channel, ts) if m.get("bot_id")]) == 1
     assert len(openai.state.chat_requests) == 16
-    assert len(_workers(process.pid)) == 2
+    assert len(_children(process.pid)) == 1
 
 
 def test_sigterm_stops_every_worker(
     served: tuple[SlackEmulator, OpenAIEmulator, subprocess.Popen[str]],
 ) -> None:
     _, _, process = served
-    workers = _workers(process.pid)
+    [child] = _children(process.pid)
 
     process.send_signal(signal.SIGTERM)
 
     assert process.wait(timeout=30) == 0
-    assert not [pid for pid in workers if _alive(pid)]
+    assert not _alive(child)
 
 
 def test_a_worker_that_dies_takes_the_others_down_with_a_failure_status(
     served: tuple[SlackEmulator, OpenAIEmulator, subprocess.Popen[str]],
 ) -> None:
     _, _, process = served
-    first, second = _workers(process.pid)
+    [child] = _children(process.pid)
 
-    os.kill(first, signal.SIGKILL)
+    os.kill(child, signal.SIGKILL)
 
     assert process.wait(timeout=30) == 1
-    assert not _alive(second)
     assert process.stderr is not None and "stopping the others" in process.stderr.read()
+
+
+def test_the_other_workers_stop_when_worker_0_is_killed(
+    served: tuple[SlackEmulator, OpenAIEmulator, subprocess.Popen[str]],
+) -> None:
+    _, _, process = served
+    [child] = _children(process.pid)
+
+    process.kill()  # no chance to stop its workers itself
+
+    process.wait(timeout=30)
+    deadline = time.monotonic() + 30
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(child)
