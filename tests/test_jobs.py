@@ -100,12 +100,16 @@ def test_train_above_the_threshold_asks_first_and_start_starts_it(database_url: 
                 "type": "block_actions",
                 "user": {"id": ADMIN},
                 "channel": {"id": NOTIFY},
-                "response_url": asked.get("response_url") or b.slack.responses[-1].get("url", ""),
                 "actions": [{"type": "button", **start}],
             },
         )
 
-        b.slack.wait_for(lambda: b.openai.jobs, timeout=20)
+        # The bot answers on the button's response_url once the job is created and stored.
+        started = b.slack.wait_for(
+            lambda: [r for r in b.slack.responses if "started *job-1*" in (r.get("text") or "")],
+            timeout=20,
+        )
+        assert started[0]["response_type"] == "in_channel" and len(b.openai.jobs) == 1
         assert only_job(b).dataset_id == 1
 
 
