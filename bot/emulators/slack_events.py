@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 from bot.emulators.slack_socket import SocketMode
 from bot.emulators.slack_state import Workspace
@@ -83,6 +84,21 @@ class EventSender:
         if sent is None or not sent.acked.is_set():
             return 0, ""
         return 200, json.dumps(sent.ack_payload) if sent.ack_payload is not None else ""
+
+    def send_request(
+        self,
+        kind: str,
+        payload: dict[str, Any],
+        form: dict[str, str],
+        *,
+        accepts_response_payload: bool,
+    ) -> tuple[int, str]:
+        """A slash command or interactive payload: over the app's socket, or POSTed as `form`."""
+        if self.over_socket:
+            return self.send_over_socket(
+                kind, payload, accepts_response_payload=accepts_response_payload
+            )
+        return self.post(urlencode(form).encode(), "application/x-www-form-urlencoded")
 
     def signature(self, timestamp: str, body: bytes) -> str:
         base = f"v0:{timestamp}:".encode() + body

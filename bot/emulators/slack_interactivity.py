@@ -6,7 +6,6 @@ import copy
 import json
 import threading
 from typing import Any
-from urllib.parse import urlencode
 
 from bot.emulators._wire import BodyError, Request, Response
 from bot.emulators.slack_chat import remove
@@ -15,7 +14,6 @@ from bot.emulators.slack_state import Workspace
 from bot.emulators.slack_views import issue_trigger
 
 RESPONSE_URL_USES = 5  # Slack accepts five posts per response_url
-_FORM = "application/x-www-form-urlencoded"
 
 
 class Interactivity:
@@ -56,12 +54,9 @@ class Interactivity:
             "response_url": self._response_url(conv.id, user_id),
             "trigger_id": issue_trigger(self.ws),
         }
-        if self.sender.over_socket:
-            status, body = self.sender.send_over_socket(
-                "slash_commands", form, accepts_response_payload=True
-            )
-        else:
-            status, body = self.sender.post(urlencode(form).encode(), _FORM)
+        status, body = self.sender.send_request(
+            "slash_commands", form, form, accepts_response_payload=True
+        )
         self.acks.append(
             {"kind": "slash_command", "command": form["command"], "status": status, "body": body}
         )
@@ -69,16 +64,13 @@ class Interactivity:
 
     def interaction(self, user_id: str, payload: dict[str, Any]) -> int:
         body = self._complete(user_id, copy.deepcopy(payload))
-        if self.sender.over_socket:
-            status, answer = self.sender.send_over_socket(
-                "interactive",
-                body,
-                # Only these payloads take an answer in the ack (errors, options).
-                accepts_response_payload=body["type"] in ("view_submission", "block_suggestion"),
-            )
-        else:
-            form = urlencode({"payload": json.dumps(body)}).encode()
-            status, answer = self.sender.post(form, _FORM)
+        status, answer = self.sender.send_request(
+            "interactive",
+            body,
+            {"payload": json.dumps(body)},
+            # Only these payloads take an answer in the ack (errors, options).
+            accepts_response_payload=body["type"] in ("view_submission", "block_suggestion"),
+        )
         self.acks.append({"kind": body["type"], "status": status, "body": answer})
         return status
 

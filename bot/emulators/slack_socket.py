@@ -49,7 +49,6 @@ class SocketMode:
         self._tickets: set[str] = set()
         self._live: list[tuple[int, ServerConnection]] = []  # newest last
         self._sent: dict[str, Envelope] = {}
-        self._send_locks: dict[int, threading.Lock] = {}
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._server: Server | None = None
@@ -135,10 +134,9 @@ class SocketMode:
             envelope = Envelope(envelope_id, kind, payload, number)
             self._sent[envelope_id] = envelope
             self.envelopes.append(envelope)
-            send_lock = self._send_locks[number]
         try:
-            with send_lock:
-                connection.send(json.dumps(message))
+            # websockets serialises whole-message sends from several threads itself.
+            connection.send(json.dumps(message))
         except ConnectionClosed:
             log.info("socket %d closed before envelope %s went out", number, envelope_id)
         envelope.acked.wait(ACK_SECONDS)
@@ -146,31 +144,31 @@ class SocketMode:
 
     def request_refresh(self) -> None:
         """Ask every open connection to reconnect, as Slack does before recycling a host."""
-        self._broadcast({"type": "disconnect", "reason": "refresh_requested"})
-
-    def _broadcast(self, message: dict[str, Any]) -> None:
+        message = {
+            "type": "disconnect",
+            "reason": "refresh_requested",
+            "debug_info": {"host": "applink-emulator"},
+        }
         with self._lock:
-            targets = [(self._send_locks[n], c) for n, c in self._live]
-        for send_lock, connection in targets:
-            with contextlib.suppress(ConnectionClosed), send_lock:
-                connection.send(json.dumps(message | {"debug_info": {"host": "applink-emulator"}}))
+            connections = [connection for _, connection in self._live]
+        for connection in connections:
+            with contextlib.suppress(ConnectionClosed):
+                connection.send(json.dumps(message))
 
     # -- the websocket -------------------------------------------------------------------------
 
     def _serve(self, connection: ServerConnection) -> None:
-        request = connection.request
-        query = parse_qs(urlsplit(request.path).query) if request is not None else {}
-        ticket = (query.get("ticket") or [""])[0]
+        url = urlsplit(connection.request.path if connection.request is not None else "")
+        ticket = (parse_qs(url.query).get("ticket") or [""])[0]
         with self._lock:
             known = ticket in self._tickets
             self._tickets.discard(ticket)  # a ticket opens one connection only
-        if request is None or urlsplit(request.path).path != "/link/" or not known:
+        if url.path != "/link/" or not known:
             connection.close(code=1008, reason="invalid or used ticket")
             return
         with self._changed:
             self.connections_opened += 1
             number = self.connections_opened
-            self._send_locks[number] = threading.Lock()
         hello = {
             "type": "hello",
             "num_connections": self.connected + 1,
@@ -181,8 +179,7 @@ class SocketMode:
             },
             "connection_info": {"app_id": self.app_id},
         }
-        with self._send_locks[number]:
-            connection.send(json.dumps(hello))
+        connection.send(json.dumps(hello))
         with self._changed:
             self._live.append((number, connection))
             self._changed.notify_all()
