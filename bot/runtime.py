@@ -44,10 +44,16 @@ class Running:
         self.deps.close()
 
 
-def start(settings: Settings, *, host: str = "0.0.0.0", reuse_port: bool = False) -> Running:
-    """Start the bot in the background and return; used by `run`, the demo and tests."""
+def start(
+    settings: Settings, *, host: str = "0.0.0.0", reuse_port: bool = False, migrate: bool = True
+) -> Running:
+    """Start the bot in the background and return; used by `run`, the demo and tests.
+
+    `migrate=False` is for web workers, whose database was upgraded before they started.
+    """
     deps = build_deps(settings)
-    upgrade(deps.engine)
+    if migrate:
+        upgrade(deps.engine)
     app = build_app(deps)
     socket_handler = None
     if settings.socket_mode:
@@ -88,6 +94,12 @@ def run_scheduler_forever(settings: Settings) -> None:
 
 def _wait_for_signal() -> None:
     stopping = threading.Event()
+    _stop_on_signal(stopping)
+    stopping.wait()
+
+
+def _stop_on_signal(stopping: threading.Event) -> None:
+    """SIGTERM and SIGINT set `stopping`."""
 
     def _stop(signum: int, _frame: object) -> None:
         log.info("signal %s: shutting down", signum)
@@ -95,7 +107,6 @@ def _wait_for_signal() -> None:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    stopping.wait()
 
 
 def run_forever(settings: Settings) -> int:
@@ -126,14 +137,8 @@ def _run_workers(settings: Settings) -> int:
     gc.freeze()  # keep the import-time objects out of the workers' collections (and pages)
     stopping = threading.Event()
     failed = threading.Event()
-
-    def _stop(signum: int, _frame: object) -> None:
-        log.info("signal %s: shutting down", signum)
-        stopping.set()
-
     # Before the forks, so no moment is left where SIGTERM would kill this process alone.
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
+    _stop_on_signal(stopping)
     children: dict[int, int] = {}
     parent = os.getpid()
     for index in range(1, settings.web_workers):
@@ -157,7 +162,7 @@ def _run_workers(settings: Settings) -> int:
     watcher.start()
     running = None
     try:
-        running = start(replace(settings, web_workers=1), reuse_port=True)
+        running = start(replace(settings, web_workers=1), reuse_port=True, migrate=False)
         stopping.wait()
     except Exception:
         log.exception("web worker 0 failed")
@@ -190,7 +195,7 @@ def _worker(settings: Settings, index: int) -> int:
         signal.signal(signum, signal.SIG_DFL)  # worker 0's handlers are not ours
     try:
         own = replace(settings, web_workers=1, run_scheduler=False)  # worker 0 runs it
-        running = start(own, reuse_port=True)
+        running = start(own, reuse_port=True, migrate=False)
         _wait_for_signal()
         running.stop()
         return 0
