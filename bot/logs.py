@@ -43,7 +43,7 @@ def configure_logging(level: str, secrets: Iterable[str | None]) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     # Their DEBUG lines carry request bodies; INFO is as far as they go.
-    for noisy in ("slack_sdk", "slack_bolt", "openai", "httpx", "httpx2", "httpcore", "waitress"):
+    for noisy in ("slack_sdk", "slack_bolt", "openai", "httpx", "httpx2", "httpcore", "uvicorn"):
         logging.getLogger(noisy).setLevel(max(logging.INFO, logging.getLevelName(level)))
     # APScheduler logs every run of every job at INFO: once a second with a short interval.
     logging.getLogger("apscheduler").setLevel(max(logging.WARNING, logging.getLevelName(level)))

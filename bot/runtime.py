@@ -19,7 +19,7 @@ from admin.scheduler import build_scheduler
 from bot.app import build_app
 from bot.config import Settings
 from bot.deps import Deps, build_deps
-from bot.server import HttpServer, build_wsgi
+from bot.server import HttpServer, build_asgi
 from storage.db import build_engine, upgrade
 
 log = logging.getLogger(__name__)
@@ -61,11 +61,11 @@ def start(
 
         socket_handler = SocketModeHandler(app, app_token=settings.slack_app_token)
         socket_handler.connect()
-        http = HttpServer(build_wsgi(None, deps.engine), host=host, port=settings.port).start()
+        http = HttpServer(build_asgi(None, deps.engine), host=host, port=settings.port).start()
         log.info("connected to Slack in Socket Mode; health on :%s/healthz", http.port)
     else:
-        wsgi = build_wsgi(app, deps.engine)
-        http = HttpServer(wsgi, host=host, port=settings.port, reuse_port=reuse_port).start()
+        asgi = build_asgi(app, deps.engine)
+        http = HttpServer(asgi, host=host, port=settings.port, reuse_port=reuse_port).start()
         log.info("listening on :%s (POST /slack/events, GET /healthz)", http.port)
     scheduler = None
     if settings.run_scheduler:

@@ -12,7 +12,7 @@ import pytest
 from bot.config import Settings
 from bot.deps import build_slack_client
 from bot.emulators.slack import SlackEmulator
-from bot.server import HttpServer, build_wsgi
+from bot.server import HttpServer, build_asgi
 from bot.streaming import ReplyWriter
 from storage.db import build_engine
 
@@ -79,7 +79,7 @@ def test_rate_limited_appends_are_retried_without_losing_text(slack: SlackEmulat
 
 def test_healthz_is_503_when_the_database_is_down() -> None:
     engine = build_engine("postgresql://nobody@127.0.0.1:1/none")
-    server = HttpServer(build_wsgi(None, engine), host="127.0.0.1", port=0).start()
+    server = HttpServer(build_asgi(None, engine), host="127.0.0.1", port=0).start()
     try:
         with pytest.raises(urllib.error.HTTPError) as raised:
             urllib.request.urlopen(f"{server.url}/healthz", timeout=10)
