@@ -27,7 +27,9 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -169,7 +171,7 @@ def ours(path: Path) -> dict[str, int]:
     return {"total": t.total, "billed": t.billed_per_epoch, "assistant": t.assistant}
 
 
-def timed(fn, path: Path) -> tuple[float, dict[str, int]]:  # type: ignore[no-untyped-def]
+def timed(fn: Callable[[Path], dict[str, int]], path: Path) -> tuple[float, dict[str, int]]:
     start = time.perf_counter()
     result = fn(path)
     return time.perf_counter() - start, result
@@ -196,7 +198,7 @@ def child(which: str, path: Path) -> None:
     print(json.dumps(result))
 
 
-def measure(path: Path, mb: int, n: int, args: argparse.Namespace) -> tuple:  # type: ignore[type-arg]
+def measure(path: Path, mb: int, n: int, args: argparse.Namespace) -> tuple[Any, ...]:
     """One table row: sizes, tokens, times, speedup and peak RSS for one file."""
     with_baseline = mb <= 50 or args.baseline_full
     repeat = 1 if args.quick or mb > 50 else args.repeat
@@ -242,7 +244,7 @@ def main() -> int:
     return 0 if ok else 1
 
 
-def print_table(rows: list[tuple]) -> None:  # type: ignore[type-arg]
+def print_table(rows: list[tuple[Any, ...]]) -> None:
     def fmt(value: float | None, spec: str) -> str:
         return "-" if value is None else format(value, spec)
 

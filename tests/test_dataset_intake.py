@@ -67,6 +67,7 @@ def test_a_valid_file_is_reported_stored_and_uploaded(box: Sandbox) -> None:
     assert "/finetune train ds-1" in reply
     [row] = datasets(box)
     assert (row.status, row.examples, row.uploaded_by) == ("uploaded", 12, ADMIN)
+    assert row.provider_file_id is not None
     meta, content = box.openai.files[row.provider_file_id]
     assert meta["purpose"] == "fine-tune"
     assert hashlib.sha256(content).hexdigest() == row.sha256
@@ -135,6 +136,7 @@ def test_a_kakaotalk_export_asks_whose_voice_then_trains_on_that_speaker(box: Sa
 
     assert "Stored as *ds-1*" in reply
     [row] = datasets(box)
+    assert row.provider_file_id is not None
     first = json.loads(box.openai.files[row.provider_file_id][1].splitlines()[0])
     roles = {m["role"]: m["content"] for m in first["messages"]}
     assert roles["assistant"].startswith("오후 세 시에 해요") and "끝나면" in roles["assistant"]

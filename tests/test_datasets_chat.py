@@ -8,6 +8,7 @@ except ImportError:
     from datasets_helpers import SYSTEM, chat, chat_file, codes, jsonl, with_line  # type: ignore[no-redef]
 
 from admin.datasets import analyze
+from admin.datasets.report import DatasetReport, Issue
 
 
 def test_valid_chat_file_has_no_errors() -> None:
@@ -17,7 +18,7 @@ def test_valid_chat_file_has_no_errors() -> None:
     assert report.examples == 12
 
 
-def _issue(report, code):  # type: ignore[no-untyped-def]
+def _issue(report: DatasetReport, code: str) -> Issue:
     return next(i for i in report.errors.listed + report.warnings.listed if i.code == code)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 try:  # tests/ may or may not be a package; the helpers import either way
     from tests.datasets_helpers import KAKAO_CSV, chat_file, codes, jsonl
@@ -194,7 +195,7 @@ def test_binary_file() -> None:
     assert not report.valid
 
 
-def test_missing_file_is_a_report_not_an_exception(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_missing_file_is_a_report_not_an_exception(tmp_path: Path) -> None:
     report = analyze(tmp_path / "nope.jsonl")
     assert codes(report.errors) == ["unreadable"]
 
@@ -214,7 +215,7 @@ def test_undetectable_text() -> None:
     assert codes(analyze(b"just some words").errors) == ["unknown_format"]
 
 
-def test_path_given_as_str_is_read(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_path_given_as_str_is_read(tmp_path: Path) -> None:
     path = tmp_path / "data.jsonl"
     path.write_bytes(chat_file(12))
     assert analyze(str(path)).examples == 12

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
 try:  # tests/ may or may not be a package; the helpers import either way
     from tests.datasets_helpers import chat, chat_file, codes, jsonl, with_line
@@ -42,7 +43,7 @@ def test_temporary_files_are_removed_by_cleanup() -> None:
     assert not path.exists()
 
 
-def test_validation_split_is_deterministic_and_disjoint(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_validation_split_is_deterministic_and_disjoint(tmp_path: Path) -> None:
     source = chat_file(200)
     first = prepare(source, validation_split=0.2, output=tmp_path / "a.jsonl")
     second = prepare(source, validation_split=0.2, output=tmp_path / "b.jsonl")
@@ -84,7 +85,7 @@ def test_progress_is_reported_in_bytes() -> None:
     assert calls[-1] == (len(source), len(source))
 
 
-def test_split_of_an_unreadable_source_leaves_no_files(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_split_of_an_unreadable_source_leaves_no_files(tmp_path: Path) -> None:
     prepared = prepare(tmp_path / "missing.jsonl", validation_split=0.1)
     assert prepared.validation is not None
     paths = [prepared.jsonl_path, prepared.validation.jsonl_path]

@@ -38,7 +38,7 @@ def test_slack_rendering_groups_errors_by_code_with_counts_and_lines() -> None:
 
 
 def test_slack_rendering_respects_the_limit() -> None:
-    lines = [chat(reply=f"r {i}", **{f"extra{i}": 1}) for i in range(12)]
+    lines = [chat(reply=f"r {i}", **{f"extra{i}": "1"}) for i in range(12)]
     data = chat_file(12) + b"x\n" * 30 + b"\n" * 3
     for example in lines:
         data = with_line(data, example)

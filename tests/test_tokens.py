@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import pytest
 import tiktoken
@@ -52,7 +53,7 @@ def test_korean_costs_fewer_tokens_on_o200k_than_on_cl100k() -> None:
 
 def test_messages_are_counted_as_the_cookbook_defines() -> None:
     encoding = tokens.get_encoding("o200k_base")
-    messages = [
+    messages: list[dict[str, Any]] = [
         {"role": "system", "content": "Be brief."},
         {"role": "user", "name": "minji", "content": "hi"},
         {"role": "assistant", "content": "hello", "weight": 1},

@@ -12,7 +12,9 @@ import subprocess
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -83,13 +85,13 @@ def test_every_mention_is_answered_once_across_the_workers(
     with ThreadPoolExecutor(max_workers=8) as pool:
         asked = list(pool.map(ask, range(16)))
 
+    def answers(channel: str, ts: str) -> list[dict[str, Any]]:
+        return [
+            m for m in slack.messages(channel, ts) if m.get("bot_id") and "question" in m["text"]
+        ]
+
     for channel, ts in asked:
-        replies = slack.wait_for(
-            lambda c=channel, t=ts: [
-                m for m in slack.messages(c, t) if m.get("bot_id") and "question" in m["text"]
-            ],
-            timeout=30,
-        )
+        replies = slack.wait_for(partial(answers, channel, ts), timeout=30)
         assert len(replies) == 1
     time.sleep(0.5)  # a second answer to any of them would have arrived by now
     for channel, ts in asked:

@@ -56,7 +56,7 @@ class FaultQueue(Generic[F]):
 
 
 def wait_for(
-    predicate: Callable[[], T],
+    predicate: Callable[[], T | None],
     timeout: float = 5.0,
     *,
     interval: float = 0.005,

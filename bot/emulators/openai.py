@@ -166,7 +166,7 @@ class OpenAIEmulator(LoopbackServer):
         with self.state.lock:
             return list(self.state.models)
 
-    def wait_for(self, predicate: Callable[[], T], timeout: float = 5.0) -> T:
+    def wait_for(self, predicate: Callable[[], T | None], timeout: float = 5.0) -> T:
         return wait_for(predicate, timeout, context=self._summary)
 
     def _summary(self) -> str:

@@ -247,7 +247,7 @@ class SlackEmulator(LoopbackServer):
     def acks(self) -> list[dict[str, Any]]:
         return self._copy(self.interactivity.acks)
 
-    def wait_for(self, predicate: Callable[[], T], timeout: float = 5.0) -> T:
+    def wait_for(self, predicate: Callable[[], T | None], timeout: float = 5.0) -> T:
         return wait_for(predicate, timeout, context=self._recent_calls)
 
     def _recent_calls(self) -> str:
