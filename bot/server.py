@@ -26,10 +26,6 @@ Asgi = Callable[[dict[str, Any], Receive, Send], Awaitable[None]]
 MAX_BODY_BYTES = 5 << 20
 
 
-class BodyTooLarge(Exception):
-    pass
-
-
 def build_asgi(app: App | None, engine: Engine) -> Asgi:
     """The whole HTTP surface; `app` is None in Socket Mode, where only /healthz is served."""
 
@@ -51,13 +47,15 @@ def build_asgi(app: App | None, engine: Engine) -> Asgi:
 
 async def _to_bolt(app: App, scope: dict[str, Any], receive: Receive, send: Send) -> None:
     headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
-    try:
-        body = await _read_body(receive, headers)
-    except BodyTooLarge:
+    body = await _read_body(receive, headers)
+    if body is None:  # too large, or the client went away (then the answer goes nowhere)
         await _send_json(send, 413, {"ok": False, "error": "request_too_large"})
         return
     request = BoltRequest(
-        body=body.decode("utf-8"), query=scope["query_string"].decode("latin-1"), headers=headers
+        # Undecodable bytes stay replaced, so the signature check refuses them (401).
+        body=body.decode("utf-8", errors="replace"),
+        query=scope["query_string"].decode("latin-1"),
+        headers=headers,
     )
     if headers.get("content-type", "").startswith("application/json"):
         # Events API: Bolt acknowledges an event before its listener runs (on the executor),
@@ -70,18 +68,19 @@ async def _to_bolt(app: App, scope: dict[str, Any], receive: Receive, send: Send
     await _send_bolt(send, response)
 
 
-async def _read_body(receive: Receive, headers: dict[str, str]) -> bytes:
+async def _read_body(receive: Receive, headers: dict[str, str]) -> bytes | None:
+    """The whole request body; None past MAX_BODY_BYTES or if the client disconnected."""
     declared = headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise BodyTooLarge
+        return None
     body = bytearray()
     while True:
         message = await receive()
-        if message["type"] != "http.request":  # the client went away
-            raise BodyTooLarge
+        if message["type"] != "http.request":
+            return None
         body += message.get("body", b"")
         if len(body) > MAX_BODY_BYTES:
-            raise BodyTooLarge
+            return None
         if not message.get("more_body", False):
             return bytes(body)
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import http.client
 import threading
+import time
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -60,3 +61,22 @@ def test_an_oversized_request_is_refused_and_the_bot_keeps_serving(sandbox: Sand
     channel = sandbox.slack.add_channel("general")
     asked = sandbox.slack.post_as_user(user, channel, f"{_mention(sandbox)} hello")
     assert sandbox.wait_for_turn(channel, asked.ts).outcome == "answered"
+
+
+def test_a_body_that_is_not_utf8_is_refused_as_unsigned(sandbox: Sandbox) -> None:
+    body = b'{"type": "event_callback", "event": {"text": "\xff\xfe"}}'
+    timestamp = str(int(time.time()))
+    url = urlsplit(sandbox.slack.events_url or "")
+    connection = http.client.HTTPConnection(url.netloc, timeout=10)
+    connection.request(
+        "POST",
+        url.path,
+        body=body,
+        headers={
+            "Content-Type": "application/json",
+            "X-Slack-Request-Timestamp": timestamp,
+            "X-Slack-Signature": sandbox.slack.sender.signature(timestamp, body),
+        },
+    )
+    assert connection.getresponse().status == 401
+    connection.close()
