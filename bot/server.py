@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import socket
 import threading
 from collections.abc import Awaitable, Callable
@@ -15,8 +14,6 @@ from slack_bolt import App, BoltRequest, BoltResponse
 from sqlalchemy import Engine
 
 from storage.db import ping
-
-log = logging.getLogger(__name__)
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -46,6 +43,8 @@ def build_asgi(app: App | None, engine: Engine) -> Asgi:
 
 
 async def _to_bolt(app: App, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+    """Bolt's own ASGI adapter, except that requests which wait for a listener's ack() leave
+    the event loop (that adapter dispatches every request on it)."""
     headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
     body = await _read_body(receive, headers)
     if body is None:  # too large, or the client went away (then the answer goes nowhere)
@@ -86,21 +85,23 @@ async def _read_body(receive: Receive, headers: dict[str, str]) -> bytes | None:
 
 
 async def _send_bolt(send: Send, response: BoltResponse) -> None:
-    body = response.body.encode("utf-8")
     headers = [
         (name.encode("latin-1"), value.encode("latin-1"))
         for name, values in response.headers.items()
         if name.lower() != "content-length"
         for value in values
     ]
-    headers.append((b"content-length", str(len(body)).encode()))
-    await send({"type": "http.response.start", "status": response.status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    await _send(send, response.status, headers, response.body.encode("utf-8"))
 
 
 async def _send_json(send: Send, status: int, payload: dict[str, Any]) -> None:
-    body = json.dumps(payload).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await _send(
+        send, status, [(b"content-type", b"application/json")], json.dumps(payload).encode()
+    )
+
+
+async def _send(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+    headers = [*headers, (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
