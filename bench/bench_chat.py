@@ -21,8 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from bot.emulators.openai import OpenAIEmulator
-from bot.emulators.slack import SlackEmulator
+from emulators.openai import OpenAIEmulator
+from emulators.slack import SlackEmulator
 
 STREAM_STARTS = {"chat.startStream", "chat.postMessage"}
 

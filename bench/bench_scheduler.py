@@ -15,7 +15,7 @@ from pathlib import Path
 
 from admin.poller import tick
 from admin.providers.base import TrainRequest
-from bot.sandbox import Sandbox
+from emulators.sandbox import Sandbox
 from storage import job_repo
 
 ADMIN = "U0BENCHAD"

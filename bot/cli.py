@@ -90,7 +90,7 @@ def _scheduler(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from bot.demo import play
+    from emulators.demo import play
 
     return play(sys.stdout)
 

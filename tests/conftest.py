@@ -11,11 +11,11 @@ import openai
 import pytest
 from sqlalchemy import create_engine, text
 
-from bot.emulators.openai import OpenAIEmulator
+from emulators.openai import OpenAIEmulator
 from storage.db import SessionFactory, build_engine, build_session_factory, normalise_url, upgrade
 
 if TYPE_CHECKING:
-    from bot.sandbox import Sandbox
+    from emulators.sandbox import Sandbox
 
 POSTGRES_URL = os.environ.get(
     "TUNEBOT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
@@ -86,7 +86,7 @@ def client(emulator: OpenAIEmulator) -> openai.OpenAI:
 
 @pytest.fixture
 def sandbox(database_url: str) -> Iterator[Sandbox]:
-    from bot.sandbox import Sandbox
+    from emulators.sandbox import Sandbox
 
     with Sandbox.open(database_url=database_url) as box:
         yield box

@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.emulators.openai import OpenAIEmulator
-from bot.emulators.slack import SlackEmulator
+from emulators.openai import OpenAIEmulator
+from emulators.slack import SlackEmulator
 
 
 def free_port() -> int:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.emulators.openai import OpenAIEmulator
-from bot.emulators.slack import SlackEmulator
+from emulators.openai import OpenAIEmulator
+from emulators.slack import SlackEmulator
 from tests.service_helpers import free_port, service_env
 
 ROOT = Path(__file__).resolve().parent.parent

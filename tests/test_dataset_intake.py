@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.sandbox import Sandbox
+from emulators.sandbox import Sandbox
 from storage.models import Dataset
 
 ADMIN = "UADMIN001"

@@ -13,7 +13,7 @@ import openai
 import pytest
 from openai import OpenAI
 
-from bot.emulators.openai import OpenAIEmulator
+from emulators.openai import OpenAIEmulator
 
 TRAINING = (
     b'{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}\n'

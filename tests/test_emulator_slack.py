@@ -19,7 +19,7 @@ from slack_sdk.webhook import WebhookClient
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from bot.emulators.slack import SlackEmulator
+from emulators.slack import SlackEmulator
 
 
 class Receiver:

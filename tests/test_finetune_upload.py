@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bot.sandbox import Sandbox
+from emulators.sandbox import Sandbox
 from tests.test_dataset_intake import chat_jsonl, final_reply, send
 
 ADMIN = "UADMIN001"

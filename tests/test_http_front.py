@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from slack_bolt import Ack
 
-from bot.sandbox import Sandbox
+from emulators.sandbox import Sandbox
 
 
 def _mention(box: Sandbox) -> str:

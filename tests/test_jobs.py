@@ -12,7 +12,7 @@ import pytest
 
 from admin.poller import tick
 from bot.deps import build_deps
-from bot.sandbox import Sandbox
+from emulators.sandbox import Sandbox
 from storage import job_repo, repo
 from storage.models import AuditEntry, Job, Outbox, utcnow
 from tests.test_dataset_intake import chat_jsonl, final_reply, send

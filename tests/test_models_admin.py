@@ -6,7 +6,7 @@ from datetime import date, timedelta
 
 from admin.lifecycle import check_shutdown
 from admin.poller import tick
-from bot.sandbox import Sandbox
+from emulators.sandbox import Sandbox
 from storage import repo
 from tests.test_jobs import ADMIN, NOTIFY, box, channel_texts, command, only_job, upload
 

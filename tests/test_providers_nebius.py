@@ -10,7 +10,7 @@ import pytest
 
 from admin.providers.base import JobSnapshot, NotReady, ProviderError, TrainRequest, Unsupported
 from admin.providers.nebius import NebiusProvider, control_plane_url, deployment_name
-from bot.emulators.openai import OpenAIEmulator
+from emulators.openai import OpenAIEmulator
 
 TRAINING = (
     b'{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}\n'

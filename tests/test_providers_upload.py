@@ -7,7 +7,7 @@ from pathlib import Path
 import openai
 
 from admin.providers.openai_compat import OpenAICompatibleProvider
-from bot.emulators.openai import OpenAIEmulator
+from emulators.openai import OpenAIEmulator
 
 
 def _provider(emulator: OpenAIEmulator, limit: int, part: int) -> OpenAICompatibleProvider:

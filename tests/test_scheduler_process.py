@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.sandbox import Sandbox
+from emulators.sandbox import Sandbox
 from storage import repo
 from tests.test_jobs import NOTIFY, box, channel_texts, command, only_job, upload
 

@@ -8,7 +8,7 @@ import pytest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
-from bot.emulators.slack import SlackEmulator
+from emulators.slack import SlackEmulator
 from bot.slack_http import PooledWebClient
 
 

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from bot.emulators.openai import OpenAIEmulator
-from bot.emulators.slack import SlackEmulator
-from bot.sandbox import Sandbox
+from emulators.openai import OpenAIEmulator
+from emulators.slack import SlackEmulator
+from emulators.sandbox import Sandbox
 from tests.service_helpers import free_port, service_env, start_tunebot_run
 from tests.test_dataset_intake import chat_jsonl
 

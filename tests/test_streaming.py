@@ -11,7 +11,7 @@ import pytest
 
 from bot.config import Settings
 from bot.deps import build_slack_client
-from bot.emulators.slack import SlackEmulator
+from emulators.slack import SlackEmulator
 from bot.server import HttpServer, build_asgi
 from bot.streaming import ReplyWriter
 from storage.db import build_engine

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from bot.emulators.openai import OpenAIEmulator
-from bot.emulators.slack import SlackEmulator
+from emulators.openai import OpenAIEmulator
+from emulators.slack import SlackEmulator
 from tests.service_helpers import free_port, service_env, start_tunebot_run
 
 

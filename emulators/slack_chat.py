@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from bot.emulators.slack_state import Params, SlackError, Workspace, json_param, required
+from emulators.slack_state import Params, SlackError, Workspace, json_param, required
 
 Result = dict[str, Any]
 MAX_TEXT = 40000  # chat.postMessage truncates nothing: longer text is refused

@@ -11,8 +11,8 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.config import Settings
-from bot.emulators.openai import OpenAIEmulator
-from bot.emulators.slack import SlackEmulator
+from emulators.openai import OpenAIEmulator
+from emulators.slack import SlackEmulator
 from bot.runtime import Running, start
 from storage.models import Turn
 

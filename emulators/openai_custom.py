@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import copy
 
-from bot.emulators._wire import Request
-from bot.emulators.openai_models import add_model
-from bot.emulators.openai_state import Json, OpenAIError, State, body_of, not_found, now
+from emulators._wire import Request
+from emulators.openai_models import add_model
+from emulators.openai_state import Json, OpenAIError, State, body_of, not_found, now
 
 
 class CustomModels:

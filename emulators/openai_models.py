@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot.emulators._wire import Request
-from bot.emulators.openai_state import Json, OpenAIError, State, now
+from emulators._wire import Request
+from emulators.openai_state import Json, OpenAIError, State, now
 
 DEFAULT_MODELS: tuple[str, ...] = (
     "gpt-4o-mini-2024-07-18",

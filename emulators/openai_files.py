@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bot.emulators._support import random_id, request_id
-from bot.emulators._wire import BodyError, Request, Response
-from bot.emulators.openai_state import (
+from emulators._support import random_id, request_id
+from emulators._wire import BodyError, Request, Response
+from emulators.openai_state import (
     Json,
     OpenAIError,
     State,

@@ -7,10 +7,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from bot.emulators._support import random_id
-from bot.emulators._wire import BodyError, Request
-from bot.emulators.openai_files import check_upload, store
-from bot.emulators.openai_state import Json, OpenAIError, State, body_of, not_found, now
+from emulators._support import random_id
+from emulators._wire import BodyError, Request
+from emulators.openai_files import check_upload, store
+from emulators.openai_state import Json, OpenAIError, State, body_of, not_found, now
 
 MAX_UPLOAD_BYTES = 8 * 1024**3
 MAX_PART_BYTES = 64 * 1024**2

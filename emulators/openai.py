@@ -7,17 +7,17 @@ import functools
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
-from bot.emulators import openai_chat as chat
-from bot.emulators import openai_models as catalogue
-from bot.emulators import openai_training as training
-from bot.emulators._http import LoopbackServer
-from bot.emulators._support import wait_for
-from bot.emulators._wire import Request, Response
-from bot.emulators.openai_api import Fault, Gateway, install, internal_error, invalid_url
-from bot.emulators.openai_custom import CustomModels
-from bot.emulators.openai_models import DEFAULT_MODELS
-from bot.emulators.openai_state import Json, OpenAIError, State
-from bot.emulators.openai_uploads import UploadStore
+from emulators import openai_chat as chat
+from emulators import openai_models as catalogue
+from emulators import openai_training as training
+from emulators._http import LoopbackServer
+from emulators._support import wait_for
+from emulators._wire import Request, Response
+from emulators.openai_api import Fault, Gateway, install, internal_error, invalid_url
+from emulators.openai_custom import CustomModels
+from emulators.openai_models import DEFAULT_MODELS
+from emulators.openai_state import Json, OpenAIError, State
+from emulators.openai_uploads import UploadStore
 
 T = TypeVar("T")
 

@@ -7,8 +7,8 @@ import time
 from pathlib import PurePosixPath
 from typing import Any
 
-from bot.emulators._wire import Request, Response
-from bot.emulators.slack_state import Params, SlackError, Workspace, json_param, required
+from emulators._wire import Request, Response
+from emulators.slack_state import Params, SlackError, Workspace, json_param, required
 
 Result = dict[str, Any]
 

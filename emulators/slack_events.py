@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
-from bot.emulators.slack_socket import SocketMode
-from bot.emulators.slack_state import Workspace
+from emulators.slack_socket import SocketMode
+from emulators.slack_state import Workspace
 from bot.slack_http import ConnectionPool
 
-log = logging.getLogger("bot.emulators")
+log = logging.getLogger("emulators")
 
 USER_AGENT = "Slackbot 1.0 (+https://api.slack.com/robots)"
 

@@ -6,10 +6,10 @@ import copy
 import zlib
 from typing import Any
 
-from bot.emulators._support import random_id
-from bot.emulators._wire import Request
-from bot.emulators.openai_models import fine_tunable
-from bot.emulators.openai_state import (
+from emulators._support import random_id
+from emulators._wire import Request
+from emulators.openai_models import fine_tunable
+from emulators.openai_state import (
     Json,
     OpenAIError,
     State,

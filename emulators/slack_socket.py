@@ -19,10 +19,12 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from websockets.exceptions import ConnectionClosed
-from websockets.sync.server import Server, ServerConnection, serve
+from typing import TYPE_CHECKING
 
-log = logging.getLogger("bot.emulators")
+if TYPE_CHECKING:
+    from websockets.sync.server import Server, ServerConnection
+
+log = logging.getLogger("emulators")
 
 ACK_SECONDS = 3.0  # Slack's limit for acknowledging an envelope
 
@@ -57,13 +59,20 @@ class SocketMode:
     # -- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._server = serve(
-            self._serve, "127.0.0.1", 0, compression=None, logger=logging.getLogger(log.name)
-        )
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="slack-socket-mode", daemon=True
-        )
-        self._thread.start()
+        """Listen for websockets; done on the first apps.connections.open, so the emulator
+        runs without the `websockets` package (the demo) until an app asks for Socket Mode."""
+        from websockets.sync.server import serve
+
+        with self._lock:
+            if self._server is not None:
+                return
+            self._server = serve(
+                self._serve, "127.0.0.1", 0, compression=None, logger=logging.getLogger(log.name)
+            )
+            self._thread = threading.Thread(
+                target=self._server.serve_forever, name="slack-socket-mode", daemon=True
+            )
+            self._thread.start()
 
     def stop(self) -> None:
         server, self._server = self._server, None
@@ -82,6 +91,7 @@ class SocketMode:
 
     def open_url(self) -> str:
         """apps.connections.open: a fresh single-use websocket URL."""
+        self.start()
         ticket = str(uuid.uuid4())
         with self._lock:
             self._tickets.add(ticket)
@@ -137,7 +147,7 @@ class SocketMode:
         try:
             # websockets serialises whole-message sends from several threads itself.
             connection.send(json.dumps(message))
-        except ConnectionClosed:
+        except _closed():
             log.info("socket %d closed before envelope %s went out", number, envelope_id)
         envelope.acked.wait(ACK_SECONDS)
         return envelope
@@ -152,7 +162,7 @@ class SocketMode:
         with self._lock:
             connections = [connection for _, connection in self._live]
         for connection in connections:
-            with contextlib.suppress(ConnectionClosed):
+            with contextlib.suppress(_closed()):
                 connection.send(json.dumps(message))
 
     # -- the websocket -------------------------------------------------------------------------
@@ -186,7 +196,7 @@ class SocketMode:
         try:
             for raw in connection:
                 self._receive(number, raw)
-        except ConnectionClosed:
+        except _closed():
             pass
         finally:
             with self._changed:
@@ -209,3 +219,9 @@ class SocketMode:
         payload = message.get("payload")
         envelope.ack_payload = payload if isinstance(payload, dict) else None
         envelope.acked.set()
+
+
+def _closed() -> type[Exception]:
+    from websockets.exceptions import ConnectionClosed
+
+    return ConnectionClosed

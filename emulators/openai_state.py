@@ -7,8 +7,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.emulators._support import request_id
-from bot.emulators._wire import Response, json_response
+from emulators._support import request_id
+from emulators._wire import Response, json_response
 
 Json = dict[str, Any]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from bot.emulators.slack_state import Params, SlackError, Workspace, json_param, required
+from emulators.slack_state import Params, SlackError, Workspace, json_param, required
 
 Result = dict[str, Any]
 TRIGGER_TTL = 3.0  # seconds; Slack refuses a trigger_id older than this

@@ -8,10 +8,10 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from bot.emulators._support import random_id, request_id
-from bot.emulators._wire import BodyError, Request, Response
-from bot.emulators.openai_models import resolve_for_chat
-from bot.emulators.openai_state import Json, OpenAIError, State, body_of, now, reply
+from emulators._support import random_id, request_id
+from emulators._wire import BodyError, Request, Response
+from emulators.openai_models import resolve_for_chat
+from emulators.openai_state import Json, OpenAIError, State, body_of, now, reply
 
 Reply = Callable[[str, list[dict[str, Any]]], str]
 ROLES = ("system", "assistant", "user", "function", "tool", "developer")

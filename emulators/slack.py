@@ -7,16 +7,16 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from bot.emulators import slack_actions as actions
-from bot.emulators import slack_files as files
-from bot.emulators._http import LoopbackServer
-from bot.emulators._support import wait_for
-from bot.emulators._wire import Request, Response
-from bot.emulators.slack_api import Call, Fault, WebApi
-from bot.emulators.slack_events import Delivery, EventSender
-from bot.emulators.slack_interactivity import Interactivity
-from bot.emulators.slack_socket import SocketMode
-from bot.emulators.slack_state import Workspace
+from emulators import slack_actions as actions
+from emulators import slack_files as files
+from emulators._http import LoopbackServer
+from emulators._support import wait_for
+from emulators._wire import Request, Response
+from emulators.slack_api import Call, Fault, WebApi
+from emulators.slack_events import Delivery, EventSender
+from emulators.slack_interactivity import Interactivity
+from emulators.slack_socket import SocketMode
+from emulators.slack_state import Workspace
 
 T = TypeVar("T")
 
@@ -59,8 +59,6 @@ class SlackEmulator(LoopbackServer):
         self.router.add("POST", "/response/{team}/{key}", self.interactivity.receive_response)
 
     def start(self) -> SlackEmulator:
-        if self._httpd is None:
-            self.socket_mode.start()
         super().start()
         self.ws.origin = self.origin
         return self

@@ -7,14 +7,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bot.emulators import slack_chat as chat
-from bot.emulators import slack_conversations as conversations
-from bot.emulators import slack_files as files
-from bot.emulators import slack_views as views
-from bot.emulators._support import FaultQueue, random_id
-from bot.emulators._wire import BodyError, Request, Response, json_response
-from bot.emulators.slack_socket import SocketMode
-from bot.emulators.slack_state import Params, SlackError, Workspace
+from emulators import slack_chat as chat
+from emulators import slack_conversations as conversations
+from emulators import slack_files as files
+from emulators import slack_views as views
+from emulators._support import FaultQueue, random_id
+from emulators._wire import BodyError, Request, Response, json_response
+from emulators.slack_socket import SocketMode
+from emulators.slack_state import Params, SlackError, Workspace
 
 Method = Callable[[Workspace, Params], dict[str, Any]]
 

@@ -7,10 +7,10 @@ import copy
 import zlib
 from typing import Any
 
-from bot.emulators.openai_files import store
-from bot.emulators.openai_jobs import add_event, get
-from bot.emulators.openai_models import add_model, base_of
-from bot.emulators.openai_state import Json, State, now
+from emulators.openai_files import store
+from emulators.openai_jobs import add_event, get
+from emulators.openai_models import add_model, base_of
+from emulators.openai_state import Json, State, now
 
 STATUSES = ("validating_files", "queued", "running", "paused", "succeeded", "failed", "cancelled")
 TERMINAL = ("succeeded", "failed", "cancelled")

@@ -7,11 +7,11 @@ import json
 import threading
 from typing import Any
 
-from bot.emulators._wire import BodyError, Request, Response
-from bot.emulators.slack_chat import remove
-from bot.emulators.slack_events import EventSender
-from bot.emulators.slack_state import Workspace
-from bot.emulators.slack_views import issue_trigger
+from emulators._wire import BodyError, Request, Response
+from emulators.slack_chat import remove
+from emulators.slack_events import EventSender
+from emulators.slack_state import Workspace
+from emulators.slack_views import issue_trigger
 
 RESPONSE_URL_USES = 5  # Slack accepts five posts per response_url
 

@@ -6,7 +6,7 @@ import logging
 import re
 from typing import Any, TextIO
 
-from bot.sandbox import Sandbox
+from emulators.sandbox import Sandbox
 
 ADMIN = "U0DEMOADM"
 CHANNEL = "C0DEMOGEN"

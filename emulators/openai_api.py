@@ -7,15 +7,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bot.emulators import openai_files as files
-from bot.emulators import openai_jobs as jobs
-from bot.emulators import openai_models as catalogue
-from bot.emulators._http import Router
-from bot.emulators._support import FaultQueue
-from bot.emulators._wire import Request, Response
-from bot.emulators.openai_custom import CustomModels
-from bot.emulators.openai_state import OpenAIError, State, reply
-from bot.emulators.openai_uploads import UploadStore
+from emulators import openai_files as files
+from emulators import openai_jobs as jobs
+from emulators import openai_models as catalogue
+from emulators._http import Router
+from emulators._support import FaultQueue
+from emulators._wire import Request, Response
+from emulators.openai_custom import CustomModels
+from emulators.openai_state import OpenAIError, State, reply
+from emulators.openai_uploads import UploadStore
 
 Route = Callable[[Request], Any]
 KEYS_PAGE = "https://platform.openai.com/account/api-keys"

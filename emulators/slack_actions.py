@@ -7,9 +7,9 @@ import threading
 import uuid
 from typing import Any
 
-from bot.emulators.slack_chat import remove
-from bot.emulators.slack_events import Delivery, EventSender
-from bot.emulators.slack_state import Conversation, SlackError, Workspace
+from emulators.slack_chat import remove
+from emulators.slack_events import Delivery, EventSender
+from emulators.slack_state import Conversation, SlackError, Workspace
 
 
 def _channel_type(conv: Conversation) -> str:

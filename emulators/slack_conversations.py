@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from bot.emulators.slack_state import Conversation, Params, SlackError, Workspace, required
+from emulators.slack_state import Conversation, Params, SlackError, Workspace, required
 
 Result = dict[str, Any]
 

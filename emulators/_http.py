@@ -14,9 +14,9 @@ from types import TracebackType
 from typing import Any, Self
 from urllib.parse import unquote, urlsplit
 
-from bot.emulators._wire import Request, Response, json_response, parse_query
+from emulators._wire import Request, Response, json_response, parse_query
 
-log = logging.getLogger("bot.emulators")
+log = logging.getLogger("emulators")
 
 # Bigger than any body the emulated APIs accept, small enough to refuse runaway clients.
 MAX_BODY_BYTES = 1 << 30
