@@ -10,7 +10,7 @@ import pytest
 
 from admin.providers import NebiusProvider, OpenAICompatibleProvider, build_provider
 from admin.providers.base import NotReady, ProviderError, TrainRequest, Unsupported
-from bot.emulators.openai import OpenAIEmulator
+from emulators.openai import OpenAIEmulator
 
 TRAINING = (
     b'{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}\n'
@@ -202,7 +202,9 @@ def test_cancel_pause_and_resume(
 
 
 def test_a_backend_without_pause_says_so(client: openai.OpenAI) -> None:
-    limited = OpenAICompatibleProvider(client, name="azure", capabilities={"events"})
+    limited = OpenAICompatibleProvider(
+        client, name="azure", label="Azure OpenAI", capabilities={"events"}
+    )
     with pytest.raises(Unsupported, match="Azure OpenAI cannot pause"):
         limited.pause_job("ftjob-1")
     with pytest.raises(Unsupported, match="resume"):

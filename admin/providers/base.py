@@ -9,22 +9,13 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from admin.errors import TunebotError
+from admin.providers.plugin import Phase
 
 # (bytes sent, bytes total): large uploads report progress to Slack.
 UploadProgress = Callable[[int, int], None]
 
 Method = Literal["supervised", "dpo"]
-Phase = Literal["active", "succeeded", "failed", "cancelled"]
 ALL_CAPABILITIES: frozenset[str] = frozenset({"pause", "resume", "events", "checkpoints"})
-
-# Everything else (validating_files, queued, running, pausing, paused, or a status a provider
-# adds tomorrow) is still in progress: the poller keeps polling rather than crashing.
-_FINAL_PHASES: dict[str, Phase] = {
-    "succeeded": "succeeded",
-    "failed": "failed",
-    "cancelled": "cancelled",
-    "canceled": "cancelled",
-}
 
 
 class ProviderError(TunebotError):
@@ -51,12 +42,15 @@ class TrainRequest:
     validation_file: str | None = None
     epochs: int | None = None
     learning_rate_multiplier: float | None = None
+    learning_rate: float | None = None  # absolute, for providers that take one
     batch_size: int | None = None
     suffix: str | None = None
     method: Method = "supervised"
     beta: float | None = None  # DPO only: how far the model may drift from the base
     seed: int | None = None
     metadata: Mapping[str, str] | None = None
+    # Options only one provider declares (LoRA rank, max sequence length...), by option key.
+    extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.method not in ("supervised", "dpo"):
@@ -79,10 +73,8 @@ class JobSnapshot:
     result_files: tuple[str, ...] = ()
     hyperparameters: dict[str, Any] = field(default_factory=dict)
     estimated_finish: datetime | None = None
-
-    @property
-    def phase(self) -> Phase:
-        return _FINAL_PHASES.get(self.status, "active")
+    # Set by the gateway from its plugin's own status table; unknown statuses stay ACTIVE.
+    phase: Phase = Phase.ACTIVE
 
 
 @dataclass(frozen=True)

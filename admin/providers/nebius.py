@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import openai
@@ -17,7 +17,8 @@ from admin.providers.base import (
     Unsupported,
 )
 from admin.providers.errors import provider_error
-from admin.providers.openai_compat import OpenAICompatibleProvider
+from admin.providers.openai_compat import OPENAI_PHASES, OpenAICompatibleProvider
+from admin.providers.plugin import Phase
 
 # Nebius jobs cannot be paused; its job API has cancel, events and checkpoints.
 NEBIUS_CAPABILITIES = frozenset({"events", "checkpoints"})
@@ -25,17 +26,24 @@ BROKEN = frozenset({"error", "deleted", "failed"})
 
 
 class NebiusProvider(OpenAICompatibleProvider):
-    token_limit_field = "max_tokens"
-
     def __init__(
         self,
         client: openai.OpenAI,
         *,
         name: str = "nebius",
+        label: str = "Nebius Token Factory",
+        phase: Callable[[str], Phase] = OPENAI_PHASES.get_phase,
         capabilities: Iterable[str] = NEBIUS_CAPABILITIES,
         name_prefix: str = "tunebot",
     ) -> None:
-        super().__init__(client, name=name, capabilities=capabilities)
+        super().__init__(
+            client,
+            name=name,
+            label=label,
+            phase=phase,
+            capabilities=capabilities,
+            token_limit_field="max_tokens",
+        )
         # The custom-models API lives at the server root, beside /v1, with the same key.
         self._root = client.with_options(base_url=control_plane_url(client.base_url))
         self._prefix = name_prefix

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 
 import openai
@@ -22,7 +22,8 @@ from admin.providers.base import (
     Unsupported,
     UploadProgress,
 )
-from admin.providers.errors import LABELS, error_code, provider_error
+from admin.providers.errors import error_code, provider_error
+from admin.providers.plugin import Phase
 from admin.providers.uploads import FILES_API_LIMIT, PART_SIZE, upload_file
 
 __all__ = ["OpenAICompatibleProvider", "provider_error"]
@@ -34,28 +35,48 @@ RESULTS_LIMIT = 32 * 1024 * 1024  # a results CSV is small; anything bigger is n
 NOT_SERVED = frozenset({"model_not_found", "DeploymentNotFound"})
 
 
-class OpenAICompatibleProvider:
-    # OpenAI and Azure's v1 API take `max_completion_tokens`; vLLM-style servers `max_tokens`.
-    token_limit_field = "max_completion_tokens"
+class StatusTable:
+    """A provider's statuses -> phases; anything else is still in progress."""
 
+    def __init__(self, table: Mapping[str, Phase]) -> None:
+        self.table = dict(table)
+
+    def get_phase(self, status: str) -> Phase:
+        return self.table.get(status, Phase.ACTIVE)
+
+
+# OpenAI's job statuses: validating_files, queued, running, pausing, paused are in progress.
+OPENAI_PHASES = StatusTable(
+    {
+        "succeeded": Phase.SUCCEEDED,
+        "failed": Phase.FAILED,
+        "cancelled": Phase.CANCELLED,
+        "canceled": Phase.CANCELLED,
+    }
+)
+
+
+class OpenAICompatibleProvider:
     def __init__(
         self,
         client: openai.OpenAI,
         *,
         name: str = "openai",
+        label: str = "OpenAI",
+        phase: Callable[[str], Phase] = OPENAI_PHASES.get_phase,
         capabilities: Iterable[str] = ALL_CAPABILITIES,
         files_api_limit: int = FILES_API_LIMIT,
         part_size: int = PART_SIZE,
+        token_limit_field: str = "max_completion_tokens",
     ) -> None:
         self.name = name
+        self.label = label
+        self._phase = phase
+        self.token_limit_field = token_limit_field
         self.capabilities = frozenset(capabilities)
         self._client = client
         self._files_api_limit = files_api_limit
         self._part_size = part_size
-
-    @property
-    def label(self) -> str:
-        return LABELS.get(self.name, self.name)
 
     @contextlib.contextmanager
     def _asking(self, action: str) -> Iterator[None]:
@@ -86,11 +107,11 @@ class OpenAICompatibleProvider:
     def create_job(self, request: TrainRequest) -> JobSnapshot:
         with self._asking("create the fine-tuning job"):
             job = self._client.fine_tuning.jobs.create(**wire.create_arguments(request))
-        return wire.snapshot(job)
+        return wire.snapshot(job, self._phase)
 
     def get_job(self, job_id: str) -> JobSnapshot:
         with self._asking(f"read fine-tuning job {job_id}"):
-            return wire.snapshot(self._client.fine_tuning.jobs.retrieve(job_id))
+            return wire.snapshot(self._client.fine_tuning.jobs.retrieve(job_id), self._phase)
 
     def list_events(self, job_id: str, *, after: str | None = None) -> list[JobEvent]:
         self._require("events", "list a job's events")
@@ -106,17 +127,17 @@ class OpenAICompatibleProvider:
 
     def cancel_job(self, job_id: str) -> JobSnapshot:
         with self._asking(f"cancel job {job_id}"):
-            return wire.snapshot(self._client.fine_tuning.jobs.cancel(job_id))
+            return wire.snapshot(self._client.fine_tuning.jobs.cancel(job_id), self._phase)
 
     def pause_job(self, job_id: str) -> JobSnapshot:
         self._require("pause", "pause a fine-tuning job")
         with self._asking(f"pause job {job_id}"):
-            return wire.snapshot(self._client.fine_tuning.jobs.pause(job_id))
+            return wire.snapshot(self._client.fine_tuning.jobs.pause(job_id), self._phase)
 
     def resume_job(self, job_id: str) -> JobSnapshot:
         self._require("resume", "resume a paused fine-tuning job")
         with self._asking(f"resume job {job_id}"):
-            return wire.snapshot(self._client.fine_tuning.jobs.resume(job_id))
+            return wire.snapshot(self._client.fine_tuning.jobs.resume(job_id), self._phase)
 
     def list_checkpoints(self, job_id: str) -> list[Checkpoint]:
         self._require("checkpoints", "list a job's checkpoints")
@@ -154,9 +175,9 @@ class OpenAICompatibleProvider:
         return job.fine_tuned_model
 
     def _require_trained(self, job: JobSnapshot) -> None:
-        if job.phase == "active":
+        if job.phase == Phase.ACTIVE:
             raise NotReady(f"Fine-tuning job {job.id} is still {job.status.replace('_', ' ')}.")
-        if job.phase != "succeeded":
+        if job.phase != Phase.SUCCEEDED:
             raise ProviderError(f"Fine-tuning job {job.id} {job.phase}; there is no model to use.")
 
     def is_answering(self, model: str) -> bool:

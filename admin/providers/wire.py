@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
 from admin.providers.base import Checkpoint, JobEvent, JobSnapshot, TrainRequest
+from admin.providers.plugin import Phase
 
 
 def create_arguments(request: TrainRequest) -> dict[str, Any]:
@@ -13,7 +15,9 @@ def create_arguments(request: TrainRequest) -> dict[str, Any]:
     hyper: dict[str, Any] = {
         "n_epochs": request.epochs,
         "learning_rate_multiplier": request.learning_rate_multiplier,
+        "learning_rate": request.learning_rate,
         "batch_size": request.batch_size,
+        **request.extra,
     }
     if request.method == "dpo":
         hyper["beta"] = request.beta
@@ -55,12 +59,15 @@ def day(value: Any) -> date | None:
     return None
 
 
-def snapshot(job: Any) -> JobSnapshot:
+def snapshot(job: Any, phase: Callable[[str], Phase]) -> JobSnapshot:
+    """`phase` is the provider's own status table (its plugin's `phase`)."""
     raw = _as_dict(job)
     error = raw.get("error") or {}
+    status = str(raw.get("status") or "unknown")
     return JobSnapshot(
         id=str(raw["id"]),
-        status=str(raw.get("status") or "unknown"),
+        status=status,
+        phase=phase(status),
         model=str(raw.get("model") or ""),
         fine_tuned_model=raw.get("fine_tuned_model"),
         created_at=when(raw.get("created_at")),
