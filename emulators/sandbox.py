@@ -11,9 +11,9 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.config import Settings
+from bot.runtime import Running, start
 from emulators.openai import OpenAIEmulator
 from emulators.slack import SlackEmulator
-from bot.runtime import Running, start
 from storage.models import Turn
 
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
+from bot.slack_http import ConnectionPool
 from emulators.slack_socket import SocketMode
 from emulators.slack_state import Workspace
-from bot.slack_http import ConnectionPool
 
 log = logging.getLogger("emulators")
 

@@ -16,10 +16,8 @@ import logging
 import threading
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
-
-from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from websockets.sync.server import Server, ServerConnection

@@ -8,8 +8,8 @@ import pytest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
-from emulators.slack import SlackEmulator
 from bot.slack_http import PooledWebClient
+from emulators.slack import SlackEmulator
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from emulators.openai import OpenAIEmulator
-from emulators.slack import SlackEmulator
 from emulators.sandbox import Sandbox
+from emulators.slack import SlackEmulator
 from tests.service_helpers import free_port, service_env, start_tunebot_run
 from tests.test_dataset_intake import chat_jsonl
 

@@ -11,9 +11,9 @@ import pytest
 
 from bot.config import Settings
 from bot.deps import build_slack_client
-from emulators.slack import SlackEmulator
 from bot.server import HttpServer, build_asgi
 from bot.streaming import ReplyWriter
+from emulators.slack import SlackEmulator
 from storage.db import build_engine
 
 TEXT = "".join(f"Sentence {i} of a long answer about the quarterly plan. " for i in range(60))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import date
 from typing import Any, ClassVar
 
@@ -26,6 +26,7 @@ from admin.providers.plugin import (
     ChatEndpoint,
     Estimate,
     Phase,
+    ProviderContext,
     ProviderPlugin,
     Setting,
     TrainOption,
@@ -119,7 +120,7 @@ class OpenAIPlugin(ProviderPlugin):
         return ChatEndpoint(values.get(self._url), values.get(self._key))
 
     def build(
-        self, values: Mapping[str, str], *, endpoint: ChatEndpoint, clock: Callable[[], date]
+        self, values: Mapping[str, str], *, endpoint: ChatEndpoint, context: ProviderContext
     ) -> FineTuneProvider:
         return OpenAICompatibleProvider(
             _openai_client(values, self._key, self._url),
@@ -260,7 +261,7 @@ class NebiusPlugin(ProviderPlugin):
         )
 
     def build(
-        self, values: Mapping[str, str], *, endpoint: ChatEndpoint, clock: Callable[[], date]
+        self, values: Mapping[str, str], *, endpoint: ChatEndpoint, context: ProviderContext
     ) -> FineTuneProvider:
         return NebiusProvider(
             _openai_client(values, "NEBIUS_API_KEY", "NEBIUS_BASE_URL"),

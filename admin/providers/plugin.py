@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
@@ -37,6 +38,17 @@ class Phase(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True)
+class ProviderContext:
+    """What tunebot hands every gateway it builds, beyond the provider's own variables."""
+
+    today: Callable[[], date]
+    # The tunebot database, for providers whose "API" is tunebot's own tables (a local trainer).
+    session_factory: Any = None
+    # The content-addressed dataset store (normalised chat JSONL by sha256), when there is one.
+    data_dir: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -222,7 +234,7 @@ class ProviderPlugin:
         raise NotImplementedError
 
     def build(
-        self, values: Mapping[str, str], *, endpoint: ChatEndpoint, clock: Callable[[], date]
+        self, values: Mapping[str, str], *, endpoint: ChatEndpoint, context: ProviderContext
     ) -> FineTuneProvider:
         """The gateway that talks to this provider's fine-tuning API."""
         raise NotImplementedError

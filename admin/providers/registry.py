@@ -7,10 +7,12 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
 
 from admin.errors import TunebotError
 from admin.providers.base import FineTuneProvider
-from admin.providers.plugin import ChatEndpoint, ProviderPlugin
+from admin.providers.plugin import ChatEndpoint, ProviderContext, ProviderPlugin
 
 log = logging.getLogger(__name__)
 
@@ -94,15 +96,18 @@ class Providers:
         base: str | None = None,
         plugins: Mapping[str, ProviderPlugin] | None = None,
         today: Callable[[], date] = _today,
+        session_factory: Any = None,
+        data_dir: Path | None = None,
     ) -> Providers:
         plugins = dict(plugins if plugins is not None else discover())
+        context = ProviderContext(today=today, session_factory=session_factory, data_dir=data_dir)
         on: dict[str, Configured] = {}
         for name, plugin in plugins.items():
             if not plugin.is_configured(env):
                 continue
             values = plugin.values(env)
             endpoint = plugin.chat_endpoint(values)
-            gateway = plugin.build(values, endpoint=endpoint, clock=today)
+            gateway = plugin.build(values, endpoint=endpoint, context=context)
             on[name] = Configured(plugin, values, endpoint, gateway)
         return cls(by_name=on, default=default, base=base or default, known=plugins, today=today)
 
