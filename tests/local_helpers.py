@@ -1,0 +1,101 @@
+"""Helpers for the local-training tests: a tiny model, datasets, and children that misbehave."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+QA = [
+    ("When do we deploy?", "Tuesday after lunch."),
+    ("Where is the coffee?", "On the third floor."),
+    ("When do we meet?", "On Monday."),
+    ("Who fixes the build?", "Ask in the help channel."),
+]
+# Enough steps at a high rate for a 100k-parameter model to learn four answers by heart.
+FAST = {
+    "epochs": 30,
+    "learning_rate": 0.02,
+    "batch_size": 4,
+    "lora_r": 8,
+    "lora_alpha": 16,
+    "lora_dropout": 0.0,
+    "max_len": 64,
+    "save_steps": 10,
+}
+
+
+def chat_jsonl(path: Path, pairs: list[tuple[str, str]] = QA) -> Path:
+    lines = [
+        json.dumps(
+            {"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]}
+        )
+        for q, a in pairs
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def greedy(model_dir: Path, question: str, adapter: Path | None = None) -> str:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model: Any = AutoModelForCausalLM.from_pretrained(model_dir)
+    if adapter is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, adapter)
+    inputs = tokenizer.apply_chat_template(
+        [{"role": "user", "content": question}],
+        add_generation_prompt=True,
+        return_tensors="pt",
+        return_dict=True,
+    )
+    out = model.generate(**inputs, max_new_tokens=16, do_sample=False)
+    return str(tokenizer.decode(out[0][inputs["input_ids"].shape[1] :], skip_special_tokens=True))
+
+
+def crashing_child(spec: dict[str, Any], messages: Any, shutdown: Any, cancel: Any) -> None:
+    """A training child that dies the way the OOM killer ends one: SIGKILL, no last word."""
+    messages.put(("progress", {"step": 1, "train_loss": 3.0}))
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def raising_child(spec: dict[str, Any], messages: Any, shutdown: Any, cancel: Any) -> None:
+    """A child whose training raises CUDA's out-of-memory error."""
+    from trainer.child import train
+
+    def boom(*args: Any, **kwargs: Any) -> None:
+        raise type("OutOfMemoryError", (RuntimeError,), {})("CUDA out of memory.")
+
+    from trainer.spec import TrainSpec
+
+    train(TrainSpec(**spec), lambda k, d: messages.put((str(k), d)), boom)
+
+
+def require_train_extra() -> None:
+    """Skip where tunebot[train] is not installed; in CI (which installs it) fail instead."""
+    import importlib.util
+
+    import pytest
+
+    missing = [
+        m for m in ("torch", "transformers", "peft", "trl") if not importlib.util.find_spec(m)
+    ]
+    if missing and os.environ.get("CI"):
+        pytest.fail(f"CI must install tunebot[train]; missing {', '.join(missing)}")
+    if missing:
+        pytest.skip(f"needs tunebot[train] ({', '.join(missing)} missing)", allow_module_level=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny Llama chat model folder, built once per test session."""
+    from emulators.tiny_model import build_tiny_model
+
+    folder = tmp_path_factory.mktemp("tiny-model")
+    return build_tiny_model(folder, extra_text=[f"{q} {a}" for q, a in QA])
