@@ -47,6 +47,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     scheduler.set_defaults(func=_scheduler)
 
+    trainer = commands.add_parser(
+        "trainer",
+        help="train queued `local` fine-tuning jobs on this machine (needs tunebot[train])",
+        description="Claim queued jobs of the `local` provider from DATABASE_URL and train "
+        "each as a LoRA adapter into TUNEBOT_MODEL_DIR, in a child process. Several may run "
+        "against one PostgreSQL database; SIGTERM stops after the current step with a "
+        "checkpoint and puts the job back in the queue.",
+    )
+    trainer.set_defaults(func=_trainer)
+    _trainer_arguments(trainer)
+
     db = commands.add_parser("db", help="database maintenance", description="Database maintenance.")
     db_commands = db.add_subparsers(dest="db_command", metavar="COMMAND", required=True)
     db_upgrade = db_commands.add_parser(
@@ -87,6 +98,25 @@ def _scheduler(args: argparse.Namespace) -> int:
 
     run_scheduler_forever(_service_settings())
     return 0
+
+
+def _trainer_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--once", action="store_true", help="train at most one job, then exit")
+    parser.add_argument(
+        "--lease-seconds",
+        type=int,
+        default=120,
+        help="how long a job stays this trainer's without a heartbeat (default 120)",
+    )
+
+
+def _trainer(args: argparse.Namespace) -> int:
+    try:
+        from trainer.cli import run
+    except ImportError as error:
+        print(f"tunebot trainer needs tunebot[train] installed ({error})", file=sys.stderr)
+        return 2
+    return run(args)
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
@@ -221,6 +222,48 @@ class AuditEntry(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
+class TrainingRun(Base):
+    """A LoRA training on tunebot's own trainer: the queue row a worker claims and leases."""
+
+    __tablename__ = "training_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)  # storage.training_repo.RunStatus
+    base_model: Mapped[str] = mapped_column(String(255))
+    method: Mapped[str] = mapped_column(String(16))
+    dataset_sha256: Mapped[str] = mapped_column(String(64))
+    validation_sha256: Mapped[str | None] = mapped_column(String(64))
+    options: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # The adapter's folder and vLLM LoRA name: unique per run, chosen when queued.
+    adapter_name: Mapped[str] = mapped_column(String(128), unique=True)
+    lease_owner: Mapped[str | None] = mapped_column(String(128))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    checkpoint: Mapped[str | None] = mapped_column(String(1000))
+    error: Mapped[str | None] = mapped_column(String(2000))
+    progress: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    trained_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class TrainingEvent(Base):
+    """What a training run reported: progress, warnings, checkpoints, the outcome."""
+
+    __tablename__ = "training_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("training_runs.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    level: Mapped[str] = mapped_column(String(16))
+    type: Mapped[str] = mapped_column(String(32))
+    message: Mapped[str] = mapped_column(String(2000))
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
 __all__ = [
     "ActiveModel",
     "AuditEntry",
@@ -231,6 +274,8 @@ __all__ = [
     "ModelHistory",
     "Outbox",
     "SlackEvent",
+    "TrainingEvent",
+    "TrainingRun",
     "Turn",
     "utcnow",
 ]

@@ -99,3 +99,38 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     folder = tmp_path_factory.mktemp("tiny-model")
     return build_tiny_model(folder, extra_text=[f"{q} {a}" for q, a in QA])
+
+
+def done_child(spec: dict[str, Any], messages: Any, shutdown: Any, cancel: Any) -> None:
+    """A training child that succeeds at once (worker tests about claims, not training)."""
+    messages.put(("progress", {"step": 1, "total_steps": 1, "train_loss": 1.0}))
+    messages.put(("done", {"step": 1, "trained_tokens": 10, "adapter_dir": spec["adapter_dir"]}))
+
+
+def store_dataset(data_dir: Path, source: Path) -> str:
+    """Put `source` into the content-addressed dataset store; its sha256."""
+    import hashlib
+
+    from admin.datastore import DatasetStore
+
+    sha = hashlib.sha256(source.read_bytes()).hexdigest()
+    DatasetStore(data_dir).put(source, sha)
+    return sha
+
+
+def queue(session_factory: Any, sha: str, model: str, name: str, **options: Any) -> int:
+    from storage import training_repo
+
+    with session_factory.begin() as session:
+        run = training_repo.queue_run(
+            session,
+            values={
+                "base_model": model,
+                "method": "supervised",
+                "dataset_sha256": sha,
+                "validation_sha256": None,
+                "options": {**FAST, **options},
+                "adapter_name": name,
+            },
+        )
+        return int(run.id)

@@ -110,6 +110,9 @@ def _train(spec: TrainSpec, report: Report, asked: Asked) -> None:
         trainer = _sft_trainer(
             spec, model, tokenizer, rows, valid_rows, options, common, peft_config, report
         )
+    from transformers import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)  # progress goes to the job's events instead
     trainer.add_callback(callback)
     trainer.train(resume_from_checkpoint=_last_checkpoint(spec.work_dir))
     if callback.stopped is Stop.CANCEL:

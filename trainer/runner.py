@@ -31,7 +31,7 @@ class Outcome:
     data: dict[str, Any] = field(default_factory=dict)
 
 
-def _child(spec: dict[str, Any], messages: Any, shutdown: Event, cancel: Event) -> None:
+def train_child(spec: dict[str, Any], messages: Any, shutdown: Event, cancel: Event) -> None:
     # The worker handles SIGTERM/SIGINT and tells the child through `shutdown`: the child
     # must not die half-way through writing a checkpoint because the terminal sent ^C.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -54,7 +54,7 @@ def run_in_child(
     on_message: OnMessage,
     tick: Tick = lambda: None,
     every: float = 5.0,
-    target: Callable[..., None] = _child,
+    target: Callable[..., None] = train_child,
 ) -> Outcome:
     context = multiprocessing.get_context("spawn")
     messages = context.Queue()
