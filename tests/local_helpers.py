@@ -134,3 +134,25 @@ def queue(session_factory: Any, sha: str, model: str, name: str, **options: Any)
             },
         )
         return int(run.id)
+
+
+@pytest.fixture(scope="session")
+def trained_adapter(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An adapter trained on QA (in `<models>/tunebot-qa-00000000`), built once per session."""
+    from trainer.runner import run_in_child
+    from trainer.spec import Message, TrainSpec
+
+    root = tmp_path_factory.mktemp("trained")
+    adapter = root / "models" / "tunebot-qa-00000000"
+    spec = TrainSpec(
+        run_id=0,
+        base_model=str(tiny_model),
+        train_path=str(chat_jsonl(root / "train.jsonl")),
+        validation_path=None,
+        adapter_dir=str(adapter),
+        work_dir=str(root / "work"),
+        options=FAST,
+    )
+    outcome = run_in_child(spec, on_message=lambda *a: None)
+    assert outcome.final is Message.DONE, outcome.data
+    return adapter

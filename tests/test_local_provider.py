@@ -1,0 +1,147 @@
+"""The `local` provider end to end: queue, train for real, load into vLLM (emulated), chat."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import openai
+import pytest
+
+from tests.local_helpers import (
+    QA,
+    chat_jsonl,
+    require_train_extra,
+    tiny_model,
+    trained_adapter,
+)
+
+require_train_extra()
+
+from admin.providers.base import JobSnapshot, NotReady, ProviderError, TrainRequest  # noqa: E402
+from admin.providers.local import LocalPlugin  # noqa: E402
+from admin.providers.plugin import Phase, ProviderContext  # noqa: E402
+from admin.providers.vllm_api import VllmServer  # noqa: E402
+from emulators.vllm import VllmEmulator  # noqa: E402
+from storage.db import SessionFactory  # noqa: E402
+from trainer.worker import Worker  # noqa: E402
+
+__all__ = ["tiny_model", "trained_adapter"]
+
+
+@pytest.fixture
+def vllm(tiny_model: Path) -> Iterator[VllmEmulator]:
+    with VllmEmulator(tiny_model, max_lora_rank=16) as server:
+        yield server
+
+
+def _gateway(
+    server: VllmEmulator | str, session_factory: SessionFactory, data: Path, models: Path
+) -> tuple[LocalPlugin, object]:
+    plugin = LocalPlugin()
+    url = server if isinstance(server, str) else server.base_url
+    env = {"TUNEBOT_VLLM_URL": url, "TUNEBOT_MODEL_DIR": str(models)}
+    if not isinstance(server, str) and server.api_key:
+        env["TUNEBOT_VLLM_API_KEY"] = server.api_key
+    values = plugin.values(env)
+    endpoint = plugin.chat_endpoint(values)
+    context = ProviderContext(today=lambda: None, session_factory=session_factory, data_dir=data)  # type: ignore[arg-type,return-value]
+    return plugin, plugin.build(values, endpoint=endpoint, context=context)
+
+
+def _done(name: str) -> JobSnapshot:
+    return JobSnapshot(
+        id="local-1", status="succeeded", model="m", fine_tuned_model=name, phase=Phase.SUCCEEDED
+    )
+
+
+def test_a_local_job_trains_loads_into_vllm_and_answers_from_the_adapter(
+    session_factory: SessionFactory, vllm: VllmEmulator, tiny_model: Path, tmp_path: Path
+) -> None:
+    plugin, gateway = _gateway(vllm, session_factory, tmp_path / "data", tmp_path / "models")
+    file_id = gateway.upload_training_file(chat_jsonl(tmp_path / "t.jsonl"), filename="t.jsonl")
+    extra = {"lora_r": 8, "lora_alpha": 16, "lora_dropout": 0.0, "max_len": 64, "save_steps": 10}
+    job = gateway.create_job(
+        TrainRequest(
+            training_file=file_id,
+            model=vllm.served_name,
+            epochs=30,
+            learning_rate=0.02,
+            batch_size=4,
+            suffix="Team QA",
+            extra=extra,
+        )
+    )
+    assert job.status == "queued" and plugin.phase(job.status) is Phase.ACTIVE
+    with pytest.raises(NotReady):
+        gateway.make_callable(job)
+
+    worker = Worker(session_factory, tmp_path / "data", tmp_path / "models", heartbeat_every=1)
+    assert worker.run_once()
+
+    done = gateway.get_job(job.id)
+    assert done.phase is Phase.SUCCEEDED and done.fine_tuned_model.startswith("tunebot-team-qa-")
+    points = gateway.metrics(done)
+    assert len(points) == 30 and points[-1].train_loss < points[0].train_loss
+    assert [c.step for c in gateway.list_checkpoints(job.id)] == [10, 20, 30]
+    assert any(e.type == "metrics" for e in gateway.list_events(job.id))
+
+    name = gateway.make_callable(done)
+    assert gateway.make_callable(done) == name  # already loaded: still fine
+
+    listed = {m["id"]: m for m in VllmServer(vllm.base_url, None).models()}
+    assert listed[name]["parent"] == vllm.served_name
+    client = openai.OpenAI(base_url=vllm.base_url, api_key="unused", max_retries=0)
+    question, answer = QA[2]
+    stream = client.chat.completions.create(
+        model=name, messages=[{"role": "user", "content": question}], stream=True, max_tokens=16
+    )
+    assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == answer
+    base = client.chat.completions.create(
+        model=vllm.served_name, messages=[{"role": "user", "content": question}], max_tokens=16
+    )
+    assert base.choices[0].message.content != answer
+
+
+def test_a_base_model_the_server_does_not_serve_is_refused(
+    session_factory: SessionFactory, vllm: VllmEmulator, tmp_path: Path
+) -> None:
+    _, gateway = _gateway(vllm, session_factory, tmp_path / "data", tmp_path / "models")
+    file_id = gateway.upload_training_file(chat_jsonl(tmp_path / "t.jsonl"), filename="t.jsonl")
+
+    with pytest.raises(ProviderError, match="not `Qwen/Qwen3-8B`"):
+        gateway.create_job(TrainRequest(training_file=file_id, model="Qwen/Qwen3-8B"))
+
+
+def test_an_adapter_above_the_servers_max_rank_is_a_clear_failure(
+    session_factory: SessionFactory, tiny_model: Path, trained_adapter: Path, tmp_path: Path
+) -> None:
+    with VllmEmulator(tiny_model, max_lora_rank=4) as small:
+        _, gateway = _gateway(small, session_factory, tmp_path, trained_adapter.parent)
+        with pytest.raises(ProviderError, match="--max-lora-rank"):
+            gateway.make_callable(_done(trained_adapter.name))
+
+
+def test_an_unreachable_vllm_leaves_the_model_deploying(
+    session_factory: SessionFactory, trained_adapter: Path, tmp_path: Path
+) -> None:
+    _, gateway = _gateway(
+        "http://127.0.0.1:9/v1", session_factory, tmp_path, trained_adapter.parent
+    )
+
+    with pytest.raises(NotReady, match="not reachable"):
+        gateway.make_callable(_done(trained_adapter.name))
+
+
+def test_after_a_vllm_restart_the_adapter_is_loaded_again(
+    session_factory: SessionFactory, vllm: VllmEmulator, trained_adapter: Path, tmp_path: Path
+) -> None:
+    vllm.api_key = "s3cret"
+    _, gateway = _gateway(vllm, session_factory, tmp_path, trained_adapter.parent)
+    name = gateway.make_callable(_done(trained_adapter.name))
+    vllm.restart()
+    assert name not in vllm.loras
+
+    assert gateway.ensure_loaded(name)
+    assert name in vllm.loras
+    assert not gateway.ensure_loaded("tunebot-gone-12345678")  # its folder is missing
