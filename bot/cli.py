@@ -36,6 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
         "them with a temporary SQLite database, play a short session and print the "
         "transcript. Needs no credentials and no network.",
     )
+    demo.add_argument(
+        "--local",
+        action="store_true",
+        help="train a tiny model for real on this CPU with the local trainer and serve it "
+        "through an emulated vLLM (needs tunebot[train]; about 2 minutes)",
+    )
     demo.set_defaults(func=_demo)
 
     scheduler = commands.add_parser(
@@ -120,6 +126,10 @@ def _trainer(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    if getattr(args, "local", False):
+        from emulators.demo import play_local
+
+        return play_local(sys.stdout)
     from emulators.demo import play
 
     return play(sys.stdout)

@@ -113,3 +113,10 @@ def _bot_message(box: Sandbox, channel: str, thread: str | None, match: Any) -> 
         if message.get("bot_id") and match(message):
             return message
     return None
+
+
+def play_local(out: TextIO) -> int:
+    """`tunebot demo --local`: real training of a tiny model, served by an emulated vLLM."""
+    from emulators.demo_local import play_local as run_local
+
+    return run_local(out)

@@ -46,6 +46,8 @@ class LocalPlugin(ProviderPlugin):
     )
     capabilities = frozenset({Capability.EVENTS, Capability.CHECKPOINTS, Capability.DPO})
     phases: ClassVar[Mapping[str, Phase]] = {
+        "queued": Phase.ACTIVE,
+        "running": Phase.ACTIVE,
         "succeeded": Phase.SUCCEEDED,
         "failed": Phase.FAILED,
         "cancelled": Phase.CANCELLED,

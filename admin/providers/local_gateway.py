@@ -268,7 +268,7 @@ class LocalProvider:
         failed = run.status == repo.RunStatus.FAILED
         return JobSnapshot(
             id=f"{PREFIX}{run.id}",
-            status=run.status,
+            status=str(run.status),
             model=run.base_model,
             fine_tuned_model=run.adapter_name if run.status == repo.RunStatus.SUCCEEDED else None,
             created_at=run.created_at,
@@ -278,7 +278,7 @@ class LocalProvider:
             error_message=run.error if failed else None,
             hyperparameters=dict(run.options or {}),
             estimated_finish=finish,
-            phase=self._phase(run.status),
+            phase=self._phase(str(run.status)),
         )
 
 
