@@ -114,7 +114,7 @@ def _train(spec: TrainSpec, report: Report, asked: Asked) -> None:
 
     trainer.remove_callback(PrinterCallback)  # progress goes to the job's events instead
     trainer.add_callback(callback)
-    trainer.train(resume_from_checkpoint=_last_checkpoint(spec.work_dir))
+    result = trainer.train(resume_from_checkpoint=_last_checkpoint(spec.work_dir))
     if callback.stopped is Stop.CANCEL:
         report(Message.CANCELLED, {"step": trainer.state.global_step})
         return
@@ -129,6 +129,7 @@ def _train(spec: TrainSpec, report: Report, asked: Asked) -> None:
             "step": trainer.state.global_step,
             "trained_tokens": int(trainer.state.num_input_tokens_seen or 0),
             "train_loss": callback.last_loss,
+            "train_runtime": float(result.metrics.get("train_runtime") or 0.0),
         },
     )
 
