@@ -151,3 +151,21 @@ def test_cancelling_a_queued_run_ends_it_before_any_trainer_takes_it(
 
     assert not _worker(session_factory, tmp_path, child=done_child).run_once()
     assert _run(session_factory, run_id).status == RunStatus.CANCELLED
+
+
+def test_a_worker_trains_under_accelerate_launch(
+    session_factory: SessionFactory, tiny_model: Path, tmp_path: Path
+) -> None:
+    import sys
+
+    sha = store_dataset(tmp_path / "data", chat_jsonl(tmp_path / "train.jsonl"))
+    run_id = queue(session_factory, sha, str(tiny_model), "tb-1-accel", epochs=3)
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "1", "--cpu"]
+    worker = _worker(session_factory, tmp_path, launch=launch)
+
+    assert worker.run_once()
+
+    done = _run(session_factory, run_id)
+    assert done.status == RunStatus.SUCCEEDED, done.error
+    assert (tmp_path / "models" / "tb-1-accel" / "adapter_model.safetensors").is_file()
+    assert any(m.startswith("Step 3/3") for m in _messages(session_factory, run_id))

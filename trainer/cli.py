@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shlex
 import signal
 import sys
 from collections.abc import Mapping
@@ -47,6 +48,8 @@ def run(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -> int:
         model_dir=Path(model_dir),
         lease=timedelta(seconds=args.lease_seconds),
         heartbeat_every=max(1.0, args.lease_seconds / 6),
+        # e.g. "accelerate launch --num_processes 4": one job data-parallel over 4 GPUs.
+        launch=shlex.split(env.get("TUNEBOT_TRAINER_LAUNCH", "")) or None,
     )
 
     def stop(signum: int, frame: FrameType | None) -> None:

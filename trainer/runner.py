@@ -111,7 +111,11 @@ def _drain(messages: Any, on_message: OnMessage) -> Outcome | None:
 
 def _died(process: Any) -> Outcome:
     process.join(timeout=5)
-    code = process.exitcode
+    return Outcome(Message.ERROR, {"kind": "crash", "message": describe_exit(process.exitcode)})
+
+
+def describe_exit(code: int | None) -> str:
+    """Why a training process ended without a last word, from its exit code."""
     if code is not None and code < 0:
         name = signal.Signals(-code).name
         why = (
@@ -119,7 +123,5 @@ def _died(process: Any) -> Outcome:
             if -code == signal.SIGKILL
             else "it was stopped from outside"
         )
-        text = f"The training process was killed by {name} ({why})."
-    else:
-        text = f"The training process exited unexpectedly (exit code {code})."
-    return Outcome(Message.ERROR, {"kind": "crash", "message": text})
+        return f"The training process was killed by {name} ({why})."
+    return f"The training process exited unexpectedly (exit code {code})."

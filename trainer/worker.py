@@ -24,6 +24,7 @@ from storage import training_repo as repo
 from storage.db import SessionFactory
 from storage.models import TrainingRun, utcnow
 from storage.training_repo import RunStatus
+from trainer.launched import run_launched
 from trainer.runner import Outcome, run_in_child, train_child
 from trainer.spec import Message, Stop, TrainSpec
 
@@ -48,6 +49,8 @@ class Worker:
     # Tests and the demo watch messages as they come (a progress line, a stop on cue).
     listener: Listener | None = None
     child: Callable[..., None] = train_child
+    # A launcher to train under, e.g. ["accelerate", "launch", "--num_processes", "4"].
+    launch: list[str] | None = None
     stopping: threading.Event = field(default_factory=threading.Event)
 
     def run_forever(self, *, idle_wait: float = 5.0) -> None:
@@ -68,13 +71,25 @@ class Worker:
             return True
         log.info("training run %s (%s) as %s", run_id, spec.base_model, self.owner)
         Path(spec.work_dir).mkdir(parents=True, exist_ok=True)
-        outcome = run_in_child(
-            spec,
-            on_message=lambda kind, data: self._on_message(run_id, kind, data),
-            tick=lambda: self._tick(run_id),
-            every=self.heartbeat_every,
-            target=self.child,
-        )
+
+        def on_message(kind: Message, data: dict[str, Any]) -> None:
+            self._on_message(run_id, kind, data)
+
+        def tick() -> Stop | None:
+            return self._tick(run_id)
+
+        if self.launch:
+            outcome = run_launched(
+                spec, self.launch, on_message=on_message, tick=tick, every=self.heartbeat_every
+            )
+        else:
+            outcome = run_in_child(
+                spec,
+                on_message=on_message,
+                tick=tick,
+                every=self.heartbeat_every,
+                target=self.child,
+            )
         self._record_outcome(run_id, outcome)
         return True
 
