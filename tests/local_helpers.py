@@ -156,3 +156,18 @@ def trained_adapter(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) 
     outcome = run_in_child(spec, on_message=lambda *a: None)
     assert outcome.final is Message.DONE, outcome.data
     return adapter
+
+
+def preference_jsonl(path: Path) -> Path:
+    lines = [
+        json.dumps(
+            {
+                "input": {"messages": [{"role": "user", "content": q}]},
+                "preferred_output": [{"role": "assistant", "content": a}],
+                "non_preferred_output": [{"role": "assistant", "content": "I do not know."}],
+            }
+        )
+        for q, a in QA
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path

@@ -144,3 +144,28 @@ def test_a_base_model_that_does_not_load_is_named(tmp_path: Path) -> None:
         "no-such-model" in outcome.data["message"]
         and "could not be loaded" in outcome.data["message"]
     )
+
+
+def test_preference_data_trains_with_dpo(tiny_model: Path, tmp_path: Path) -> None:
+    from tests.local_helpers import preference_jsonl
+
+    seen: list[tuple[Message, dict[str, Any]]] = []
+    spec = _spec(
+        tmp_path, tiny_model, preference_jsonl(tmp_path / "pref.jsonl"), method="dpo", epochs=3
+    )
+
+    outcome = run_in_child(spec, on_message=lambda kind, data: seen.append((kind, data)))
+
+    assert outcome.final is Message.DONE, outcome.data
+    assert (Path(spec.adapter_dir) / "adapter_model.safetensors").is_file()
+    assert any(kind is Message.PROGRESS and "train_loss" in d for kind, d in seen)
+
+
+def test_a_chat_dataset_with_method_dpo_is_refused_by_name(
+    tiny_model: Path, tmp_path: Path
+) -> None:
+    spec = _spec(tmp_path, tiny_model, chat_jsonl(tmp_path / "t.jsonl"), method="dpo")
+
+    outcome = run_in_child(spec, on_message=lambda *a: None)
+
+    assert outcome.final is Message.ERROR and "preference (DPO)" in outcome.data["message"]

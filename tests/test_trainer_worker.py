@@ -169,3 +169,24 @@ def test_a_worker_trains_under_accelerate_launch(
     assert done.status == RunStatus.SUCCEEDED, done.error
     assert (tmp_path / "models" / "tb-1-accel" / "adapter_model.safetensors").is_file()
     assert any(m.startswith("Step 3/3") for m in _messages(session_factory, run_id))
+
+
+def test_cancelling_a_running_job_stops_it_at_the_next_step(
+    session_factory: SessionFactory, tiny_model: Path, tmp_path: Path
+) -> None:
+    sha = store_dataset(tmp_path / "data", chat_jsonl(tmp_path / "train.jsonl"))
+    run_id = queue(session_factory, sha, str(tiny_model), "tb-1-stop", epochs=30)
+    worker = _worker(session_factory, tmp_path)
+
+    def cancel_once_started(run: int, kind: Message, data: dict[str, Any]) -> None:
+        if kind is Message.PROGRESS:
+            with session_factory.begin() as session:  # what /finetune cancel does
+                repo.request_cancel(session, run_id=run)
+
+    worker.listener = cancel_once_started
+    assert worker.run_once()
+
+    cancelled = _run(session_factory, run_id)
+    assert cancelled.status == RunStatus.CANCELLED
+    assert cancelled.progress["step"] < 30
+    assert not (tmp_path / "models" / "tb-1-stop").exists()
