@@ -73,6 +73,13 @@ SPECS: dict[str, Spec] = {
     "models": Spec("/finetune models", "list the models tunebot has used, active one marked"),
     "use": Spec("/finetune use <model>", "switch to a model tunebot knows", positional=1),
     "rollback": Spec("/finetune rollback", "switch back to the previous model"),
+    "eval": Spec(
+        "/finetune eval <job> [against=<model>]",
+        "show the job's evaluation report; with `against=`, compare again now",
+        positional=1,
+        fields={"against": (str, "a model to compare the job's model with")},
+    ),
+    "promote": Spec("/finetune promote <job>", "make a held-back model live anyway", positional=1),
 }
 # Offered only when the configured provider can do them.
 CAPABILITY = {

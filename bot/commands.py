@@ -14,6 +14,7 @@ from admin.errors import TunebotError, new_reference
 from admin.training import plan_training, start_training
 from bot import job_views, upload_views
 from bot.deps import Deps
+from bot.eval_commands import run_eval_command
 from storage import job_repo, repo
 
 log = logging.getLogger(__name__)
@@ -160,6 +161,8 @@ def _dispatch(
         )
         respond(response_type="in_channel" if changed else "ephemeral", text=text)
         return f"use {model}: {'switched' if changed else 'unchanged'}"
+    if name in ("eval", "promote"):
+        return run_eval_command(deps, parsed, user, respond)
     if name == "rollback":
         model = lifecycle.rollback(
             deps.session_factory, user=user, default_model=deps.settings.base_model

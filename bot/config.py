@@ -47,14 +47,30 @@ class Settings:
     provider: str = "openai"
     finetune_base_url: str | None = None
     finetune_api_key: str | None = None
+    data_dir: Path | None = None  # the dataset store; None: beside the SQLite file
     confirm_above_usd: float = 5.0
     run_scheduler: bool = True
     web_workers: int = 1
     log_level: str = "INFO"
+    # The eval gate: a new model goes live only if it scores on held-out data at least as well
+    # as the current one, less `eval_margin` chrF points (TUNEBOT_EVAL=off goes live as before).
+    eval_enabled: bool = True
+    eval_max_examples: int = 50
+    eval_margin: float = 0.0
+    judge_model: str | None = None
 
     @property
     def socket_mode(self) -> bool:
         return bool(self.slack_app_token)
+
+    @property
+    def dataset_dir(self) -> Path:
+        """TUNEBOT_DATA_DIR, else a data/ folder beside the SQLite file (or the working dir)."""
+        if self.data_dir is not None:
+            return self.data_dir
+        if self.database_url.startswith("sqlite:///") and ":memory:" not in self.database_url:
+            return Path(self.database_url.removeprefix("sqlite:///")).parent / "data"
+        return Path("data")
 
     @classmethod
     def from_env(
@@ -90,10 +106,17 @@ class Settings:
             "provider": _choice(env, "TUNEBOT_PROVIDER", ("openai", "azure", "nebius"), "openai"),
             "finetune_base_url": _url(env, "TUNEBOT_FINETUNE_BASE_URL", None),
             "finetune_api_key": text("TUNEBOT_FINETUNE_API_KEY"),
+            "data_dir": Path(text("TUNEBOT_DATA_DIR") or "") if text("TUNEBOT_DATA_DIR") else None,
             "confirm_above_usd": _money(env, "TUNEBOT_CONFIRM_ABOVE_USD", 5.0),
             "run_scheduler": _choice(env, "TUNEBOT_SCHEDULER", ("on", "off"), "on") == "on",
             "web_workers": _int(env, "TUNEBOT_WEB_WORKERS", 1, minimum=1, maximum=32),
             "log_level": _log_level(env.get("TUNEBOT_LOG_LEVEL", "INFO")),
+            "eval_enabled": _choice(env, "TUNEBOT_EVAL", ("on", "off"), "on") == "on",
+            "eval_max_examples": _int(
+                env, "TUNEBOT_EVAL_MAX_EXAMPLES", 50, minimum=1, maximum=10_000
+            ),
+            "eval_margin": _points(env, "TUNEBOT_EVAL_MARGIN", 0.0),
+            "judge_model": text("TUNEBOT_JUDGE_MODEL"),
         }
         settings = cls(**kwargs)
         if settings.slack_app_token and not settings.slack_app_token.startswith("xapp-"):
@@ -187,6 +210,21 @@ def _money(env: Mapping[str, str], name: str, default: float) -> float:
         ) from None
     if value < 0:
         raise ConfigError(f"{name} must be 0 or more, got {raw}")
+    return value
+
+
+def _points(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(
+            f"{name} must be a number of chrF points such as 0 or 2.5, got {raw!r}"
+        ) from None
+    if not 0 <= value <= 100:
+        raise ConfigError(f"{name} must be between 0 and 100 chrF points, got {raw}")
     return value
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import openai
 from slack_sdk.http_retry.builtin_handlers import (
@@ -14,12 +14,17 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 from sqlalchemy import Engine
 
+from admin.datastore import DatasetStore
+from admin.evaluation.answering import ClientPool
+from admin.evaluation.config import EvalConfig, EvalDeps, ModelPair
 from admin.poller import PollerDeps
 from admin.providers import FineTuneProvider, build_provider
+from admin.providers.plugin import ChatEndpoint
 from bot.config import Settings
 from bot.llm import ChatGateway
 from bot.notify import SlackNotifier
 from bot.slack_http import PooledWebClient
+from storage import repo
 from storage.db import SessionFactory, build_engine, build_session_factory
 
 
@@ -33,6 +38,7 @@ class Deps:
     provider: FineTuneProvider
     notifier: SlackNotifier
     executor: ThreadPoolExecutor
+    eval_clients: ClientPool = field(default_factory=ClientPool)
 
     def poller(self) -> PollerDeps:
         return PollerDeps(
@@ -40,6 +46,36 @@ class Deps:
             session_factory=self.session_factory,
             notifier=self.notifier,
             notify_channel=self.settings.notify_channel,
+            evaluation=self.evaluation() if self.settings.eval_enabled else None,
+        )
+
+    def evaluation(self) -> EvalDeps:
+        """The eval gate's dependencies (also for `/finetune eval`, whatever TUNEBOT_EVAL says)."""
+        settings = self.settings
+        # TODO(merge): one endpoint per provider from `Providers.get(name).endpoint`, the active
+        # model's provider from the stored (provider, model), once the provider wiring lands.
+        endpoint = ChatEndpoint(settings.openai_base_url, settings.openai_api_key)
+
+        def current_model() -> ModelPair:
+            with self.session_factory() as session:
+                model = repo.get_active_model(session, default=settings.base_model)
+            return (settings.provider, model)
+
+        return EvalDeps(
+            config=EvalConfig(
+                enabled=settings.eval_enabled,
+                max_examples=settings.eval_max_examples,
+                margin=settings.eval_margin,
+                judge_model=settings.judge_model,
+                max_tokens=settings.max_reply_tokens,
+            ),
+            session_factory=self.session_factory,
+            store=DatasetStore(settings.dataset_dir),
+            endpoint_for=lambda provider: endpoint,
+            current_model=current_model,
+            resolve_model=lambda model: (settings.provider, model),
+            default_provider=settings.provider,
+            clients=self.eval_clients,
         )
 
     def close(self) -> None:
