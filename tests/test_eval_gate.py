@@ -130,8 +130,13 @@ def test_promote_makes_a_held_back_model_live_and_is_audited(box: Sandbox) -> No
     with box.deps.session_factory() as session:
         assert session.query(Job).one().stage == "live"
         assert repo.model_history(session)[0].reason == "promote"
-        entries = session.query(AuditEntry).filter(AuditEntry.action == "/finetune promote").all()
-    assert [(e.user_id, e.outcome) for e in entries] == [(ADMIN, f"promoted {model}")]
+
+    def audited() -> list[AuditEntry]:  # written just after the reply
+        with box.deps.session_factory() as session:
+            return session.query(AuditEntry).filter(AuditEntry.action == "/finetune promote").all()
+
+    [entry] = box.slack.wait_for(audited)
+    assert (entry.user_id, entry.outcome) == (ADMIN, f"promoted {model}")
     tick(box.deps.poller())
     assert any("made" in m["text"] for m in box.slack.messages(NOTIFY) if m.get("bot_id"))
 

@@ -152,10 +152,12 @@ def answer_all(
     pool = ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(tasks))))
     failure: BaseException | None = None
     try:
-        pending: set[Future[tuple[Task, Answer] | None]] = {pool.submit(one, t) for t in tasks}
+        futures = [pool.submit(one, t) for t in tasks]
+        order = {future: i for i, future in enumerate(futures)}
+        pending: set[Future[tuple[Task, Answer] | None]] = set(futures)
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
+            for future in sorted(done, key=order.__getitem__):  # as submitted, when together
                 try:
                     result = future.result()
                 except AnswerFailed as error:

@@ -67,6 +67,8 @@ def build_report(
             **usage("judge"),
         }
     return {
+        # The gate compares with the model answering in Slack; on demand, with any model.
+        "on_demand": not row.key.startswith("gate:"),
         "dataset": dataset_label,
         "examples": len(items),
         "metric": scoring.signature(),
@@ -97,8 +99,9 @@ def build_report(
 
 def headline(report: Mapping[str, Any]) -> str:
     c, k = report["candidate"], report["current"]
+    other = f"`{k['model']}`" if report.get("on_demand") else "the current one"
     line = (
-        f"chrF *{c['score']:.1f}* for the new model vs *{k['score']:.1f}* for the current one "
+        f"chrF *{c['score']:.1f}* for the new model vs *{k['score']:.1f}* for {other} "
         f"on {report['examples']} held-out examples ({report['dataset']}): "
         f"{report['wins']} better, {report['ties']} tied, {report['losses']} worse"
     )
@@ -125,13 +128,16 @@ def report_blocks(report: Mapping[str, Any], *, intro: str, full: bool = False) 
     """Block Kit: the intro, both scores, the tally, three side-by-side examples (and with
     `full`, one line per example), never more than Slack takes."""
     c, k = report["candidate"], report["current"]
+    other, theirs = ("Current model", "Current answer")
+    if report.get("on_demand"):
+        other, theirs = ("Compared with", "Its answer")
     blocks: list[Any] = [
         _section(intro),
         {
             "type": "section",
             "fields": [
                 _mrkdwn(f"*New model* `{_clip(c['model'], 200)}`\nchrF *{c['score']:.1f}*"),
-                _mrkdwn(f"*Current model* `{_clip(k['model'], 200)}`\nchrF *{k['score']:.1f}*"),
+                _mrkdwn(f"*{other}* `{_clip(k['model'], 200)}`\nchrF *{k['score']:.1f}*"),
                 _mrkdwn(f"*Held-out examples*\n{report['examples']} ({report['dataset']})"),
                 _mrkdwn(
                     f"*Better / tied / worse*\n{report['wins']} / {report['ties']} / "
@@ -154,7 +160,7 @@ def report_blocks(report: Mapping[str, Any], *, intro: str, full: bool = False) 
             {
                 "type": "section",
                 "fields": [
-                    _mrkdwn(f"*Current answer*\n{_quote(item['current'])}"),
+                    _mrkdwn(f"*{theirs}*\n{_quote(item['current'])}"),
                     _mrkdwn(f"*New answer*\n{_quote(item['candidate'])}"),
                 ],
             },
