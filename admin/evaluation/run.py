@@ -153,6 +153,7 @@ def _score(
     deps: EvalDeps, row: Evaluation, examples: list[Example], dataset_label: str
 ) -> dict[str, Any]:
     have = _stored(deps, row.id)
+    scoring.load()
     started = time.monotonic()
     scored = scoring.score_all(
         [
