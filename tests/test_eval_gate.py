@@ -170,6 +170,8 @@ def test_without_held_out_data_it_goes_live_and_says_it_was_not_evaluated(
     assert "`split=0.1`" in announcement["text"] and "`validation=ds-N`" in announcement["text"]
     with box.deps.session_factory() as session:
         assert session.query(Evaluation).count() == 0
+    command(box, "eval job-1")
+    assert responses(box, "job-1 was not evaluated: it had no held-out data")
 
 
 def test_the_held_out_prompts_reached_both_models_and_none_is_a_training_example(

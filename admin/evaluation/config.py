@@ -29,9 +29,9 @@ class EvalConfig:
     max_tokens: int = 1024  # per answer, as for answers in Slack
     tries: int = 5  # per answer: 429s (after their Retry-After) and transient failures
     max_failures: int = 3  # runs that end in a provider failure before the job is held back
-    # A runner holds the evaluation this long past its last stored answer; after that (it
-    # crashed) the next scheduler resumes it.
-    lease: timedelta = timedelta(minutes=5)
+    # A runner holds the evaluation this long past its last stored answer (longer than five
+    # tries' worth of Retry-After pauses); after that (it crashed) the next scheduler resumes.
+    lease: timedelta = timedelta(minutes=10)
 
 
 @dataclass

@@ -11,6 +11,7 @@ from typing import Any
 
 from admin.evaluation import run as runner
 from admin.evaluation.config import EvalDeps, ModelPair
+from admin.evaluation.heldout import load_examples
 from admin.notices import held_back_notice
 from storage import eval_repo, job_repo, outbox, repo
 from storage.models import Dataset, Evaluation, Job
@@ -92,6 +93,11 @@ def _heldout(deps: EvalDeps, session: Any, job: Job) -> Dataset | str:
         return (
             f"Not evaluated: the held-out data ({label}) is not in tunebot's dataset store; "
             f"send the file again to keep a copy. {HOW_TO_HOLD_OUT}"
+        )
+    if not load_examples(deps.store.path(dataset.sha256), limit=1):
+        return (
+            f"Not evaluated: the held-out data ({dataset.label}) has no example with an "
+            "assistant answer to compare with."
         )
     return dataset
 
