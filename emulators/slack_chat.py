@@ -9,6 +9,8 @@ from emulators.slack_state import Params, SlackError, Workspace, json_param, req
 
 Result = dict[str, Any]
 MAX_TEXT = 40000  # chat.postMessage truncates nothing: longer text is refused
+# Block Kit's published limits: blocks per message, section text, section fields.
+MAX_BLOCKS, SECTION_TEXT, MAX_FIELDS, FIELD_TEXT = 50, 3000, 10, 2000
 
 
 def _public(message: dict[str, Any]) -> dict[str, Any]:
@@ -26,9 +28,41 @@ def post_message(ws: Workspace, p: Params) -> Result:
         raise SlackError("no_text")
     if len(text) > MAX_TEXT:
         raise SlackError("msg_too_long")
+    check_blocks(blocks)
     extra = {"blocks": blocks, "attachments": attachments, "metadata": json_param(p, "metadata")}
     message = ws.add_message(conv, ws.bot_message(text, thread_ts=p.get("thread_ts"), **extra))
     return {"ok": True, "channel": conv.id, "ts": message["ts"], "message": _public(message)}
+
+
+def check_blocks(blocks: Any) -> Any:
+    """Refuse blocks over Slack's limits as Slack does: `invalid_blocks`, naming the place."""
+    problems = []
+    if isinstance(blocks, list):
+        if len(blocks) > MAX_BLOCKS:
+            problems.append(f"no more than {MAX_BLOCKS} items allowed [json-pointer:/blocks]")
+        for i, block in enumerate(blocks):
+            if not isinstance(block, dict) or block.get("type") != "section":
+                continue
+            text = (block.get("text") or {}).get("text") or ""
+            if len(text) > SECTION_TEXT:
+                where = f"/blocks/{i}/text/text"
+                problems.append(
+                    f"must be less than {SECTION_TEXT + 1} characters [json-pointer:{where}]"
+                )
+            fields = block.get("fields") or []
+            if len(fields) > MAX_FIELDS:
+                where = f"/blocks/{i}/fields"
+                problems.append(f"no more than {MAX_FIELDS} items allowed [json-pointer:{where}]")
+            for j, item in enumerate(fields):
+                if len((item or {}).get("text") or "") > FIELD_TEXT:
+                    where = f"/blocks/{i}/fields/{j}/text"
+                    problems.append(
+                        f"must be less than {FIELD_TEXT + 1} characters [json-pointer:{where}]"
+                    )
+    if problems:
+        messages = [f"[ERROR] {problem}" for problem in problems]
+        raise SlackError("invalid_blocks", response_metadata={"messages": messages})
+    return blocks
 
 
 def update(ws: Workspace, p: Params) -> Result:
@@ -39,7 +73,7 @@ def update(ws: Workspace, p: Params) -> Result:
     if "text" in p:
         message["text"] = p["text"] or ""
     if "blocks" in p:
-        message["blocks"] = json_param(p, "blocks")
+        message["blocks"] = check_blocks(json_param(p, "blocks"))
     if "attachments" in p:
         message["attachments"] = json_param(p, "attachments")
     message["edited"] = {"user": ws.bot_user_id, "ts": ws.next_ts()}
