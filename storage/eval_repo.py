@@ -35,9 +35,12 @@ def find(session: Session, *, key: str) -> Evaluation | None:
     return session.scalar(select(Evaluation).where(Evaluation.key == key))
 
 
-def latest_for_job(session: Session, *, job_id: int) -> Evaluation | None:
-    return session.scalar(
-        select(Evaluation).where(Evaluation.job_id == job_id).order_by(Evaluation.id.desc())
+def for_job(session: Session, *, job_id: int) -> list[Evaluation]:
+    """A job's evaluations, newest first."""
+    return list(
+        session.scalars(
+            select(Evaluation).where(Evaluation.job_id == job_id).order_by(Evaluation.id.desc())
+        )
     )
 
 

@@ -261,3 +261,18 @@ def test_eval_against_another_model_runs_again_and_changes_nothing(box: Sandbox)
     with box.deps.session_factory() as session:
         assert repo.get_active_model(session, default="?") == model
         assert session.query(Evaluation).count() == 2
+
+
+def test_eval_against_a_model_that_does_not_answer_says_why_and_keeps_the_report(
+    box: Sandbox,
+) -> None:
+    trained(box)
+    tick(box.deps.poller())
+
+    command(box, "eval job-1 against=gpt-nonexistent")
+
+    [failed] = responses(box, "The evaluation did not finish")
+    assert "`gpt-nonexistent` refused the request: the model was not found" in failed["text"]
+    command(box, "eval job-1")
+    [shown] = responses(box, "*Evaluation of job-1*")
+    assert "went live" in shown["text"]

@@ -21,7 +21,10 @@ def show(session_factory: SessionFactory, *, job_ref: str) -> tuple[str, list[An
     """`/finetune eval <job>`: the latest stored report (text, blocks), or why there is none."""
     with session_factory() as session:
         job = _job(session, job_ref)
-        row = eval_repo.latest_for_job(session, job_id=job.id)
+        rows = eval_repo.for_job(session, job_id=job.id)
+        # The newest finished report; else the newest attempt, running or failed.
+        row = next((r for r in rows if r.report and not r.report.get("error")), None)
+        row = row or (rows[0] if rows else None)
         done = len(eval_repo.answers(session, evaluation_id=row.id)) if row else 0
     if row is None:
         if job.validation_dataset_id is None:
@@ -125,6 +128,11 @@ def evaluate_now(
         row_id = row.id
     result = runner.run(deps, row_id, clock=clock)
     if result.report is None:
+        failed = {"error": result.error, "failures": result.failures}
+        with deps.session_factory.begin() as session:  # recorded, so it does not look running
+            eval_repo.finish(
+                session, evaluation_id=row_id, verdict=None, report=failed, seconds=0, now=clock()
+            )
         raise TunebotError(f"The evaluation did not finish: {result.error}. Try again later.")
     with deps.session_factory.begin() as session:
         row = session.get(Evaluation, row_id)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from admin.errors import new_reference
 from admin.evaluation import judge, scoring
 from admin.evaluation.answering import Answer, AnswerFailed, Task, answer_all
 from admin.evaluation.config import EvalDeps
@@ -52,14 +53,22 @@ def run(deps: EvalDeps, evaluation_id: int, *, clock: Callable[[], datetime]) ->
         _judge(deps, row, examples, clock)
         report = _score(deps, row, examples, dataset.label)
     except AnswerFailed as error:
-        seconds = time.monotonic() - started
-        with deps.session_factory.begin() as session:
-            failures = eval_repo.end_run(
-                session, evaluation_id=evaluation_id, seconds=seconds, error=str(error)
-            )
-        log.warning("evaluation %s: run %d failed: %s", evaluation_id, failures, error)
-        return RunResult(error=str(error), failures=failures, seconds=seconds)
-    return RunResult(report=report, seconds=time.monotonic() - started)
+        reason = str(error)
+    except Exception:
+        # Counted like a provider failure, so a fault that repeats holds the job back with a
+        # reason instead of retrying forever.
+        reference = new_reference()
+        log.exception("evaluation %s failed (ref %s)", evaluation_id, reference)
+        reason = f"an unexpected error (ref `{reference}` in tunebot's log)"
+    else:
+        return RunResult(report=report, seconds=time.monotonic() - started)
+    seconds = time.monotonic() - started
+    with deps.session_factory.begin() as session:
+        failures = eval_repo.end_run(
+            session, evaluation_id=evaluation_id, seconds=seconds, error=reason
+        )
+    log.warning("evaluation %s: run %d failed: %s", evaluation_id, failures, reason)
+    return RunResult(error=reason, failures=failures, seconds=seconds)
 
 
 def _examples(deps: EvalDeps, sha256: str, label: str, limit: int) -> list[Example]:
@@ -88,7 +97,7 @@ def _keep(deps: EvalDeps, row: Evaluation, clock: Callable[[], datetime]) -> Any
                     "evaluation_id": row.id,
                     "example": task.example,
                     "side": task.side,
-                    "text": answer.text,
+                    "text": answer.text.replace("\x00", ""),  # PostgreSQL text refuses NUL
                     "prompt_tokens": answer.prompt_tokens,
                     "completion_tokens": answer.completion_tokens,
                     "seconds": answer.seconds,
