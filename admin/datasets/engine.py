@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 from array import array
 from dataclasses import dataclass, field
@@ -58,6 +59,9 @@ def run(src: Source, options: Options, report: DatasetReport, sinks: Sinks) -> l
     """Fill `report` (and `report.validation` when splitting); return [train, validation] stats."""
     report.source_bytes = src.size
     head = read_head(src)
+    if head.removeprefix(codecs.BOM_UTF8).strip() == b"" and src.size <= len(head) and head:
+        report.error("no_examples", _BLANK_FILE)  # before detection: it has nothing to go by
+        return []
     fmt = _choose_format(options.fmt, head, src.name, report)
     if fmt is None:
         return []
@@ -177,7 +181,7 @@ def _choose_format(
     requested: str | None, head: bytes, name: str | None, report: DatasetReport
 ) -> str | None:
     if not head:
-        report.error("empty_file", "The file is empty: upload the dataset itself.")
+        report.error("empty_file", "The file is empty (0 bytes): there are no examples in it.")
         return None
     if requested:
         fmt = normalise_format(requested)
@@ -227,7 +231,8 @@ _UNDETECTED = (
     "prompt_completion, dpo, kakao_csv, kakao_txt, csv, tsv, xlsx, json)."
 )
 _BINARY = (
-    "This is a binary file, not text: upload the JSONL, CSV, TSV, TXT, JSON or XLSX file "
+    "This is a binary file, not text: give the JSONL, CSV, TSV, TXT, JSON or XLSX file "
     "itself (UTF-16 text: save it as UTF-8)."
 )
+_BLANK_FILE = "The file holds only blank lines: there are no examples in it."
 _UNKNOWN_MODEL = "No training price is known for {model}: the cost is not estimated."
