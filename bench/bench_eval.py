@@ -78,9 +78,8 @@ def main() -> int:
         source = Path(tmp) / "held.jsonl"
         source.write_bytes(data)
         box.slack.add_user("admin", user_id=ADMIN)
-        store = box.deps.evaluation().store
-        store.put(source, sha)
-        provider = box.deps.provider
+        box.deps.store.put(source, sha)
+        provider = box.deps.providers.gateway(None)
         file_id = provider.upload_training_file(source, filename="bench-held.jsonl")
         snap = provider.create_job(
             TrainRequest(training_file=file_id, model=box.settings.base_model)

@@ -36,7 +36,12 @@ def run_eval_command(deps: Deps, parsed: Command, user: str, respond: Respond) -
         "follows here when both models have answered.",
     )
     text, blocks = actions.evaluate_now(
-        deps.evaluation(), job_ref=job_ref, against=against, user=user, clock=utcnow
+        deps.evaluation(),
+        job_ref=job_ref,
+        against=against,
+        provider=parsed.options.get("provider"),
+        user=user,
+        clock=utcnow,
     )
     respond(response_type="ephemeral", text=text, blocks=blocks)
     return f"evaluated against {against}"

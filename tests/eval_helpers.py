@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from emulators.sandbox import Sandbox
@@ -43,27 +41,13 @@ def add_dataset(box: Sandbox, text: str = "split=0.25") -> list[Dataset]:
     assert "Stored as" in final_reply(box, dm, ts, "Stored as", "Nothing was stored")
     with box.deps.session_factory() as session:
         rows = list(session.query(Dataset).order_by(Dataset.id))
-    keep_in_store(box, rows)
+    assert all(box.deps.store.has(row.sha256) for row in rows)  # intake keeps a copy
     return rows
-
-
-def keep_in_store(box: Sandbox, rows: list[Dataset]) -> None:
-    """Make sure the dataset store has each dataset's normalised JSONL (the exact bytes the
-    provider received, whose sha256 names them); a no-op once intake keeps them itself."""
-    store = box.deps.evaluation().store
-    for row in rows:
-        if store.has(row.sha256):
-            continue
-        _, content = box.openai.files[row.provider_file_id]
-        with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder) / "data.jsonl"
-            path.write_bytes(content)
-            store.put(path, row.sha256)
 
 
 def pairs(box: Sandbox, dataset: Dataset) -> dict[str, str]:
     """question -> reference answer of each example in a stored dataset."""
-    path = box.deps.evaluation().store.path(dataset.sha256)
+    path = box.deps.store.path(dataset.sha256)
     found = {}
     for line in path.read_text(encoding="utf-8").splitlines():
         messages = json.loads(line)["messages"]

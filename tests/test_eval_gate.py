@@ -60,7 +60,7 @@ def trained(box: Sandbox, *, candidate: Any, current: Any = None) -> tuple[str, 
 
 def active(box: Sandbox) -> str:
     with box.deps.session_factory() as session:
-        return repo.get_active_model(session, default=box.settings.base_model)
+        return repo.get_active_model(session, default=box.deps.base_model).model
 
 
 def evaluation(box: Sandbox) -> Evaluation:

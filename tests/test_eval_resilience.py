@@ -106,7 +106,7 @@ def test_a_crash_mid_evaluation_resumes_and_announces_once(box: Sandbox) -> None
 
     with box.deps.session_factory() as session:
         assert session.query(EvalAnswer).count() == 3
-        assert repo.get_active_model(session, default=base) == base
+        assert repo.get_active_model(session, default=box.deps.base_model).model == base
     assert stage(box) == "evaluating" and announcements(box, NOTIFY) == []
 
     restarted = box.deps.poller()
@@ -195,7 +195,7 @@ def test_repeated_provider_failures_hold_the_job_back_with_the_reason(box: Sandb
 
     assert stage(box) == "held_back"
     with box.deps.session_factory() as session:
-        assert repo.get_active_model(session, default="?") == "?"  # never promoted
+        assert repo.get_active_model(session, default=box.deps.base_model) == box.deps.base_model
         row = session.query(Evaluation).one()
     assert row.failures == 3 and row.verdict == "held_back"
     [notice] = announcements(box, NOTIFY)
@@ -252,27 +252,29 @@ def test_eval_against_another_model_runs_again_and_changes_nothing(box: Sandbox)
     other = "gpt-4.1-mini-2025-04-14"
     box.openai.add_model(other)
 
-    command(box, f"eval job-1 against={other}")
+    command(box, f"eval job-1 against={other} provider=openai")
 
     [report] = responses(box, "for the new model")
     assert f"against `{other}`" in report["text"] and "chrF *100.0*" in report["text"]
     asked = eval_requests(box, other, set(references))
     assert sorted(asked) == sorted(references)
     with box.deps.session_factory() as session:
-        assert repo.get_active_model(session, default="?") == model
+        assert repo.get_active_model(session, default=box.deps.base_model).model == model
         assert session.query(Evaluation).count() == 2
 
 
-def test_eval_against_a_model_that_does_not_answer_says_why_and_keeps_the_report(
-    box: Sandbox,
-) -> None:
+def test_eval_against_a_model_that_refuses_says_why_and_keeps_the_report(box: Sandbox) -> None:
     trained(box)
     tick(box.deps.poller())
 
-    command(box, "eval job-1 against=gpt-nonexistent")
+    def refuses(name: str, messages: list[dict[str, Any]]) -> str:
+        raise OpenAIError(400, "This model does not accept these messages.")
+
+    box.openai.script(box.settings.base_model, refuses)
+    command(box, f"eval job-1 against={box.settings.base_model}")
 
     [failed] = responses(box, "The evaluation did not finish")
-    assert "`gpt-nonexistent` refused the request: the model was not found" in failed["text"]
+    assert f"`{box.settings.base_model}` refused the request: HTTP 400" in failed["text"]
     command(box, "eval job-1")
     [shown] = responses(box, "*Evaluation of job-1*")
     assert "went live" in shown["text"]

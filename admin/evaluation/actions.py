@@ -15,6 +15,7 @@ from admin.evaluation.report import headline, report_blocks
 from storage import eval_repo, job_repo, outbox, repo
 from storage.db import SessionFactory
 from storage.models import Evaluation, Job
+from storage.repo import ModelRef
 
 
 def show(session_factory: SessionFactory, *, job_ref: str) -> tuple[str, list[Any] | None]:
@@ -66,7 +67,7 @@ def promote(
         # A held-back job is by definition not the active model, so this always switches.
         repo.set_active_model(
             session,
-            model=job.callable_model,
+            model=ModelRef(job.provider, job.callable_model),
             reason="promote",
             set_by_user=user,
             set_by_job=job.label,
@@ -91,6 +92,7 @@ def evaluate_now(
     *,
     job_ref: str,
     against: str | None,
+    provider: str | None = None,
     user: str,
     clock: Callable[[], datetime],
 ) -> tuple[str, list[Any]]:
@@ -108,7 +110,7 @@ def evaluate_now(
             f"The held-out data ({dataset.label}) is not in tunebot's dataset store; send the "
             "file again to keep a copy."
         )
-    current = deps.resolve_model(against) if against else deps.current_model()
+    current = deps.resolve_model(against, provider) if against else deps.current_model()
     with deps.session_factory.begin() as session:
         row = eval_repo.create_evaluation(
             session,

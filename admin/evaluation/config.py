@@ -43,8 +43,8 @@ class EvalDeps:
     endpoint_for: Callable[[str], ChatEndpoint]
     # The model answering in Slack now: what a candidate is compared with.
     current_model: Callable[[], ModelPair]
-    # `against=<model>` of `/finetune eval` -> the (provider, model) it names.
-    resolve_model: Callable[[str], ModelPair]
+    # `against=<model> [provider=]` of `/finetune eval` -> the (provider, model) it names.
+    resolve_model: Callable[[str, str | None], ModelPair]
     default_provider: str
     clients: ClientPool = field(default_factory=ClientPool)
 
