@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from admin.errors import new_reference
+from admin.errors import TunebotError, new_reference
 from admin.evaluation import judge, scoring
 from admin.evaluation.answering import Answer, AnswerFailed, Task, answer_all
 from admin.evaluation.config import EvalDeps
@@ -52,7 +52,7 @@ def run(deps: EvalDeps, evaluation_id: int, *, clock: Callable[[], datetime]) ->
         _answer(deps, row, examples, clock)
         _judge(deps, row, examples, clock)
         report = _score(deps, row, examples, dataset.label)
-    except AnswerFailed as error:
+    except TunebotError as error:  # a model that does not answer, a provider turned off
         reason = str(error)
     except Exception:
         # Counted like a provider failure, so a fault that repeats holds the job back with a
