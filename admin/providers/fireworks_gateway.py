@@ -118,9 +118,9 @@ class FireworksGateway:
         kind, short = _kind(job_id)
         with self._asking(f"cancel job {job_id}"):
             if kind == "dpoJobs":
-                self._client.dpo_jobs.cancel(short)
+                self._client.dpo_jobs.cancel(short, body={})
             else:
-                self._client.supervised_fine_tuning_jobs.cancel(short)
+                self._client.supervised_fine_tuning_jobs.cancel(short, body={})
         return self.get_job(job_id)
 
     def pause_job(self, job_id: str) -> JobSnapshot:
