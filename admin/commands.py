@@ -73,6 +73,14 @@ SPECS: dict[str, Spec] = {
     "models": Spec("/finetune models", "list the models tunebot has used, active one marked"),
     "use": Spec("/finetune use <model>", "switch to a model tunebot knows", positional=1),
     "rollback": Spec("/finetune rollback", "switch back to the previous model"),
+    "deploy": Spec(
+        "/finetune deploy <job>", "approve a trained model's paid deployment", positional=1
+    ),
+    "undeploy": Spec(
+        "/finetune undeploy <model>",
+        "remove an old model's paid deployment (not the active model or the rollback target)",
+        positional=1,
+    ),
 }
 # Offered only when the configured provider can do them.
 CAPABILITY = {

@@ -8,7 +8,7 @@ from typing import Any
 from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
-from admin import lifecycle
+from admin import deployments, lifecycle
 from admin.commands import Command, help_text, parse_command
 from admin.errors import TunebotError, new_reference
 from admin.training import plan_training, start_training
@@ -166,7 +166,24 @@ def _dispatch(
         )
         respond(response_type="in_channel", text=f"<@{user}> rolled tunebot back to `{model}`.")
         return f"rolled back to {model}"
+    if name in ("deploy", "undeploy"):
+        return _deployment_command(deps, parsed, user, respond)
     raise TunebotError(f"`{name}` is not available.")
+
+
+def _deployment_command(deps: Deps, parsed: Command, user: str, respond: Respond) -> str:
+    if parsed.name == "deploy":
+        label = deployments.approve(deps.session_factory, ref=parsed.args[0])
+        text = f"<@{user}> approved the deployment of {label}; it goes live once it answers."
+    else:
+        text = deployments.undeploy(
+            deps.session_factory,
+            [deps.provider],
+            model=parsed.args[0],
+            default_model=deps.settings.base_model,
+        )
+    respond(response_type="in_channel", text=text)
+    return f"{parsed.name} {parsed.args[0]}"
 
 
 def train(

@@ -40,6 +40,7 @@ class Deps:
             session_factory=self.session_factory,
             notifier=self.notifier,
             notify_channel=self.settings.notify_channel,
+            confirm_above_usd=self.settings.confirm_above_usd,
         )
 
     def close(self) -> None:

@@ -99,11 +99,15 @@ class FireworksEmulator(HostedEmulator):
         if not dataset_id:
             raise FireworksError(400, "dataset_id is required")
         if dataset_id in self.datasets:
-            raise FireworksError(409, f"dataset {self._name('datasets', dataset_id)} already exists")
+            raise FireworksError(
+                409, f"dataset {self._name('datasets', dataset_id)} already exists"
+            )
         fields = body.get("dataset") or {}
         self.datasets[dataset_id] = fields | {
-            "name": self._name("datasets", dataset_id), "state": "UPLOADING",
-            "createTime": _now(), "format": fields.get("format", "CHAT"),
+            "name": self._name("datasets", dataset_id),
+            "state": "UPLOADING",
+            "createTime": _now(),
+            "format": fields.get("format", "CHAT"),
         }
         return self.datasets[dataset_id]
 
@@ -135,11 +139,18 @@ class FireworksEmulator(HostedEmulator):
             raise FireworksError(
                 400, f"base model {config.get('baseModel')} is not supported for fine-tuning"
             )
-        job_id = request.query.get(KINDS[kind]) or random_id("", 20, "abcdefghijkmnpqrstuvwxyz0123456789")
+        job_id = request.query.get(KINDS[kind]) or random_id(
+            "", 20, "abcdefghijkmnpqrstuvwxyz0123456789"
+        )
         name = self._name(kind, job_id)
         output = config.get("outputModel") or self._name("models", job_id)
-        job = body | {"name": name, "state": "JOB_STATE_CREATING", "createTime": _now(),
-                      "updateTime": _now(), "createdBy": "emulator@example.com"}
+        job = body | {
+            "name": name,
+            "state": "JOB_STATE_CREATING",
+            "createTime": _now(),
+            "updateTime": _now(),
+            "createdBy": "emulator@example.com",
+        }
         if "trainingConfig" in body:
             job["trainingConfig"] = config | {"outputModel": output}
         else:
@@ -169,11 +180,17 @@ class FireworksEmulator(HostedEmulator):
             raise FireworksError(409, f"deployment {deployment_id} already exists")
         model = str(body.get("baseModel") or "")
         trained = {self._output(j): j for j in self.jobs.values()}
-        if model not in self.base_models and trained.get(model, {}).get("state") != "JOB_STATE_COMPLETED":
+        if (
+            model not in self.base_models
+            and trained.get(model, {}).get("state") != "JOB_STATE_COMPLETED"
+        ):
             raise FireworksError(404, f"model {model} not found")
         self.deployments[deployment_id] = body | {
-            "name": self._name("deployments", deployment_id), "state": "CREATING",
-            "createTime": _now(), "acceleratorType": "NVIDIA_H100_80GB", "acceleratorCount": 1,
+            "name": self._name("deployments", deployment_id),
+            "state": "CREATING",
+            "createTime": _now(),
+            "acceleratorType": "NVIDIA_H100_80GB",
+            "acceleratorCount": 1,
             "status": {"code": "OK", "message": ""},
         }
         return self.deployments[deployment_id]
@@ -222,7 +239,10 @@ class FireworksEmulator(HostedEmulator):
         with self.lock:
             found = self.deployments[deployment_id]
             found["state"] = state
-            found["status"] = {"code": "OK" if state != "FAILED" else "INTERNAL", "message": message}
+            found["status"] = {
+                "code": "OK" if state != "FAILED" else "INTERNAL",
+                "message": message,
+            }
         if state == "READY":
             self.serve_model(found["baseModel"])
         else:

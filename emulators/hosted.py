@@ -49,7 +49,9 @@ class HostedEmulator(LoopbackServer):
                 if fault.delay:
                     time.sleep(fault.delay)
                 if fault.status >= 400:
-                    failed = self._error(fault.status, fault.message or _DEFAULTS.get(fault.status, "Error."))
+                    failed = self._error(
+                        fault.status, fault.message or _DEFAULTS.get(fault.status, "Error.")
+                    )
                     if fault.retry_after is not None:
                         failed.headers["retry-after"] = f"{fault.retry_after:g}"
                     return failed

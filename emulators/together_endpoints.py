@@ -60,10 +60,16 @@ def install(emu: TogetherEmulator) -> None:
             raise TogetherError(409, f"Endpoint {qualified} already exists")
         endpoint_id = emu.new_id("ep_")
         emu.endpoints[endpoint_id] = {
-            "id": endpoint_id, "name": qualified, "projectId": project(request),
-            "createdAt": _now(), "updatedAt": _now(), "etag": "1",
-            "endpointType": "ENDPOINT_TYPE_DEDICATED", "trafficSplit": [],
-            "visibility": body.get("visibility", "VISIBILITY_PRIVATE"), "_deployments": {},
+            "id": endpoint_id,
+            "name": qualified,
+            "projectId": project(request),
+            "createdAt": _now(),
+            "updatedAt": _now(),
+            "etag": "1",
+            "endpointType": "ENDPOINT_TYPE_DEDICATED",
+            "trafficSplit": [],
+            "visibility": body.get("visibility", "VISIBILITY_PRIVATE"),
+            "_deployments": {},
         }
         return _public(emu.endpoints[endpoint_id])
 
@@ -101,12 +107,21 @@ def install(emu: TogetherEmulator) -> None:
             raise TogetherError(400, f"Config {config} is not compatible with {model}")
         deployment_id = emu.new_id("dep_")
         deployment = {
-            "id": deployment_id, "endpointId": found["id"], "projectId": found["projectId"],
-            "name": f"{found['name']}/{body.get('name')}", "model": f"{model}/revisions/rv_1",
-            "modelId": model_id, "modelRevisionId": "rv_1", "config": config,
-            "configId": CONFIG, "hardware": HARDWARE, "trafficMode": "TRAFFIC_MODE_LIVE",
-            "autoscaling": body.get("autoscaling") or {}, "createdAt": _now(),
-            "updatedAt": _now(), "etag": "1",
+            "id": deployment_id,
+            "endpointId": found["id"],
+            "projectId": found["projectId"],
+            "name": f"{found['name']}/{body.get('name')}",
+            "model": f"{model}/revisions/rv_1",
+            "modelId": model_id,
+            "modelRevisionId": "rv_1",
+            "config": config,
+            "configId": CONFIG,
+            "hardware": HARDWARE,
+            "trafficMode": "TRAFFIC_MODE_LIVE",
+            "autoscaling": body.get("autoscaling") or {},
+            "createdAt": _now(),
+            "updatedAt": _now(),
+            "etag": "1",
             "status": {"state": "DEPLOYMENT_STATE_PROVISIONING", "message": "Provisioning"},
         }
         found["_deployments"][deployment_id] = deployment
@@ -123,18 +138,27 @@ def install(emu: TogetherEmulator) -> None:
         gone = found["_deployments"].pop(request.params["dep"], None)
         if gone is None:
             raise TogetherError(404, f"Deployment {request.params['dep']} not found")
-        found["trafficSplit"] = [t for t in found["trafficSplit"] if t["deploymentId"] != gone["id"]]
+        found["trafficSplit"] = [
+            t for t in found["trafficSplit"] if t["deploymentId"] != gone["id"]
+        ]
         emu.stop_serving(found["name"])
         return {}
 
     def configs(request: Request) -> Json:
         project(request)
         reference = request.query.get("referenceModel", "")
-        item = {"id": CONFIG, "projectId": "proj_public", "referenceModel": reference,
-                "referenceModelId": reference.rsplit("/", 1)[-1], "certifications": [],
-                "selectors": [{"key": "accelerator_type", "value": "nvidia-h100-80gb"},
-                              {"key": "accelerator_count", "value": "1"},
-                              {"key": "adapter_mode", "value": "disabled"}]}
+        item = {
+            "id": CONFIG,
+            "projectId": "proj_public",
+            "referenceModel": reference,
+            "referenceModelId": reference.rsplit("/", 1)[-1],
+            "certifications": [],
+            "selectors": [
+                {"key": "accelerator_type", "value": "nvidia-h100-80gb"},
+                {"key": "accelerator_count", "value": "1"},
+                {"key": "adapter_mode", "value": "disabled"},
+            ],
+        }
         return {"data": [item], "next_cursor": None}
 
     def configs_public(request: Request) -> Json:
@@ -142,11 +166,20 @@ def install(emu: TogetherEmulator) -> None:
         return dict(item)
 
     def hardware(request: Request) -> Json:
-        return {"data": [{
-            "id": "hw_h100", "name": HARDWARE, "description": "1x H100 80GB", "gpuCount": 1,
-            "gpuMemoryGib": 80, "gpuType": "nvidia-h100-80gb", "regions": [],
-            "priceCentsPerHour": emu.price_cents_per_hour,
-        }]}
+        return {
+            "data": [
+                {
+                    "id": "hw_h100",
+                    "name": HARDWARE,
+                    "description": "1x H100 80GB",
+                    "gpuCount": 1,
+                    "gpuMemoryGib": 80,
+                    "gpuType": "nvidia-h100-80gb",
+                    "regions": [],
+                    "priceCentsPerHour": emu.price_cents_per_hour,
+                }
+            ]
+        }
 
     g, base = emu.guarded, "/v2/projects/{project}"
     emu.route("POST", f"{base}/endpoints", "endpoints", g(create))

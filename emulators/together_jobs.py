@@ -29,10 +29,15 @@ def install(emu: TogetherEmulator) -> None:
             raise TogetherError(400, f"Invalid purpose: {form.get('purpose')}")
         file_id = emu.new_id("file-")
         emu.files[file_id] = {
-            "id": file_id, "object": "file", "bytes": 0, "created_at": int(time.time()),
+            "id": file_id,
+            "object": "file",
+            "bytes": 0,
+            "created_at": int(time.time()),
             "filename": form.get("file_name", "upload.jsonl"),
-            "FileType": form.get("file_type", "jsonl"), "purpose": form["purpose"],
-            "processing_status": "PENDING", "checksum": form.get("checksum"),
+            "FileType": form.get("file_type", "jsonl"),
+            "purpose": form["purpose"],
+            "processing_status": "PENDING",
+            "checksum": form.get("checksum"),
         }
         headers = {"Location": f"{emu.origin}/storage/{file_id}", "X-Together-File-Id": file_id}
         return Response(302, b"", headers)
@@ -62,17 +67,30 @@ def install(emu: TogetherEmulator) -> None:
         if model not in emu.base_models:
             raise TogetherError(404, f"Model {model} is not supported for fine-tuning")
         return {
-            "model_name": model, "default_gradient_accumulation_steps": 1,
+            "model_name": model,
+            "default_gradient_accumulation_steps": 1,
             "lora_training": {
-                "default_rank": 16, "max_rank": 64, "max_batch_size": 32,
-                "max_batch_size_dpo": 16, "min_batch_size": 8, "target_modules": ["q_proj"],
+                "default_rank": 16,
+                "max_rank": 64,
+                "max_batch_size": 32,
+                "max_batch_size_dpo": 16,
+                "min_batch_size": 8,
+                "target_modules": ["q_proj"],
             },
             "full_training": {"max_batch_size": 32, "max_batch_size_dpo": 16, "min_batch_size": 8},
-            "max_learning_rate": 1.0, "min_learning_rate": 1e-8, "max_num_checkpoints": 10,
-            "max_num_epochs": 20, "max_num_evals": 10, "max_seq_length_dpo": 8192,
-            "max_seq_length_sft": 8192, "min_max_seq_length": 512, "merge_output_lora": True,
-            "supports_full_training": True, "supports_reasoning": False,
-            "supports_tools": False, "supports_vision": False,
+            "max_learning_rate": 1.0,
+            "min_learning_rate": 1e-8,
+            "max_num_checkpoints": 10,
+            "max_num_epochs": 20,
+            "max_num_evals": 10,
+            "max_seq_length_dpo": 8192,
+            "max_seq_length_sft": 8192,
+            "min_max_seq_length": 512,
+            "merge_output_lora": True,
+            "supports_full_training": True,
+            "supports_reasoning": False,
+            "supports_tools": False,
+            "supports_vision": False,
         }
 
     def estimate(request: Request) -> Json:
@@ -80,8 +98,11 @@ def install(emu: TogetherEmulator) -> None:
         tokens = len(emu.file_data.get(str(body.get("training_file")), b"")) // 4
         epochs = int(body.get("n_epochs") or 1)
         return {
-            "estimation_available": True, "allowed_to_proceed": True, "user_limit": 100.0,
-            "estimated_train_token_count": tokens * epochs, "estimated_eval_token_count": 0,
+            "estimation_available": True,
+            "allowed_to_proceed": True,
+            "user_limit": 100.0,
+            "estimated_train_token_count": tokens * epochs,
+            "estimated_eval_token_count": 0,
             "estimated_total_price": round(tokens * epochs * 0.48 / 1e6, 6),
         }
 
@@ -94,8 +115,12 @@ def install(emu: TogetherEmulator) -> None:
         job_id = emu.new_id("ft-")
         suffix = body.get("suffix") or "tunebot"
         job = dict(body) | {
-            "id": job_id, "status": "pending", "user_id": "user_emulator",
-            "created_at": _now(), "updated_at": _now(), "token_count": None,
+            "id": job_id,
+            "status": "pending",
+            "user_id": "user_emulator",
+            "created_at": _now(),
+            "updated_at": _now(),
+            "token_count": None,
             "model_output_name": f"acme/{body['model'].split('/')[-1]}-{suffix}-{job_id[3:9]}",
         }
         emu.jobs[job_id] = job
@@ -127,9 +152,18 @@ def install(emu: TogetherEmulator) -> None:
         if found["status"] != "completed":
             return {"data": []}
         name = found["model_output_name"]
-        return {"data": [{"checkpoint_type": "Final", "created_at": found["updated_at"],
-                          "path": f"s3://emulated/{name}", "step": len(emu.metrics[found["id"]]),
-                          "object_id": found.get("model_object_id"), "object_name": name}]}
+        return {
+            "data": [
+                {
+                    "checkpoint_type": "Final",
+                    "created_at": found["updated_at"],
+                    "path": f"s3://emulated/{name}",
+                    "step": len(emu.metrics[found["id"]]),
+                    "object_id": found.get("model_object_id"),
+                    "object_name": name,
+                }
+            ]
+        }
 
     def metrics(request: Request) -> Json:
         _job(request.params["id"])
@@ -162,8 +196,13 @@ def install(emu: TogetherEmulator) -> None:
 
 
 def _event(kind: str, message: str, level: str = "info", **extra: Any) -> Json:
-    return {"object": "fine-tune-event", "created_at": _now(), "type": kind,
-            "message": message, "level": level} | extra
+    return {
+        "object": "fine-tune-event",
+        "created_at": _now(),
+        "type": kind,
+        "message": message,
+        "level": level,
+    } | extra
 
 
 def advance(emu: TogetherEmulator, job_id: str, status: str, *, step: int | None = None) -> None:

@@ -1,4 +1,4 @@
-"""The fireworks plugin's gateway, through the fireworks-ai SDK and the openai SDK, on the emulator."""
+"""The fireworks plugin's gateway through the fireworks-ai and openai SDKs, on the emulator."""
 
 from __future__ import annotations
 
@@ -82,8 +82,15 @@ def test_a_supervised_job_is_created_with_the_requested_options(
     gateway: FireworksGateway, fireworks_emulator: FireworksEmulator, dataset: str
 ) -> None:
     job = gateway.create_job(
-        TrainRequest(training_file=dataset, model=BASE, epochs=3, learning_rate=1e-4,
-                     batch_size=32, suffix="support", extra={"lora_rank": 16})
+        TrainRequest(
+            training_file=dataset,
+            model=BASE,
+            epochs=3,
+            learning_rate=1e-4,
+            batch_size=32,
+            suffix="support",
+            extra={"lora_rank": 16},
+        )
     )
     sent = fireworks_emulator.jobs[job.id]
     assert job.id.startswith("accounts/acme/supervisedFineTuningJobs/")
@@ -107,13 +114,21 @@ def test_a_dpo_job_carries_its_beta(
 
 @pytest.mark.parametrize(
     ("state", "phase"),
-    [("JOB_STATE_VALIDATING", Phase.ACTIVE), ("JOB_STATE_WRITING_RESULTS", Phase.ACTIVE),
-     ("JOB_STATE_COMPLETED", Phase.SUCCEEDED), ("JOB_STATE_EARLY_STOPPED", Phase.SUCCEEDED),
-     ("JOB_STATE_FAILED", Phase.FAILED), ("JOB_STATE_CANCELLED", Phase.CANCELLED)],
+    [
+        ("JOB_STATE_VALIDATING", Phase.ACTIVE),
+        ("JOB_STATE_WRITING_RESULTS", Phase.ACTIVE),
+        ("JOB_STATE_COMPLETED", Phase.SUCCEEDED),
+        ("JOB_STATE_EARLY_STOPPED", Phase.SUCCEEDED),
+        ("JOB_STATE_FAILED", Phase.FAILED),
+        ("JOB_STATE_CANCELLED", Phase.CANCELLED),
+    ],
 )
 def test_job_states_map_to_phases(
-    gateway: FireworksGateway, fireworks_emulator: FireworksEmulator, dataset: str,
-    state: str, phase: Phase,
+    gateway: FireworksGateway,
+    fireworks_emulator: FireworksEmulator,
+    dataset: str,
+    state: str,
+    phase: Phase,
 ) -> None:
     job = gateway.create_job(TrainRequest(training_file=dataset, model=BASE))
     fireworks_emulator.set_job_state(job.id, state)
@@ -165,7 +180,9 @@ def _trained(gateway: FireworksGateway, emu: FireworksEmulator, dataset: str) ->
 
 
 def test_success_leads_to_one_deployment_answering_at_inference_v1(
-    plugin: FireworksPlugin, gateway: FireworksGateway, fireworks_emulator: FireworksEmulator,
+    plugin: FireworksPlugin,
+    gateway: FireworksGateway,
+    fireworks_emulator: FireworksEmulator,
     dataset: str,
 ) -> None:
     job = gateway.get_job(_trained(gateway, fireworks_emulator, dataset))
@@ -191,7 +208,9 @@ def test_success_leads_to_one_deployment_answering_at_inference_v1(
 
 
 def test_a_restart_mid_deployment_creates_no_second_deployment(
-    plugin: FireworksPlugin, gateway: FireworksGateway, fireworks_emulator: FireworksEmulator,
+    plugin: FireworksPlugin,
+    gateway: FireworksGateway,
+    fireworks_emulator: FireworksEmulator,
     dataset: str,
 ) -> None:
     job = gateway.get_job(_trained(gateway, fireworks_emulator, dataset))
@@ -223,14 +242,16 @@ def test_rate_limits_and_server_errors_are_retried(
     fireworks_emulator.fail_next("jobs", status=429, retry_after=0)
     fireworks_emulator.fail_next("jobs", status=500, retry_after=0)
     assert gateway.get_job(job.id).id == job.id
-    fireworks_emulator.fail_next("jobs", status=429, times=3, retry_after=0,
-                                 message="Quota exceeded for fine-tuning jobs")
-    with pytest.raises(ProviderError, match="Quota exceeded.*HTTP 429"):
+    fireworks_emulator.fail_next(
+        "jobs", status=429, times=3, retry_after=0, message="Quota exceeded for fine-tuning jobs"
+    )
+    with pytest.raises(ProviderError, match=r"Quota exceeded.*HTTP 429"):
         gateway.get_job(job.id)
 
 
 def test_the_account_id_is_required_with_the_key(plugin: FireworksPlugin) -> None:
     values = plugin.values({"FIREWORKS_API_KEY": "fw_x"})
     with pytest.raises(TunebotError, match="FIREWORKS_ACCOUNT_ID"):
-        plugin.build(values, endpoint=plugin.chat_endpoint(values),
-                     context=ProviderContext(today=date.today))
+        plugin.build(
+            values, endpoint=plugin.chat_endpoint(values), context=ProviderContext(today=date.today)
+        )

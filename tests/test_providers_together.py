@@ -74,8 +74,13 @@ def test_a_job_is_created_with_the_requested_options(
     gateway: TogetherGateway, together_emulator: TogetherEmulator, training_file: str
 ) -> None:
     request = TrainRequest(
-        training_file=training_file, model=BASE, epochs=3, learning_rate=2e-5,
-        batch_size=16, suffix="support", seed=7,
+        training_file=training_file,
+        model=BASE,
+        epochs=3,
+        learning_rate=2e-5,
+        batch_size=16,
+        suffix="support",
+        seed=7,
         extra={"lora_r": 8, "lora_alpha": 32, "lora_dropout": 0.1},
     )
     job = gateway.create_job(request)
@@ -83,15 +88,19 @@ def test_a_job_is_created_with_the_requested_options(
     assert sent["n_epochs"] == 3 and sent["learning_rate"] == 2e-5 and sent["batch_size"] == 16
     assert sent["suffix"] == "support" and sent["random_seed"] == 7
     assert sent["training_type"] == {
-        "type": "Lora", "lora_r": 8, "lora_alpha": 32, "lora_dropout": 0.1,
+        "type": "Lora",
+        "lora_r": 8,
+        "lora_alpha": 32,
+        "lora_dropout": 0.1,
         "lora_trainable_modules": "all-linear",
     }
     assert sent["training_method"]["method"] == "sft"
     assert job.status == "pending" and job.phase == Phase.ACTIVE
 
 
-def test_dpo_sends_its_beta(gateway: TogetherGateway, together_emulator: TogetherEmulator,
-                            training_file: str) -> None:
+def test_dpo_sends_its_beta(
+    gateway: TogetherGateway, together_emulator: TogetherEmulator, training_file: str
+) -> None:
     job = gateway.create_job(
         TrainRequest(training_file=training_file, model=BASE, method="dpo", beta=0.3)
     )
@@ -101,12 +110,21 @@ def test_dpo_sends_its_beta(gateway: TogetherGateway, together_emulator: Togethe
 
 @pytest.mark.parametrize(
     ("status", "phase"),
-    [("queued", Phase.ACTIVE), ("compressing", Phase.ACTIVE), ("cancel_requested", Phase.ACTIVE),
-     ("completed", Phase.SUCCEEDED), ("error", Phase.FAILED), ("cancelled", Phase.CANCELLED)],
+    [
+        ("queued", Phase.ACTIVE),
+        ("compressing", Phase.ACTIVE),
+        ("cancel_requested", Phase.ACTIVE),
+        ("completed", Phase.SUCCEEDED),
+        ("error", Phase.FAILED),
+        ("cancelled", Phase.CANCELLED),
+    ],
 )
 def test_statuses_map_to_phases(
-    gateway: TogetherGateway, together_emulator: TogetherEmulator, training_file: str,
-    status: str, phase: Phase,
+    gateway: TogetherGateway,
+    together_emulator: TogetherEmulator,
+    training_file: str,
+    status: str,
+    phase: Phase,
 ) -> None:
     job = gateway.create_job(TrainRequest(training_file=training_file, model=BASE))
     together_emulator.advance_job(job.id, status)
@@ -147,8 +165,9 @@ def test_an_unsupported_base_model_is_refused_in_togethers_words(
     assert "not supported for fine-tuning" in str(refused.value)
 
 
-def test_cancel(gateway: TogetherGateway, together_emulator: TogetherEmulator,
-                training_file: str) -> None:
+def test_cancel(
+    gateway: TogetherGateway, together_emulator: TogetherEmulator, training_file: str
+) -> None:
     job = gateway.create_job(TrainRequest(training_file=training_file, model=BASE))
     assert gateway.cancel_job(job.id).status == "cancel_requested"
     together_emulator.advance_job(job.id, "cancelled")
@@ -162,7 +181,9 @@ def _trained(gateway: TogetherGateway, emu: TogetherEmulator, file_id: str) -> s
 
 
 def test_success_leads_to_one_endpoint_that_answers_through_openai(
-    plugin: TogetherPlugin, gateway: TogetherGateway, together_emulator: TogetherEmulator,
+    plugin: TogetherPlugin,
+    gateway: TogetherGateway,
+    together_emulator: TogetherEmulator,
     training_file: str,
 ) -> None:
     job = gateway.get_job(_trained(gateway, together_emulator, training_file))
@@ -176,7 +197,9 @@ def test_success_leads_to_one_endpoint_that_answers_through_openai(
     model = gateway.make_callable(job)
     assert model == f"acme/{deployment_name(job.id)}"
     assert len(together_emulator.endpoints) == 1
-    endpoint = plugin.chat_endpoint(plugin.values({"TOGETHER_BASE_URL": together_emulator.base_url}))
+    endpoint = plugin.chat_endpoint(
+        plugin.values({"TOGETHER_BASE_URL": together_emulator.base_url})
+    )
     chat = openai.OpenAI(base_url=endpoint.base_url, api_key=together_emulator.api_key)
     answer = chat.chat.completions.create(model=model, messages=[{"role": "user", "content": "hi"}])
     assert (answer.choices[0].message.content or "").startswith(f"[{model}]")
@@ -189,7 +212,9 @@ def test_success_leads_to_one_endpoint_that_answers_through_openai(
 
 
 def test_a_restart_mid_deployment_creates_no_second_endpoint(
-    plugin: TogetherPlugin, gateway: TogetherGateway, together_emulator: TogetherEmulator,
+    plugin: TogetherPlugin,
+    gateway: TogetherGateway,
+    together_emulator: TogetherEmulator,
     training_file: str,
 ) -> None:
     job = gateway.get_job(_trained(gateway, together_emulator, training_file))
@@ -222,9 +247,10 @@ def test_rate_limits_and_server_errors_are_retried(
     together_emulator.fail_next("fine_tunes", status=429, retry_after=0)
     together_emulator.fail_next("fine_tunes", status=503)
     assert gateway.get_job(job.id).id == job.id
-    together_emulator.fail_next("fine_tunes", status=429, times=3, retry_after=0,
-                                message="You have reached the rate limit")
-    with pytest.raises(ProviderError, match="rate limit.*HTTP 429"):
+    together_emulator.fail_next(
+        "fine_tunes", status=429, times=3, retry_after=0, message="You have reached the rate limit"
+    )
+    with pytest.raises(ProviderError, match=r"rate limit.*HTTP 429"):
         gateway.get_job(job.id)
 
 

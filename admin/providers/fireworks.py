@@ -36,8 +36,17 @@ FIREWORKS_PHASES: Mapping[str, Phase] = {
     **{
         f"JOB_STATE_{s}": Phase.ACTIVE
         for s in (
-            "UNSPECIFIED", "CREATING", "PENDING", "VALIDATING", "RUNNING", "WRITING_RESULTS",
-            "RE_QUEUEING", "CREATING_INPUT_DATASET", "IDLE", "CANCELLING", "PAUSED",
+            "UNSPECIFIED",
+            "CREATING",
+            "PENDING",
+            "VALIDATING",
+            "RUNNING",
+            "WRITING_RESULTS",
+            "RE_QUEUEING",
+            "CREATING_INPUT_DATASET",
+            "IDLE",
+            "CANCELLING",
+            "PAUSED",
         )
     },
     "JOB_STATE_COMPLETED": Phase.SUCCEEDED,
@@ -54,7 +63,9 @@ class FireworksPlugin(ProviderPlugin):
     name: ClassVar[str] = "fireworks"
     label: ClassVar[str] = "Fireworks AI"
     settings = (
-        Setting("FIREWORKS_API_KEY", "API key of your Fireworks account", secret=True, enables=True),
+        Setting(
+            "FIREWORKS_API_KEY", "API key of your Fireworks account", secret=True, enables=True
+        ),
         Setting("FIREWORKS_ACCOUNT_ID", "your Fireworks account id (required with the key)"),
         Setting("FIREWORKS_BASE_URL", "the Fireworks API", url=True, default=FIREWORKS_DEFAULT_URL),
         Setting(
@@ -67,13 +78,19 @@ class FireworksPlugin(ProviderPlugin):
     phases: ClassVar[Mapping[str, Phase]] = FIREWORKS_PHASES
     train_options = (
         TrainOption(
-            "model", str, "the base model, such as accounts/fireworks/models/llama-v3p1-8b-instruct",
+            "model",
+            str,
+            "the base model, such as accounts/fireworks/models/llama-v3p1-8b-instruct",
             max_length=255,
         ),
         EPOCHS_OPTION,
         TrainOption(
-            "lr", float, "absolute learning rate, such as 0.0001", target="learning_rate",
-            minimum=0, exclusive_minimum=True,
+            "lr",
+            float,
+            "absolute learning rate, such as 0.0001",
+            target="learning_rate",
+            minimum=0,
+            exclusive_minimum=True,
         ),
         BATCH_OPTION,
         SUFFIX_OPTION,
@@ -82,12 +99,17 @@ class FireworksPlugin(ProviderPlugin):
         BETA_OPTION,
         TrainOption("lora_rank", int, "LoRA rank", target="lora_rank", minimum=1, maximum=64),
         TrainOption(
-            "max_context_length", int, "longest example in tokens", target="max_context_length",
+            "max_context_length",
+            int,
+            "longest example in tokens",
+            target="max_context_length",
             minimum=1,
         ),
     )
     default_base_model = "accounts/fireworks/models/llama-v3p1-8b-instruct"
-    token_counting = "approximate: counted with tiktoken; Fireworks counts with the model's tokenizer"
+    token_counting = (
+        "approximate: counted with tiktoken; Fireworks counts with the model's tokenizer"
+    )
     serving_cost = (
         "a LoRA model is served by an on-demand deployment billed per GPU-second while its "
         "replica runs; tunebot keeps one replica up so the bot answers at once"
@@ -113,9 +135,7 @@ class FireworksPlugin(ProviderPlugin):
         client = fireworks.Fireworks(
             api_key=key, account_id=account, base_url=base, max_retries=2, timeout=120.0
         )
-        chat = openai.OpenAI(
-            api_key=key, base_url=endpoint.base_url, max_retries=2, timeout=60.0
-        )
+        chat = openai.OpenAI(api_key=key, base_url=endpoint.base_url, max_retries=2, timeout=60.0)
         hourly = values.get("FIREWORKS_GPU_HOURLY_USD")
         return FireworksGateway(
             client,

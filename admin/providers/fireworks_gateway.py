@@ -76,8 +76,11 @@ class FireworksGateway:
             except fireworks.NotFoundError:
                 found = self._client.datasets.create(
                     dataset_id=dataset_id,
-                    dataset={"user_uploaded": {}, "example_count": str(examples),
-                             "display_name": filename[:60]},
+                    dataset={
+                        "user_uploaded": {},
+                        "example_count": str(examples),
+                        "display_name": filename[:60],
+                    },
                 )
         if found.state != "READY":
             with self._asking("upload the dataset"):
@@ -91,6 +94,7 @@ class FireworksGateway:
             raise Unsupported(f"{LABEL} takes an absolute learning rate, not a multiplier.")
         arguments = job_arguments(request)
         with self._asking("create the fine-tuning job"):
+            job: Any
             if request.method == "dpo":
                 job = self._client.dpo_jobs.create(**arguments)
             else:
@@ -195,9 +199,7 @@ class FireworksGateway:
 
     def _deployed_model(self, model: str) -> Any:
         with self._asking("list deployments"):
-            return next(
-                (d for d in self._client.deployments.list() if d.base_model == model), None
-            )
+            return next((d for d in self._client.deployments.list() if d.base_model == model), None)
 
     # -- deployments (Deployments protocol) --------------------------------------------------
 
@@ -208,7 +210,9 @@ class FireworksGateway:
         found = self._deployed_model(model)
         if found is None or self._gpu_hourly is None:
             return None
-        return self._gpu_hourly * max(1, found.accelerator_count or 1) * (found.min_replica_count or 1)
+        return (
+            self._gpu_hourly * max(1, found.accelerator_count or 1) * (found.min_replica_count or 1)
+        )
 
     def undeploy(self, model: str) -> bool:
         found = self._deployed_model(model)

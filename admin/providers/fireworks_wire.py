@@ -1,4 +1,4 @@
-"""Between the Fireworks SDK and tunebot: TrainRequest -> job arguments, jobs -> snapshots/events."""
+"""Fireworks SDK <-> tunebot: TrainRequest -> job arguments, jobs -> snapshots and events."""
 
 from __future__ import annotations
 
@@ -38,8 +38,13 @@ def job_arguments(request: TrainRequest) -> dict[str, Any]:
 
 def hyper_for(raw: dict[str, Any]) -> dict[str, Any]:
     config = raw.get("trainingConfig") or raw
-    keys = {"epochs": "n_epochs", "learningRate": "learning_rate", "batchSize": "batch_size",
-            "loraRank": "lora_rank", "maxContextLength": "max_context_length"}
+    keys = {
+        "epochs": "n_epochs",
+        "learningRate": "learning_rate",
+        "batchSize": "batch_size",
+        "loraRank": "lora_rank",
+        "maxContextLength": "max_context_length",
+    }
     found = {ours: config.get(theirs) for theirs, ours in keys.items()}
     beta = ((raw.get("lossConfig") or {}).get("dpo") or {}).get("beta")
     return {k: v for k, v in (found | {"beta": beta}).items() if v is not None}

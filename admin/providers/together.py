@@ -50,10 +50,10 @@ class TogetherPlugin(ProviderPlugin):
     name: ClassVar[str] = "together"
     label: ClassVar[str] = "Together AI"
     settings = (
-        Setting("TOGETHER_API_KEY", "API key of your Together AI account", secret=True, enables=True),
         Setting(
-            "TOGETHER_BASE_URL", "the Together API", url=True, default=TOGETHER_DEFAULT_URL
+            "TOGETHER_API_KEY", "API key of your Together AI account", secret=True, enables=True
         ),
+        Setting("TOGETHER_BASE_URL", "the Together API", url=True, default=TOGETHER_DEFAULT_URL),
         Setting(
             "TOGETHER_PROJECT_ID",
             "the project fine-tuned models are deployed in (needed only with several projects)",
@@ -82,8 +82,12 @@ class TogetherPlugin(ProviderPlugin):
         METHOD_OPTION,
         BETA_OPTION,
         TrainOption(
-            "training", str, "LoRA adapters or all weights", choices=("lora", "full"),
-            target="lora", default="lora",
+            "training",
+            str,
+            "LoRA adapters or all weights",
+            choices=("lora", "full"),
+            target="lora",
+            default="lora",
         ),
         TrainOption("lora_r", int, "LoRA rank", target="lora_r", minimum=1, maximum=128),
         TrainOption("lora_alpha", int, "LoRA alpha", target="lora_alpha", minimum=1),
@@ -92,7 +96,9 @@ class TogetherPlugin(ProviderPlugin):
         ),
     )
     default_base_model = "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference"
-    token_counting = "approximate: counted with tiktoken; Together counts with the model's tokenizer"
+    token_counting = (
+        "approximate: counted with tiktoken; Together counts with the model's tokenizer"
+    )
     serving_cost = (
         "a dedicated endpoint is billed per minute by its hardware while it runs, even idle; "
         "the hourly price is shown before one is created"

@@ -115,7 +115,9 @@ class TogetherEndpoints:
 
     def _config(self, model: str) -> str:
         with self._asking("list the deployment configs of the trained model"):
-            listing = self._client.models.configs.list(project_id=self.project, reference_model=model)
+            listing = self._client.models.configs.list(
+                project_id=self.project, reference_model=model
+            )
             configs = list(listing)
         usable = [c for c in configs if _selector(c, "adapter_mode") not in _ADAPTER_MODES]
         if not usable:
@@ -167,7 +169,7 @@ class TogetherEndpoints:
         found: list[Deployment] = []
         with self._asking("list your endpoints"):
             for endpoint in self._client.endpoints.list(project_id=self.project):
-                states = [s.state for s in endpoint.deployments] or ["EMPTY"]
+                states: list[str] = [str(s.state) for s in endpoint.deployments] or ["EMPTY"]
                 hourly = sum(prices.get(str(s.hardware or ""), 0.0) for s in endpoint.deployments)
                 found.append(Deployment(str(endpoint.name), str(states[0]), hourly or None))
         return found

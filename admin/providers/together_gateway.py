@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Callable
-from datetime import UTC, datetime
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +25,10 @@ from admin.providers.base import (
 from admin.providers.hosted import asking, require_trained
 from admin.providers.plugin import Phase
 from admin.providers.together_endpoints import TogetherEndpoints
+from admin.providers.together_wire import event, snapshot, when
 
 ERRORS: tuple[type[Exception], ...] = (together.APIError,)
 LABEL = "Together AI"
-# Statuses after which `updated_at` is when the job ended.
-_ENDED = frozenset({"completed", "cancelled", "error"})
 
 
 class TogetherGateway:
@@ -109,18 +108,19 @@ class TogetherGateway:
     def get_job(self, job_id: str) -> JobSnapshot:
         with self._asking(f"read fine-tuning job {job_id}"):
             job = self._client.fine_tuning.retrieve(job_id)
-        snapshot = self._snapshot(job)
-        if snapshot.phase == Phase.FAILED and not snapshot.error_message:
+        found = snapshot(job, self._phase)
+        if found.phase == Phase.FAILED and not found.error_message:
+            # Together puts a failure's reason in the job's `job_error` event.
             errors = [e for e in self.list_events(job_id) if e.level == "error"]
             if errors:
-                return _with_error(snapshot, errors[-1].message)
-        return snapshot
+                return replace(found, error_message=errors[-1].message)
+        return found
 
     def list_events(self, job_id: str, *, after: str | None = None) -> list[JobEvent]:
         with self._asking(f"list the events of job {job_id}"):
             found = self._client.fine_tuning.list_events(job_id).data
         # Together's events carry no id; they are append-only, so the position is one.
-        events = [_event(index, item) for index, item in enumerate(found)]
+        events = [event(index, item) for index, item in enumerate(found)]
         if after is not None and after.startswith("ev-") and after[3:].isdigit():
             return events[int(after[3:]) + 1 :]
         return events
@@ -145,7 +145,7 @@ class TogetherGateway:
                 step=int(item.step),
                 model=item.object_name or item.path,
                 metrics={},
-                created_at=_when(item.created_at),
+                created_at=when(item.created_at),
             )
             for item in found
         ]
@@ -206,68 +206,3 @@ class TogetherGateway:
 
     def list_deployments(self) -> list[Deployment]:
         return self.endpoints.listing()
-
-    def _snapshot(self, job: Any) -> JobSnapshot:
-        raw: dict[str, Any] = job.model_dump(by_alias=True, mode="json")
-        status = str(raw.get("status") or "unknown")
-        training = raw.get("training_type") or {}
-        method = raw.get("training_method") or {}
-        hyper = {
-            "n_epochs": raw.get("n_epochs"),
-            "learning_rate": raw.get("learning_rate"),
-            "batch_size": raw.get("batch_size"),
-            "lora_r": training.get("lora_r"),
-            "lora_alpha": training.get("lora_alpha"),
-            "lora_dropout": training.get("lora_dropout"),
-            "method": method.get("method"),
-            "beta": method.get("dpo_beta"),
-            "model_object_id": raw.get("model_object_id"),
-        }
-        progress = raw.get("progress") or {}
-        updated = _when(raw.get("updated_at"))
-        finish = None
-        if progress.get("estimate_available") and updated is not None:
-            finish = updated.timestamp() + float(progress.get("seconds_remaining") or 0)
-        return JobSnapshot(
-            id=str(raw["id"]),
-            status=status,
-            phase=self._phase(status),
-            model=str(raw.get("model") or ""),
-            fine_tuned_model=raw.get("model_output_name"),
-            created_at=_when(raw.get("created_at")),
-            finished_at=updated if status in _ENDED else None,
-            trained_tokens=raw.get("token_count"),
-            hyperparameters={k: v for k, v in hyper.items() if v is not None},
-            estimated_finish=datetime.fromtimestamp(finish, tz=UTC) if finish else None,
-        )
-
-
-def _event(index: int, item: Any) -> JobEvent:
-    level = str(item.level or "info").removeprefix("legacy_i").removeprefix("legacy_")
-    data = {k: v for k, v in {"step": item.step, "total_steps": item.total_steps}.items() if v}
-    return JobEvent(
-        id=f"ev-{index}",
-        created_at=_when(item.created_at),
-        level="error" if item.type == "job_error" else level,
-        message=str(item.message or ""),
-        type=str(item.type or "message"),
-        data=data,
-    )
-
-
-def _with_error(snapshot: JobSnapshot, message: str) -> JobSnapshot:
-    from dataclasses import replace
-
-    return replace(snapshot, error_message=message)
-
-
-def _when(value: Any) -> datetime | None:
-    if isinstance(value, datetime):
-        return value
-    if not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
