@@ -14,17 +14,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from emulators._support import random_id
-from emulators._wire import Request, Response, json_response
-from emulators.hosted import HostedEmulator
+from emulators._wire import Request
+from emulators.hosted import HostedEmulator, grpc_error
 
 Json = dict[str, Any]
-# HTTP status -> gRPC code, as grpc-gateway maps them.
-GRPC = {400: 3, 401: 16, 403: 7, 404: 5, 409: 6, 429: 8, 500: 13, 502: 14, 503: 14, 504: 4}
 KINDS = {"supervisedFineTuningJobs": "supervisedFineTuningJobId", "dpoJobs": "dpoJobId"}
 
 
-def fireworks_error(status: int, message: str) -> Response:
-    return json_response({"code": GRPC.get(status, 2), "message": message, "details": []}, status)
+fireworks_error = grpc_error
 
 
 class FireworksError(Exception):

@@ -93,6 +93,17 @@ class HostedEmulator(LoopbackServer):
             return list(self.chat_state.chat_requests)
 
 
+# HTTP status -> gRPC code, as grpc-gateway maps them (Fireworks' API, Together's v2 services).
+GRPC = {400: 3, 401: 16, 403: 7, 404: 5, 409: 6, 429: 8, 500: 13, 502: 14, 503: 14, 504: 4}
+
+
+def grpc_error(status: int, message: str) -> Response:
+    """grpc-gateway's error body: `{"code", "message", "details"}`."""
+    from emulators._wire import json_response
+
+    return json_response({"code": GRPC.get(status, 2), "message": message, "details": []}, status)
+
+
 def _json(payload: Any) -> Response:
     from emulators._wire import json_response
 

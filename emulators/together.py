@@ -15,7 +15,7 @@ from typing import Any
 from emulators import together_endpoints, together_jobs
 from emulators._support import random_id
 from emulators._wire import Request, Response, json_response
-from emulators.hosted import HostedEmulator
+from emulators.hosted import HostedEmulator, grpc_error
 
 Json = dict[str, Any]
 
@@ -72,6 +72,10 @@ class TogetherEmulator(HostedEmulator):
                 with self.lock:
                     return copy.deepcopy(handler(request))
             except TogetherError as error:
+                if request.path.startswith("/v2/"):
+                    # The v2 services are grpc-gateway ones (operation ids such as
+                    # EndpointService_UpdateEndpoint), with its error body.
+                    return grpc_error(error.status, error.message)
                 return together_error(error.status, error.message, error.code)
 
         return run

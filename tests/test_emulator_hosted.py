@@ -69,8 +69,10 @@ def test_together_upload_goes_through_the_redirect_to_storage(
 
 def test_together_v2_endpoints_need_a_known_project(tg: TogetherEmulator) -> None:
     client = _together(tg, max_retries=0)
-    with pytest.raises(together.NotFoundError):
+    with pytest.raises(together.NotFoundError) as missing:
         client.endpoints.create(project_id="proj_other", name="x")
+    body = missing.value.body  # the v2 services answer with grpc-gateway's error body
+    assert isinstance(body, dict) and body["code"] == 5 and "proj_other" in body["message"]
     created = client.endpoints.create(project_id=str(tg.project["id"]), name="bot")
     assert created.name == "acme/bot" and created.deployments == []
     with pytest.raises(together.ConflictError):
