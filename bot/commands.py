@@ -146,7 +146,12 @@ def _dispatch(
         respond(response_type="ephemeral", text=text)
         return "shown"
     if name == "models":
-        respond(response_type="ephemeral", text=job_views.build_model_list(_models(deps)))
+        text = job_views.build_model_list(_models(deps))
+        # Paid deployments still running, with what each costs per day.
+        running = deployments.describe(deployments.running([deps.provider]))
+        if running:
+            text += "\n*Deployments*\n" + "\n".join(running)
+        respond(response_type="ephemeral", text=text)
         return "listed"
     if name == "use":
         model = parsed.args[0]
