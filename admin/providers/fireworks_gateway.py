@@ -28,7 +28,7 @@ from admin.providers.fireworks_wire import event_for, hyper_for, job_arguments, 
 from admin.providers.hosted import asking, deployment_name, require_trained
 from admin.providers.plugin import Phase
 
-ERRORS: tuple[type[Exception], ...] = (fireworks.APIError,)
+ERRORS: tuple[type[Exception], ...] = (fireworks.FireworksError,)
 LABEL = "Fireworks AI"
 
 

@@ -15,7 +15,7 @@ import together
 from admin.providers.base import Deployment, NotReady, ProviderError
 from admin.providers.hosted import asking, deployment_name
 
-ERRORS: tuple[type[Exception], ...] = (together.APIError,)
+ERRORS: tuple[type[Exception], ...] = (together.TogetherError,)  # API errors, bad files
 LABEL = "Together AI"
 DEPLOYMENT = "main"
 READY = "DEPLOYMENT_STATE_READY"

@@ -27,7 +27,7 @@ from admin.providers.plugin import Phase
 from admin.providers.together_endpoints import TogetherEndpoints
 from admin.providers.together_wire import event, snapshot, when
 
-ERRORS: tuple[type[Exception], ...] = (together.APIError,)
+ERRORS: tuple[type[Exception], ...] = (together.TogetherError,)  # API errors, bad files
 LABEL = "Together AI"
 
 
