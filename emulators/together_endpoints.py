@@ -85,6 +85,13 @@ def install(emu: TogetherEmulator) -> None:
                 if entry.get("deploymentId") not in found["_deployments"]:
                     raise TogetherError(400, f"Unknown deployment {entry.get('deploymentId')}")
             found["trafficSplit"] = body["trafficSplit"]
+            routed = {t["deploymentId"] for t in found["trafficSplit"] if t.get("weight")}
+            ready = [
+                d
+                for d in found["_deployments"].values()
+                if d["id"] in routed and d["status"]["state"] == "DEPLOYMENT_STATE_READY"
+            ]
+            (emu.serve_model if ready else emu.stop_serving)(found["name"])
         found["updatedAt"] = _now()
         return _public(found)
 

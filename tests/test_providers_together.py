@@ -260,3 +260,20 @@ def test_the_sdk_is_given_the_origin_and_chat_keeps_v1(plugin: TogetherPlugin) -
     endpoint = plugin.chat_endpoint(plugin.values({"TOGETHER_API_KEY": "k"}))
     assert endpoint.base_url == "https://api.together.xyz/v1"
     assert endpoint.token_limit_field == "max_tokens"
+
+
+def test_a_restart_before_traffic_was_routed_routes_it(
+    gateway: TogetherGateway, together_emulator: TogetherEmulator, training_file: str
+) -> None:
+    job = gateway.get_job(_trained(gateway, together_emulator, training_file))
+    with pytest.raises(NotReady):
+        gateway.make_callable(job)
+    name = deployment_name(job.id)
+    endpoint = together_emulator.endpoint_named(name)
+    assert endpoint is not None
+    with together_emulator.lock:  # as if the process died before the PATCH
+        together_emulator.endpoints[endpoint["id"]]["trafficSplit"] = []
+    together_emulator.set_deployment_state(name, READY)
+    model = gateway.make_callable(job)
+    assert gateway.is_answering(model)
+    assert together_emulator.endpoint_named(name)["trafficSplit"]  # type: ignore[index]

@@ -63,6 +63,9 @@ class TogetherEndpoints:
             self._deploy(endpoint, model_id)
             raise NotReady(f"The endpoint for job {job_id} is provisioning.")
         summary = endpoint.deployments[0]
+        if not endpoint.traffic_split:
+            # A restart between creating the deployment and routing traffic to it.
+            self._route(endpoint.id, summary.id)
         if summary.state == READY:
             return str(endpoint.name)
         if summary.state in BROKEN:
@@ -107,10 +110,14 @@ class TogetherEndpoints:
                 config=config,
                 autoscaling={"min_replicas": 1, "max_replicas": 1},
             )
+        self._route(endpoint.id, created.id)
+
+    def _route(self, endpoint_id: str, deployment_id: str) -> None:
+        with self._asking("route the endpoint's traffic to its deployment"):
             self._client.endpoints.update(
-                endpoint.id,
+                endpoint_id,
                 project_id=self.project,
-                traffic_split=[{"deployment_id": created.id, "weight": 1}],
+                traffic_split=[{"deployment_id": deployment_id, "weight": 1}],
             )
 
     def _config(self, model: str) -> str:
