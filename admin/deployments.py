@@ -10,12 +10,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
+from admin import lifecycle
 from admin.errors import TunebotError
 from admin.notices import recipients
 from admin.providers.base import Deployment, Deployments, FineTuneProvider, JobSnapshot
 from storage import job_repo, outbox, repo
 from storage.db import SessionFactory
 from storage.models import Job
+from storage.repo import ModelRef
 
 log = logging.getLogger(__name__)
 
@@ -94,32 +96,37 @@ def approve(session_factory: SessionFactory, *, ref: str) -> str:
         return job.label
 
 
-def protected(session_factory: SessionFactory, *, default_model: str) -> tuple[str, str | None]:
+def protected(session_factory: SessionFactory, *, default_model: ModelRef) -> set[ModelRef]:
     """The active model and the rollback target: neither may lose its deployment."""
     with session_factory() as session:
         active = repo.get_active_model(session, default=default_model)
-        history = repo.model_history(session, limit=500)
-    previous = next((h.model for h in history if h.model != active), None)
-    return active, previous
+        previous = lifecycle.rollback_target(session, current=active, default_model=default_model)
+    return {active} | ({previous} if previous is not None else set())
 
 
 def undeploy(
     session_factory: SessionFactory,
-    gateways: Iterable[FineTuneProvider],
+    providers: Iterable[tuple[str, FineTuneProvider]],
     *,
     model: str,
-    default_model: str,
+    default_model: ModelRef,
+    provider: str | None = None,
 ) -> str:
-    """Remove the deployment serving `model`; refused for the active model and rollback target."""
-    active, previous = protected(session_factory, default_model=default_model)
-    if model == active:
-        raise TunebotError(f"`{model}` is the active model; switch to another one first.")
-    if model == previous:
-        raise TunebotError(
-            f"`{model}` is the rollback target (`/finetune rollback` returns to it); "
-            "it keeps its deployment until another model takes that place."
-        )
-    for gateway in gateways:
+    """Remove the deployment serving `model` (at `provider`, or wherever one serves it);
+    refused for the active model and the rollback target."""
+    with session_factory() as session:
+        active = repo.get_active_model(session, default=default_model)
+    keep = protected(session_factory, default_model=default_model)
+    for name, gateway in providers:
+        if provider is not None and name != provider:
+            continue
+        ref = ModelRef(name, model)
+        if ref in keep:
+            why = "the active model" if ref == active else "the rollback target"
+            raise TunebotError(
+                f"`{model}` is {why}, so it keeps its deployment; switch to another model "
+                "(`/finetune use`) first."
+            )
         if isinstance(gateway, Deployments) and gateway.undeploy(model):
             return f"Removed the deployment of `{model}`; it no longer costs anything."
     raise TunebotError(f"No deployment serves `{model}`. `/finetune models` lists them.")

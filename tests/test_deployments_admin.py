@@ -9,7 +9,8 @@ import pytest
 
 from admin import deployments
 from admin.errors import TunebotError
-from admin.providers.base import TrainRequest
+from admin.providers.base import NotReady, TrainRequest
+from admin.providers.hosted import deployment_name
 from admin.providers.plugin import ProviderContext
 from admin.providers.together import TogetherPlugin
 from admin.providers.together_gateway import TogetherGateway
@@ -17,6 +18,7 @@ from emulators.together import TogetherEmulator
 from storage import job_repo, outbox, repo
 from storage.db import SessionFactory
 from storage.models import Job
+from storage.repo import ModelRef
 
 BASE = "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference"
 
@@ -119,12 +121,34 @@ def test_undeploy_refuses_the_active_model_and_the_rollback_target(
 ) -> None:
     with session_factory.begin() as session:
         for model in ("acme/oldest", "acme/previous", "acme/current"):
-            repo.set_active_model(session, model=model, reason="use", set_by_user="U1")
+            repo.set_active_model(
+                session, model=ModelRef("together", model), reason="use", set_by_user="U1"
+            )
+    providers = [("together", gateway)]
+    base = ModelRef("together", BASE)
     for model, why in (("acme/current", "active model"), ("acme/previous", "rollback target")):
         with pytest.raises(TunebotError, match=why):
-            deployments.undeploy(session_factory, [gateway], model=model, default_model=BASE)
+            deployments.undeploy(session_factory, providers, model=model, default_model=base)
     with pytest.raises(TunebotError, match="No deployment serves"):
-        deployments.undeploy(session_factory, [gateway], model="acme/oldest", default_model=BASE)
+        deployments.undeploy(session_factory, providers, model="acme/oldest", default_model=base)
+
+
+def test_undeploy_removes_an_old_models_endpoint(
+    session_factory: SessionFactory, gateway: TogetherGateway, together_emulator: TogetherEmulator
+) -> None:
+    _, provider_id = _succeeded_job(session_factory, gateway, together_emulator)
+    job = gateway.get_job(provider_id)
+    with pytest.raises(NotReady):
+        gateway.make_callable(job)
+    together_emulator.set_deployment_state(deployment_name(job.id), "DEPLOYMENT_STATE_READY")
+    model = gateway.make_callable(job)
+    text = deployments.undeploy(
+        session_factory,
+        [("together", gateway)],
+        model=model,
+        default_model=ModelRef("together", BASE),
+    )
+    assert "Removed the deployment" in text and not together_emulator.endpoints
 
 
 def test_daily_costs_and_the_threshold() -> None:
