@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from admin.options import UsageError, parse_options, positive_int
@@ -27,6 +28,16 @@ def _suffix(raw: str) -> str:
         raise ValueError
     return raw
 
+
+def _day(raw: str) -> datetime:
+    return datetime.strptime(raw, "%Y-%m-%d").replace(tzinfo=UTC)
+
+
+FEEDBACK_FIELDS: dict[str, tuple[Callable[[str], Any], str]] = {
+    "since": (_day, "a date such as 2026-11-01"),
+    "model": (str, "the model whose answers to use"),
+    "min_votes": (positive_int, "the 👍 an answer needs to be used, 1 or more"),
+}
 
 TRAIN_FIELDS: dict[str, tuple[Callable[[str], Any], str]] = {
     "model": (str, "a base model or one of your `ft:` models"),
@@ -73,6 +84,14 @@ SPECS: dict[str, Spec] = {
     "models": Spec("/finetune models", "list the models tunebot has used, active one marked"),
     "use": Spec("/finetune use <model>", "switch to a model tunebot knows", positional=1),
     "rollback": Spec("/finetune rollback", "switch back to the previous model"),
+    "feedback": Spec(
+        "/finetune feedback", "ratings of answers per model, corrections, latest answers rated 👎"
+    ),
+    "feedback dataset": Spec(
+        "/finetune feedback dataset [since=YYYY-MM-DD] [model=] [min_votes=]",
+        "build datasets from answers rated 👍 and from corrections (plus DPO pairs)",
+        fields=FEEDBACK_FIELDS,
+    ),
 }
 # Offered only when the configured provider can do them.
 CAPABILITY = {
@@ -95,12 +114,17 @@ def parse_command(text: str, capabilities: frozenset[str] = frozenset(CAPABILITY
     if not words:
         return Command("help", [], {})
     name = words[0].lower()
+    rest = words[1] if len(words) > 1 else ""
+    # Two-word subcommands (`feedback dataset`) are looked up before the one-word ones.
+    second = rest.split(maxsplit=1)
+    if second and f"{name} {second[0].lower()}" in SPECS:
+        name, rest = f"{name} {second[0].lower()}", second[1] if len(second) > 1 else ""
     spec = SPECS.get(name)
     if spec is None:
         raise UsageError(f"Unknown subcommand `{name}`.\n{help_text(capabilities)}")
     if name in CAPABILITY and CAPABILITY[name] not in capabilities:
         raise UsageError(f"The configured fine-tuning provider does not support `{name}`.")
-    bare, options = parse_options(words[1] if len(words) > 1 else "", spec.fields)
+    bare, options = parse_options(rest, spec.fields)
     if len(bare) != spec.positional:
         expected = "nothing more" if spec.positional == 0 else f"{spec.positional} value"
         raise UsageError(f"`{name}` takes {expected}.\nUsage: `{spec.usage}`")

@@ -79,6 +79,7 @@ def take_dataset(
     session_factory: SessionFactory,
     provider: FineTuneProvider,
     stage: Stage | None = None,
+    origin: str = "upload",
 ) -> IntakeResult:
     """Validate `path`; if valid, store it once (by content) and upload it to the provider."""
     speakers = needs_assistant(path, name, options)
@@ -112,6 +113,7 @@ def take_dataset(
             provider=provider,
             stage=stage,
             parent=None,
+            origin=origin,
         )
         if prepared.validation is not None and result.dataset is not None:
             result.validation, _ = _store_and_upload(
@@ -123,6 +125,7 @@ def take_dataset(
                 provider=provider,
                 stage=stage,
                 parent=result.dataset.id,
+                origin=origin,
             )
     return result
 
@@ -137,6 +140,7 @@ def _store_and_upload(
     provider: FineTuneProvider,
     stage: Stage | None,
     parent: int | None,
+    origin: str = "upload",
 ) -> tuple[StoredDataset, bool]:
     report = prepared.report
     values = {
@@ -150,6 +154,7 @@ def _store_and_upload(
         "report": {**report.to_dict(), "options": options.to_dict()},
         "status": "uploading",
         "validation_for_id": parent,
+        "origin": origin,  # "upload", or "feedback" for datasets built from rated answers
     }
     with session_factory.begin() as session:
         row, inserted = repo.claim_dataset(session, values=values)

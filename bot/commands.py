@@ -12,7 +12,7 @@ from admin import lifecycle
 from admin.commands import Command, help_text, parse_command
 from admin.errors import TunebotError, new_reference
 from admin.training import plan_training, start_training
-from bot import job_views, upload_views
+from bot import feedback, job_views, upload_views
 from bot.deps import Deps
 from storage import job_repo, repo
 
@@ -166,6 +166,10 @@ def _dispatch(
         )
         respond(response_type="in_channel", text=f"<@{user}> rolled tunebot back to `{model}`.")
         return f"rolled back to {model}"
+    if name == "feedback":
+        return feedback.show_feedback(deps, client, respond)
+    if name == "feedback dataset":
+        return feedback.export_feedback(deps, parsed, user, respond)
     raise TunebotError(f"`{name}` is not available.")
 
 
