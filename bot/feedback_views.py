@@ -18,7 +18,9 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
+from admin.datasets import render_report_for_slack
 from admin.feedback import FeedbackDatasets, FeedbackSummary
+from admin.intake import IntakeResult
 from bot.dataset_views import build_result_text
 from storage.feedback_repo import ModelCounts, Vote
 
@@ -106,7 +108,7 @@ def build_summary(summary: FeedbackSummary, link: Callable[[str, str], str | Non
         lines.append("*Latest answers rated 👎*")
     for answer in summary.negatives:
         url = link(answer.channel_id, answer.message_ts)
-        where = f"<{url}|{answer.created_at:%Y-%m-%d %H:%M}>" if url else "(message gone)"
+        where = f"<{url}|{answer.created_at:%Y-%m-%d %H:%M} UTC>" if url else "(message gone)"
         lines.append(f"• {where} `{answer.model}`")
     lines.append("`/finetune feedback dataset` turns ratings and corrections into datasets.")
     return "\n".join(lines)
@@ -138,12 +140,23 @@ def build_export_text(built: FeedbackDatasets, *, dms_included: bool) -> str:
         lines.append("Nothing to build yet: no answer was rated 👍 or corrected.")
     for taken in (built.chat, built.preferences):
         if taken is not None:
-            lines += ["", build_result_text(*taken)]
+            lines += ["", _result_text(*taken)]
     if built.preferences is not None and (stored := built.preferences[1].dataset) is not None:
         lines.append(
             f"Preference pairs train with `method=dpo`: `/finetune train {stored.label} method=dpo`"
         )
     return "\n".join(lines)
+
+
+def _result_text(name: str, result: IntakeResult) -> str:
+    assert result.report is not None
+    if result.report.valid:
+        return build_result_text(name, result)
+    report = render_report_for_slack(result.report, limit_chars=2800)
+    return (
+        f"*{name}*\n{report}\nNothing was stored: once more answers are rated or corrected, "
+        "run `/finetune feedback dataset` again."
+    )
 
 
 def _plural(count: int, noun: str) -> str:
