@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from admin.datastore import DatasetStore
 from admin.intake import IntakeOptions, IntakeResult, take_dataset
 from admin.providers.base import FineTuneProvider
 from storage import feedback_repo
@@ -22,6 +23,7 @@ ORIGIN = "feedback"
 class NegativeAnswer:
     channel_id: str
     message_ts: str
+    provider: str | None
     model: str
     created_at: datetime
 
@@ -67,7 +69,7 @@ def summarize(session_factory: SessionFactory, *, now: datetime) -> FeedbackSumm
             corrections_week=feedback_repo.correction_count(session, since=week),
             corrections_month=feedback_repo.correction_count(session, since=month),
             negatives=[
-                NegativeAnswer(a.channel_id, a.message_ts, a.model, a.created_at)
+                NegativeAnswer(a.channel_id, a.message_ts, a.provider, a.model, a.created_at)
                 for a in feedback_repo.recent_negative(session, limit=5)
             ],
         )
@@ -138,6 +140,7 @@ def build_datasets(
     base_model: str,
     session_factory: SessionFactory,
     provider: FineTuneProvider,
+    store: DatasetStore | None = None,
     day: str,
 ) -> FeedbackDatasets:
     """Run the examples through the same intake as an uploaded file (report, store, upload)."""
@@ -157,6 +160,7 @@ def build_datasets(
                 base_model=base_model,
                 session_factory=session_factory,
                 provider=provider,
+                store=store,
             )
             taken.append((name, result))
     return FeedbackDatasets(export, taken[0], taken[1])
@@ -170,6 +174,7 @@ def _take(
     base_model: str,
     session_factory: SessionFactory,
     provider: FineTuneProvider,
+    store: DatasetStore | None,
 ) -> IntakeResult:
     with path.open("w", encoding="utf-8") as handle:
         for example in examples:
@@ -181,6 +186,7 @@ def _take(
         options=IntakeOptions(model=base_model),
         session_factory=session_factory,
         provider=provider,
+        store=store,
         origin=ORIGIN,
     )
 

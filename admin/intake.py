@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from admin.datasets import DatasetReport, PreparedDataset, detect_format, list_speakers, prepare
+from admin.datastore import DatasetStore
 from admin.providers.base import FineTuneProvider, ProviderError
-from storage import repo
+from storage import repo, upload_repo
 from storage.db import SessionFactory
 from storage.models import utcnow
 
@@ -78,6 +79,7 @@ def take_dataset(
     options: IntakeOptions,
     session_factory: SessionFactory,
     provider: FineTuneProvider,
+    store: DatasetStore | None = None,
     stage: Stage | None = None,
     origin: str = "upload",
 ) -> IntakeResult:
@@ -111,6 +113,7 @@ def take_dataset(
             options=options,
             session_factory=session_factory,
             provider=provider,
+            store=store,
             stage=stage,
             parent=None,
             origin=origin,
@@ -123,6 +126,7 @@ def take_dataset(
                 options=options,
                 session_factory=session_factory,
                 provider=provider,
+                store=store,
                 stage=stage,
                 parent=result.dataset.id,
                 origin=origin,
@@ -138,11 +142,16 @@ def _store_and_upload(
     options: IntakeOptions,
     session_factory: SessionFactory,
     provider: FineTuneProvider,
+    store: DatasetStore | None,
     stage: Stage | None,
     parent: int | None,
     origin: str = "upload",
 ) -> tuple[StoredDataset, bool]:
     report = prepared.report
+    if store is not None:
+        # Kept before anything is recorded: a stored dataset can always travel to another
+        # provider (or train locally) without the original file.
+        store.put(prepared.jsonl_path, prepared.sha256)
     values = {
         "name": name[:255],
         "uploaded_by": uploader,
@@ -180,6 +189,12 @@ def _store_and_upload(
         log.warning("upload of ds-%s failed: %s", dataset_id, failure)
     with session_factory.begin() as session:
         repo.finish_dataset_upload(
+            session, dataset_id=dataset_id, provider=provider.name, file_id=file_id, error=error
+        )
+        upload_repo.claim_upload(
+            session, dataset_id=dataset_id, provider=provider.name, stale_before=utcnow()
+        )
+        upload_repo.finish_upload(
             session, dataset_id=dataset_id, provider=provider.name, file_id=file_id, error=error
         )
         stored = repo.get_dataset(session, dataset_id=dataset_id)

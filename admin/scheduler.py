@@ -12,6 +12,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from admin.feedback import forget_old_texts
 from admin.lifecycle import check_shutdown
 from admin.poller import PollerDeps, tick
+from storage.repo import ModelRef
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +21,7 @@ def build_scheduler(
     deps: PollerDeps,
     *,
     poll_seconds: int,
-    default_model: str,
+    default_model: ModelRef,
     feedback_keep_days: int = 90,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> BaseScheduler:
@@ -42,7 +43,7 @@ def build_scheduler(
     def shutdown_check() -> None:
         check_shutdown(
             deps.session_factory,
-            deps.provider,
+            deps.providers,
             default_model=default_model,
             notify_channel=deps.notify_channel,
             today=now().date(),

@@ -70,8 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _service_settings() -> Settings:
     """Settings for the long-running commands, which need real Slack and model credentials."""
     settings = Settings.from_env()
-    settings.require_slack()
-    settings.require_openai()
+    settings.require_service()
     _logging(settings)
     return settings
 
@@ -101,7 +100,7 @@ def _db_upgrade(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     _logging(settings)
     engine = build_engine(settings.database_url)
-    upgrade(engine)
+    upgrade(engine, provider=settings.provider)
     print(f"database is up to date ({engine.url.render_as_string(hide_password=True)})")
     return 0
 
@@ -123,16 +122,7 @@ def _healthcheck(args: argparse.Namespace) -> int:
 
 
 def _logging(settings: Settings) -> None:
-    configure_logging(
-        settings.log_level,
-        [
-            settings.slack_bot_token,
-            settings.slack_signing_secret,
-            settings.slack_app_token,
-            settings.openai_api_key,
-            settings.finetune_api_key,
-        ],
-    )
+    configure_logging(settings.log_level, settings.secrets())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

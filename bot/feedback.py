@@ -121,7 +121,10 @@ def show_feedback(deps: Deps, client: WebClient, respond: Respond) -> str:
         except SlackApiError:
             return None
 
-    respond(response_type="ephemeral", text=views.build_summary(summary, link))
+    def label(provider: str | None) -> str:
+        return deps.providers.label(provider) if provider else "an unrecorded provider"
+
+    respond(response_type="ephemeral", text=views.build_summary(summary, link, label))
     return "shown"
 
 
@@ -139,9 +142,10 @@ def export_feedback(deps: Deps, parsed: Command, user: str, respond: Respond) ->
     built = feedback.build_datasets(
         export,
         uploader=user,
-        base_model=deps.settings.base_model,
+        base_model=deps.base_model.model,
         session_factory=deps.session_factory,
-        provider=deps.provider,
+        provider=deps.providers.gateway(None),
+        store=deps.store,
         day=datetime.now(UTC).strftime("%Y-%m-%d"),
     )
     respond(

@@ -96,26 +96,32 @@ def read_correction(view: dict[str, Any]) -> tuple[int, str]:
     return answer_id, value.strip()
 
 
-def build_summary(summary: FeedbackSummary, link: Callable[[str, str], str | None]) -> str:
+def build_summary(
+    summary: FeedbackSummary,
+    link: Callable[[str, str], str | None],
+    label: Callable[[str | None], str],
+) -> str:
+    """The counts per model (named with where it is served), and links to the latest 👎."""
     lines = ["*Feedback on tunebot's answers*"]
-    for label, counts, corrections in (
+    for period, counts, corrections in (
         ("Last 7 days", summary.week, summary.corrections_week),
         ("Last 30 days", summary.month, summary.corrections_month),
     ):
-        lines.append(f"*{label}*: {_plural(corrections, 'correction')}")
-        lines += [_counts_line(c) for c in counts] or ["• no ratings"]
+        lines.append(f"*{period}*: {_plural(corrections, 'correction')}")
+        lines += [_counts_line(c, label) for c in counts] or ["• no ratings"]
     if summary.negatives:
         lines.append("*Latest answers rated 👎*")
     for answer in summary.negatives:
         url = link(answer.channel_id, answer.message_ts)
         where = f"<{url}|{answer.created_at:%Y-%m-%d %H:%M} UTC>" if url else "(message gone)"
-        lines.append(f"• {where} `{answer.model}`")
+        lines.append(f"• {where} `{answer.model}` at {label(answer.provider)}")
     lines.append("`/finetune feedback dataset` turns ratings and corrections into datasets.")
     return "\n".join(lines)
 
 
-def _counts_line(counts: ModelCounts) -> str:
-    return f"• `{counts.model}`: 👍 {counts.positive}  👎 {counts.negative}"
+def _counts_line(counts: ModelCounts, label: Callable[[str | None], str]) -> str:
+    where = label(counts.provider)
+    return f"• `{counts.model}` at {where}: 👍 {counts.positive}  👎 {counts.negative}"
 
 
 def build_export_text(built: FeedbackDatasets, *, dms_included: bool) -> str:

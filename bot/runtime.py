@@ -53,7 +53,7 @@ def start(
     """
     deps = build_deps(settings)
     if migrate:
-        upgrade(deps.engine)
+        upgrade(deps.engine, provider=settings.provider)
     app = build_app(deps)
     socket_handler = None
     if settings.socket_mode:
@@ -72,7 +72,7 @@ def start(
         scheduler = build_scheduler(
             deps.poller(),
             poll_seconds=settings.poll_seconds,
-            default_model=settings.base_model,
+            default_model=deps.base_model,
             feedback_keep_days=settings.feedback_keep_days,
         )
         scheduler.start()
@@ -84,11 +84,11 @@ def start(
 def run_scheduler_forever(settings: Settings) -> None:
     """`tunebot scheduler`: only the poller, for deployments that run it apart from the bot."""
     deps = build_deps(settings)
-    upgrade(deps.engine)
+    upgrade(deps.engine, provider=settings.provider)
     scheduler = build_scheduler(
         deps.poller(),
         poll_seconds=settings.poll_seconds,
-        default_model=settings.base_model,
+        default_model=deps.base_model,
         feedback_keep_days=settings.feedback_keep_days,
     )
     scheduler.start()
@@ -138,7 +138,7 @@ def _run_workers(settings: Settings) -> int:
     and the exit status is 1, so a supervisor restarts the whole.
     """
     engine = build_engine(settings.database_url)
-    upgrade(engine)  # once, before the workers start
+    upgrade(engine, provider=settings.provider)  # once, before the workers start
     engine.dispose()
     gc.freeze()  # keep the import-time objects out of the workers' collections (and pages)
     stopping = threading.Event()

@@ -22,6 +22,7 @@ class Vote(StrEnum):
 
 @dataclass(frozen=True)
 class ModelCounts:
+    provider: str | None
     model: str
     positive: int
     negative: int
@@ -96,19 +97,20 @@ def _upsert(session: Session, table: type, keys: list[str], changed: list[str]) 
 
 
 def vote_counts(session: Session, *, since: datetime) -> list[ModelCounts]:
-    """Positive and negative votes per model, on answers given since `since`."""
+    """Positive and negative votes per (provider, model), on answers given since `since`."""
     rows = session.execute(
         select(
+            Answer.provider,
             Answer.model,
             func.sum(case((AnswerVote.vote == Vote.POSITIVE, 1), else_=0)),
             func.sum(case((AnswerVote.vote == Vote.NEGATIVE, 1), else_=0)),
         )
         .join(AnswerVote, AnswerVote.answer_id == Answer.id)
         .where(Answer.created_at >= since)
-        .group_by(Answer.model)
-        .order_by(Answer.model)
+        .group_by(Answer.provider, Answer.model)
+        .order_by(Answer.model, Answer.provider)
     ).all()
-    return [ModelCounts(model, int(pos or 0), int(neg or 0)) for model, pos, neg in rows]
+    return [ModelCounts(p, m, int(pos or 0), int(neg or 0)) for p, m, pos, neg in rows]
 
 
 def correction_count(session: Session, *, since: datetime) -> int:

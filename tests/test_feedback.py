@@ -116,6 +116,7 @@ def test_the_final_message_of_an_answer_carries_the_feedback_buttons(box: Sandbo
     [answer] = answers(box)
     assert answer.message_ts == message["ts"] and answer.text == message["text"]
     assert answer.model == box.settings.base_model and not answer.is_dm
+    assert answer.provider == box.deps.base_model.provider
     assert answer.prompt is not None
     assert [m["role"] for m in answer.prompt] == ["system", "user"]
     assert answer.prompt[-1]["content"] == "when is payday?"
@@ -217,7 +218,8 @@ def test_feedback_shows_counts_per_model_corrections_and_the_latest_negatives(
     assert shown["response_type"] == "ephemeral"
     text = shown["text"]
     model = box.settings.base_model
-    assert text.count(f"`{model}`: 👍 2  👎 1") == 2  # the 7-day and the 30-day lines
+    where = box.deps.providers.label(box.deps.base_model.provider)
+    assert text.count(f"`{model}` at {where}: 👍 2  👎 1") == 2  # 7-day and 30-day lines
     assert "Last 7 days*: 1 correction" in text
     link = f"/archives/{CHANNEL}/p{second['ts'].replace('.', '')}"
     assert link in text and f"/p{first['ts'].replace('.', '')}" not in text

@@ -1,7 +1,7 @@
 """feedback: answers people rate, their votes and corrections; the origin of datasets
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-11-30 15:00:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005"
-down_revision = "0003"  # the lead re-chains this after 0004
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
