@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from admin.feedback import forget_old_texts
 from admin.scheduler import build_scheduler
+from bot.config import ConfigError, Settings
 from bot.feedback_views import CORRECTION_BLOCK, FEEDBACK_ACTION, SUGGEST_ACTION
 from emulators.sandbox import Sandbox
 from storage import repo
@@ -324,6 +325,20 @@ def test_non_admins_cannot_list_or_export_feedback(box: Sandbox) -> None:
     assert not [f for f, _ in box.openai.files.values() if "feedback" in f["filename"]]
 
 
-def test_a_bad_date_is_a_usage_error(box: Sandbox) -> None:
+def test_help_lists_feedback_and_a_bad_date_is_a_usage_error(box: Sandbox) -> None:
+    assert "`/finetune feedback dataset [since=YYYY-MM-DD]" in command(box, "help")["text"]
     answer = command(box, "feedback dataset since=yesterday")
     assert "`since=` expects a date such as 2026-11-01" in answer["text"]
+
+
+def test_feedback_settings_default_to_private_and_90_days_and_name_a_bad_value() -> None:
+    default = Settings.from_env({}, env_file=None)
+    assert not default.feedback_dms and default.feedback_keep_days == 90
+    chosen = Settings.from_env(
+        {"TUNEBOT_FEEDBACK_DMS": "on", "TUNEBOT_FEEDBACK_KEEP_DAYS": "30"}, env_file=None
+    )
+    assert chosen.feedback_dms and chosen.feedback_keep_days == 30
+    with pytest.raises(ConfigError, match="TUNEBOT_FEEDBACK_KEEP_DAYS"):
+        Settings.from_env({"TUNEBOT_FEEDBACK_KEEP_DAYS": "0"}, env_file=None)
+    with pytest.raises(ConfigError, match="TUNEBOT_FEEDBACK_DMS"):
+        Settings.from_env({"TUNEBOT_FEEDBACK_DMS": "yes please"}, env_file=None)
