@@ -129,6 +129,13 @@ class ReplyWriter:
     def _recover(self, error: SlackApiError, *, stopping: bool = False) -> None:
         code = error.response.get("error", "")
         stream_ts = self._stream.ts if self._stream is not None else None
+        if code == "invalid_blocks" and stopping and self._final_blocks:
+            # The answer matters more than the buttons under it: stop without them.
+            detail = error.response.get("response_metadata")
+            log.warning("Slack refused the blocks under an answer: %s", detail)
+            self._final_blocks = None
+            self._finish_stream()
+            return
         if code == "msg_too_long" and stream_ts:
             log.info("stream reached Slack's length limit; continuing in a new message")
             self._close_quietly(stream_ts)
@@ -186,12 +193,15 @@ class ReplyWriter:
         # With blocks, Slack shows them instead of `text`: the text goes first, as markdown.
         segment = self._text[self._segment_start :]
         assert self._posted_ts is not None
-        self._client.chat_update(
-            channel=self._channel,
-            ts=self._posted_ts,
-            text=segment,
-            blocks=[{"type": "markdown", "text": segment}, *blocks],
-        )
+        try:
+            self._client.chat_update(
+                channel=self._channel,
+                ts=self._posted_ts,
+                text=segment,
+                blocks=[{"type": "markdown", "text": segment}, *blocks],
+            )
+        except SlackApiError as error:  # the text is there already; only the blocks are lost
+            log.warning("could not add blocks under an answer: %s", error.response.get("error"))
 
     def _note_ts(self, ts: str | None) -> None:
         if ts and ts not in self.message_ts:

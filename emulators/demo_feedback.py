@@ -8,11 +8,9 @@ from typing import Any, TextIO
 
 from sqlalchemy import func, select
 
+from bot.feedback_views import CORRECTION_BLOCK, SUGGEST_ACTION
 from emulators.sandbox import Sandbox
 from storage.models import AnswerCorrection
-
-SUGGEST_ACTION = "answer_suggest"  # the bot's "Suggest a better answer" button
-CORRECTION_BLOCK = "correction"  # the block and action id of the form's text field
 
 Line = Callable[[str, str, str], None]
 

@@ -149,6 +149,18 @@ def test_when_streaming_is_refused_the_posted_answer_carries_the_buttons(box: Sa
     assert answers(box)[0].message_ts == message["ts"]
 
 
+def test_refused_buttons_do_not_turn_an_answer_into_an_apology(box: Sandbox) -> None:
+    box.slack.fail_next("chat.stopStream", error="invalid_blocks")
+    user = box.slack.add_user("minji")
+
+    message = ask(box, user, "still answered?")
+
+    assert "still answered?" in message["text"] and "Sorry" not in message["text"]
+    assert not feedback_blocks(message)
+    stops = [c for c in box.slack.calls if c.method == "chat.stopStream"]
+    assert len(stops) == 2 and "blocks" not in stops[-1].params
+
+
 def test_an_apology_carries_no_buttons_and_is_not_recorded(box: Sandbox) -> None:
     box.openai.fail_next("chat", status=503, times=3)
     user = box.slack.add_user("minji")
