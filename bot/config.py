@@ -178,10 +178,10 @@ class Settings:
             )
             return [f"no model provider is configured: set one of {ways}"]
         problems = []
-        for variable, name in (
-            ("TUNEBOT_PROVIDER", self.provider),
-            ("TUNEBOT_BASE_PROVIDER", self.base_model_provider),
-        ):
+        checks = [("TUNEBOT_PROVIDER", self.provider)]
+        if self.base_provider is not None:
+            checks.append(("TUNEBOT_BASE_PROVIDER", self.base_provider))
+        for variable, name in checks:
             if name not in on:
                 needs = ", ".join(s.variable for s in plugins[name].missing({}))
                 problems.append(
