@@ -70,7 +70,10 @@ def start(
     scheduler = None
     if settings.run_scheduler:
         scheduler = build_scheduler(
-            deps.poller(), poll_seconds=settings.poll_seconds, default_model=deps.base_model
+            deps.poller(),
+            poll_seconds=settings.poll_seconds,
+            default_model=deps.base_model,
+            feedback_keep_days=settings.feedback_keep_days,
         )
         scheduler.start()
     return Running(
@@ -83,7 +86,10 @@ def run_scheduler_forever(settings: Settings) -> None:
     deps = build_deps(settings)
     upgrade(deps.engine, provider=settings.provider)
     scheduler = build_scheduler(
-        deps.poller(), poll_seconds=settings.poll_seconds, default_model=deps.base_model
+        deps.poller(),
+        poll_seconds=settings.poll_seconds,
+        default_model=deps.base_model,
+        feedback_keep_days=settings.feedback_keep_days,
     )
     scheduler.start()
     log.info("scheduler started: polling every %s s", settings.poll_seconds)
