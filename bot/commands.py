@@ -88,10 +88,8 @@ def _dispatch(
 ) -> str:
     name, user = parsed.name, command["user_id"]
     if name == "providers":
-        respond(
-            response_type="ephemeral",
-            text=job_views.build_provider_list(deps.providers, deps.providers.today()),
-        )
+        text = job_views.build_provider_list(deps.providers, deps.providers.today())
+        respond(response_type="ephemeral", text=text + _deployment_lines(deps))
         return "listed"
     if name == "upload":
         client.views_open(
@@ -146,11 +144,7 @@ def _dispatch(
         return "shown"
     if name == "models":
         text = job_views.build_model_list(_models(deps), deps.providers)
-        # Paid deployments still running, with what each costs per day.
-        running = deployments.describe(deployments.running(c.gateway for c in deps.providers))
-        if running:
-            text += "\n*Deployments*\n" + "\n".join(running)
-        respond(response_type="ephemeral", text=text)
+        respond(response_type="ephemeral", text=text + _deployment_lines(deps))
         return "listed"
     if name == "use":
         ref = lifecycle.resolve_model(
@@ -184,6 +178,12 @@ def _dispatch(
     if name == "feedback dataset":
         return feedback.export_feedback(deps, parsed, user, respond)
     raise TunebotError(f"`{name}` is not available.")
+
+
+def _deployment_lines(deps: Deps) -> str:
+    """Paid deployments still running, with what each costs per day ("" when none)."""
+    running = deployments.describe(deployments.running(c.gateway for c in deps.providers))
+    return "\n*Deployments*\n" + "\n".join(running) if running else ""
 
 
 def _deployment_command(deps: Deps, parsed: Command, user: str, respond: Respond) -> str:

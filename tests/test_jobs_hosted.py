@@ -126,6 +126,10 @@ def test_a_dm_dataset_trains_deploys_once_and_answers(box: Sandbox, hosted: Host
     assert box.wait_for_turn(NOTIFY, asked.ts).model == active.model
     assert hosted.emu.chat_requests[-1]["model"] == active.model
     assert hosted.emu.chat_requests[-1].get("stream") is True
+    daily = {"together": "$95.76/day", "fireworks": "$69.60/day"}[hosted.name]
+    for listing in ("models", "providers"):
+        shown = command(box, listing)["text"]
+        assert "*Deployments*" in shown and daily in shown and active.model in shown
 
 
 def test_a_restart_mid_deployment_creates_no_second_deployment(
