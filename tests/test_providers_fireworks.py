@@ -255,3 +255,14 @@ def test_the_account_id_is_required_with_the_key(plugin: FireworksPlugin) -> Non
         plugin.build(
             values, endpoint=plugin.chat_endpoint(values), context=ProviderContext(today=date.today)
         )
+
+
+def test_an_empty_dataset_is_refused_in_fireworks_words(
+    gateway: FireworksGateway, tmp_path: Path
+) -> None:
+    path = tmp_path / "empty.jsonl"
+    path.write_bytes(b"\n")
+    with pytest.raises(
+        ProviderError, match="could not upload the dataset: the uploaded file is empty"
+    ):
+        gateway.upload_training_file(path, filename="empty.jsonl")

@@ -277,3 +277,16 @@ def test_a_restart_before_traffic_was_routed_routes_it(
     model = gateway.make_callable(job)
     assert gateway.is_answering(model)
     assert together_emulator.endpoint_named(name)["trafficSplit"]  # type: ignore[index]
+
+
+def test_a_quota_refusal_says_what_to_do(
+    gateway: TogetherGateway, together_emulator: TogetherEmulator, training_file: str
+) -> None:
+    together_emulator.fail_next(
+        "fine_tunes", status=402, message="Insufficient balance to start this fine-tuning job"
+    )
+    with pytest.raises(ProviderError) as refused:
+        gateway.create_job(TrainRequest(training_file=training_file, model=BASE))
+    text = str(refused.value)
+    assert "Insufficient balance to start this fine-tuning job" in text and "HTTP 402" in text
+    assert "add credits" in text and together_emulator.api_key not in text

@@ -160,7 +160,6 @@ class Deployment:
     model: str  # the name chats use
     state: str
     hourly_usd: float | None = None
-    job_id: str | None = None
 
 
 @runtime_checkable

@@ -1,5 +1,4 @@
-"""The `fireworks` plugin: Fireworks AI LoRA fine-tuning (SFT or DPO), served by an on-demand
-deployment (live merge) and called as `accounts/<account>/models/<id>`."""
+"""The `fireworks` plugin: Fireworks AI LoRA fine-tuning, served by an on-demand deployment."""
 
 from __future__ import annotations
 

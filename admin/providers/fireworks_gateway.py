@@ -1,5 +1,4 @@
-"""Fireworks AI fine-tuning through the official `fireworks-ai` SDK: datasets, SFT and DPO jobs,
-and the on-demand (live-merge) deployment that serves a LoRA model."""
+"""Fireworks AI through the official `fireworks-ai` SDK: datasets, SFT/DPO jobs, deployments."""
 
 from __future__ import annotations
 

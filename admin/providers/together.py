@@ -1,5 +1,4 @@
-"""The `together` plugin: Together AI fine-tuning (LoRA or full, SFT or DPO), served on a
-dedicated endpoint."""
+"""The `together` plugin: Together AI fine-tuning, served from a dedicated endpoint."""
 
 from __future__ import annotations
 
