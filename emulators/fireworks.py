@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from emulators._support import random_id
-from emulators._wire import Request
+from emulators._wire import Request, Response
 from emulators.hosted import HostedEmulator, grpc_error
 
 Json = dict[str, Any]
@@ -61,6 +61,9 @@ class FireworksEmulator(HostedEmulator):
     def _install(self) -> None:
         g, acct = self._guarded, "/v1/accounts/{account}"
         self.route("POST", f"{acct}/datasets/{{id}}:upload", "datasets", g(self._upload))
+        self.route("POST", f"{acct}/datasets/{{id}}:getUploadEndpoint", "datasets", g(self._signed))
+        self.route("POST", f"{acct}/datasets/{{id}}:validateUpload", "datasets", g(self._validate))
+        self.router.add("PUT", "/storage/{id}/{filename}", self._put_signed)
         self.route("POST", f"{acct}/datasets", "datasets", g(self._create_dataset))
         self.route("GET", f"{acct}/datasets/{{id}}", "datasets", g(self._dataset))
         for kind in KINDS:
@@ -122,6 +125,29 @@ class FireworksEmulator(HostedEmulator):
         self.dataset_data[request.params["id"]] = part.data
         found["state"] = "READY"
         return {"filenameToSignedUrls": {}}
+
+    def _signed(self, request: Request) -> Json:
+        """Signed storage URLs (no API key, as GCS's are not Fireworks')."""
+        self._dataset(request)
+        sizes = (request.json() or {}).get("filenameToSize") or {}
+        if not sizes:
+            raise FireworksError(400, "filename_to_size is required")
+        base = f"{self.origin}/storage/{request.params['id']}"
+        return {"filenameToSignedUrls": {name: f"{base}/{name}" for name in sizes}}
+
+    def _put_signed(self, request: Request) -> Response:
+        with self.lock:
+            if request.params["id"] not in self.datasets:
+                return Response(404, b"NoSuchKey")
+            self.dataset_data[request.params["id"]] = request.body
+        return Response(200, b"")
+
+    def _validate(self, request: Request) -> Json:
+        found = self._dataset(request)
+        if not self.dataset_data.get(request.params["id"], b"").strip():
+            raise FireworksError(400, "no file was uploaded to the dataset")
+        found["state"] = "READY"
+        return {}
 
     # -- jobs --------------------------------------------------------------------------------
 

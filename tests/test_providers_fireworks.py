@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
+import fireworks
 import openai
 import pytest
 
@@ -266,3 +267,31 @@ def test_an_empty_dataset_is_refused_in_fireworks_words(
         ProviderError, match="could not upload the dataset: the uploaded file is empty"
     ):
         gateway.upload_training_file(path, filename="empty.jsonl")
+
+
+def test_a_large_dataset_goes_through_a_signed_url_unchanged(
+    plugin: FireworksPlugin, fireworks_emulator: FireworksEmulator, tmp_path: Path
+) -> None:
+    emu = fireworks_emulator
+    client = fireworks.Fireworks(api_key=emu.api_key, account_id=emu.account, base_url=emu.base_url)
+    chat = openai.OpenAI(api_key=emu.api_key, base_url=f"{emu.origin}/inference/v1")
+    # A one-request limit of 64 bytes stands in for Fireworks' 150 MB.
+    gateway = FireworksGateway(
+        client,
+        chat,
+        account=emu.account,
+        phase=plugin.phase,
+        capabilities=frozenset(),
+        direct_limit=64,
+    )
+    path = tmp_path / "big.jsonl"
+    path.write_bytes(TRAINING * 40)
+    seen: list[tuple[int, int]] = []
+    name = gateway.upload_training_file(
+        path, filename="big.jsonl", progress=lambda a, b: seen.append((a, b))
+    )
+    dataset_id = name.rsplit("/", 1)[-1]
+    assert emu.dataset_data[dataset_id] == TRAINING * 40
+    assert emu.datasets[dataset_id]["state"] == "READY"
+    assert ("POST", f"/v1/accounts/acme/datasets/{dataset_id}:validateUpload") in emu.calls
+    assert seen[-1] == (len(TRAINING * 40), len(TRAINING * 40))

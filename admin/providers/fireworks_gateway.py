@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import fireworks
+import httpx
 import openai
 
 from admin.providers.base import (
@@ -23,6 +23,7 @@ from admin.providers.base import (
     Unsupported,
     UploadProgress,
 )
+from admin.providers.fireworks_datasets import DIRECT_LIMIT, upload_dataset
 from admin.providers.fireworks_wire import event_for, hyper_for, job_arguments, snapshot
 from admin.providers.hosted import asking, deployment_name, require_trained
 from admin.providers.plugin import Phase
@@ -44,6 +45,7 @@ class FireworksGateway:
         capabilities: frozenset[str],
         gpu_hourly_usd: float | None = None,
         name: str = "fireworks",
+        direct_limit: int = DIRECT_LIMIT,
     ) -> None:
         self.name = name
         self.label = LABEL
@@ -56,6 +58,10 @@ class FireworksGateway:
         self._account = account
         self._phase = phase
         self._gpu_hourly = gpu_hourly_usd
+        self._direct_limit = direct_limit
+        # Files above the one-request limit go to a signed storage URL, which is no Fireworks
+        # API route (so no SDK method): a plain HTTP PUT, streamed.
+        self._storage = httpx.Client(timeout=httpx.Timeout(600.0, connect=10.0))
 
     def _asking(self, action: str) -> Any:
         return asking(ERRORS, label=LABEL, action=action)
@@ -65,28 +71,16 @@ class FireworksGateway:
     def upload_training_file(
         self, path: Path, *, filename: str, progress: UploadProgress | None = None
     ) -> str:
-        data = path.read_bytes()
-        # Named by content: a retry after a crash finds the dataset it already made.
-        dataset_id = "tunebot-" + hashlib.sha256(data).hexdigest()[:24]
-        examples = sum(1 for line in data.splitlines() if line.strip())
-        with self._asking("create the dataset"):
-            try:
-                found = self._client.datasets.get(dataset_id)
-            except fireworks.NotFoundError:
-                found = self._client.datasets.create(
-                    dataset_id=dataset_id,
-                    dataset={
-                        "user_uploaded": {},
-                        "example_count": str(examples),
-                        "display_name": filename[:60],
-                    },
-                )
-        if found.state != "READY":
-            with self._asking("upload the dataset"):
-                self._client.datasets.upload(dataset_id, file=(filename, data))
-        if progress is not None:
-            progress(len(data), len(data))
-        return f"accounts/{self._account}/datasets/{dataset_id}"
+        with self._asking("upload the dataset"):
+            return upload_dataset(
+                self._client,
+                self._storage,
+                path,
+                filename=filename,
+                account=self._account,
+                progress=progress,
+                direct_limit=self._direct_limit,
+            )
 
     def create_job(self, request: TrainRequest) -> JobSnapshot:
         if request.learning_rate_multiplier is not None:
