@@ -59,9 +59,15 @@ class FireworksGateway:
         self._phase = phase
         self._gpu_hourly = gpu_hourly_usd
         self._direct_limit = direct_limit
+        self._storage_client: httpx.Client | None = None
+
+    @property
+    def _storage(self) -> httpx.Client:
         # Files above the one-request limit go to a signed storage URL, which is no Fireworks
-        # API route (so no SDK method): a plain HTTP PUT, streamed.
-        self._storage = httpx.Client(timeout=httpx.Timeout(600.0, connect=10.0))
+        # API route (so no SDK method): a plain HTTP PUT, streamed. Made on first use.
+        if self._storage_client is None:
+            self._storage_client = httpx.Client(timeout=httpx.Timeout(600.0, connect=10.0))
+        return self._storage_client
 
     def _asking(self, action: str) -> Any:
         return asking(ERRORS, label=LABEL, action=action)
