@@ -251,10 +251,16 @@ def test_rate_limits_and_server_errors_are_retried(
 
 
 def test_the_account_id_is_required_with_the_key(plugin: FireworksPlugin) -> None:
+    assert not plugin.is_configured({"FIREWORKS_API_KEY": "fw_x"})
+    assert plugin.is_configured({"FIREWORKS_API_KEY": "fw_x", "FIREWORKS_ACCOUNT_ID": "acme"})
+    needed = [s.variable for s in plugin.missing({})]
+    assert needed == ["FIREWORKS_API_KEY", "FIREWORKS_ACCOUNT_ID"]
     values = plugin.values({"FIREWORKS_API_KEY": "fw_x"})
     with pytest.raises(TunebotError, match="FIREWORKS_ACCOUNT_ID"):
         plugin.build(
-            values, endpoint=plugin.chat_endpoint(values), context=ProviderContext(today=date.today)
+            values,
+            endpoint=plugin.chat_endpoint(values),
+            context=ProviderContext(today=date.today),
         )
 
 

@@ -114,6 +114,14 @@ class FireworksPlugin(ProviderPlugin):
         "replica runs; tunebot keeps one replica up so the bot answers at once"
     )
 
+    def is_configured(self, env: Mapping[str, str]) -> bool:
+        # The key alone cannot name a dataset, job or model: the account id is required too,
+        # and `missing` says so wherever tunebot lists what would turn a provider on.
+        return all((env.get(s.variable) or "").strip() for s in self.missing(env))
+
+    def missing(self, env: Mapping[str, str]) -> list[Setting]:
+        return [s for s in self.settings if s.enables or s.variable == "FIREWORKS_ACCOUNT_ID"]
+
     def chat_endpoint(self, values: Mapping[str, str]) -> ChatEndpoint:
         base = values.get("FIREWORKS_BASE_URL", FIREWORKS_DEFAULT_URL).rstrip("/")
         return ChatEndpoint(
