@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -123,6 +124,9 @@ def _healthcheck(args: argparse.Namespace) -> int:
 
 
 def _logging(settings: Settings) -> None:
+    # TUNEBOT_LOG_FORMAT joins Settings with its multi-provider rewrite; until it is there,
+    # the variable is read here (the only other place that reads the environment).
+    fmt = getattr(settings, "log_format", None) or os.environ.get("TUNEBOT_LOG_FORMAT", "text")
     configure_logging(
         settings.log_level,
         [
@@ -132,6 +136,7 @@ def _logging(settings: Settings) -> None:
             settings.openai_api_key,
             settings.finetune_api_key,
         ],
+        fmt=fmt.strip().lower() or "text",
     )
 
 
