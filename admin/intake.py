@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from admin.datasets import DatasetReport, PreparedDataset, detect_format, list_speakers, prepare
+from admin.datastore import DatasetStore
 from admin.providers.base import FineTuneProvider, ProviderError
-from storage import repo
+from storage import repo, upload_repo
 from storage.db import SessionFactory
 from storage.models import utcnow
 
@@ -78,6 +79,7 @@ def take_dataset(
     options: IntakeOptions,
     session_factory: SessionFactory,
     provider: FineTuneProvider,
+    store: DatasetStore | None = None,
     stage: Stage | None = None,
 ) -> IntakeResult:
     """Validate `path`; if valid, store it once (by content) and upload it to the provider."""
@@ -110,6 +112,7 @@ def take_dataset(
             options=options,
             session_factory=session_factory,
             provider=provider,
+            store=store,
             stage=stage,
             parent=None,
         )
@@ -121,6 +124,7 @@ def take_dataset(
                 options=options,
                 session_factory=session_factory,
                 provider=provider,
+                store=store,
                 stage=stage,
                 parent=result.dataset.id,
             )
@@ -135,10 +139,15 @@ def _store_and_upload(
     options: IntakeOptions,
     session_factory: SessionFactory,
     provider: FineTuneProvider,
+    store: DatasetStore | None,
     stage: Stage | None,
     parent: int | None,
 ) -> tuple[StoredDataset, bool]:
     report = prepared.report
+    if store is not None:
+        # Kept before anything is recorded: a stored dataset can always travel to another
+        # provider (or train locally) without the original file.
+        store.put(prepared.jsonl_path, prepared.sha256)
     values = {
         "name": name[:255],
         "uploaded_by": uploader,
@@ -175,6 +184,12 @@ def _store_and_upload(
         log.warning("upload of ds-%s failed: %s", dataset_id, failure)
     with session_factory.begin() as session:
         repo.finish_dataset_upload(
+            session, dataset_id=dataset_id, provider=provider.name, file_id=file_id, error=error
+        )
+        upload_repo.claim_upload(
+            session, dataset_id=dataset_id, provider=provider.name, stale_before=utcnow()
+        )
+        upload_repo.finish_upload(
             session, dataset_id=dataset_id, provider=provider.name, file_id=file_id, error=error
         )
         stored = repo.get_dataset(session, dataset_id=dataset_id)

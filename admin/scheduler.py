@@ -11,6 +11,7 @@ from apscheduler.schedulers.base import BaseScheduler
 
 from admin.lifecycle import check_shutdown
 from admin.poller import PollerDeps, tick
+from storage.repo import ModelRef
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +20,7 @@ def build_scheduler(
     deps: PollerDeps,
     *,
     poll_seconds: int,
-    default_model: str,
+    default_model: ModelRef,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> BaseScheduler:
     """The scheduler, jobs added, not started. Several may run against one database."""
@@ -40,7 +41,7 @@ def build_scheduler(
     def shutdown_check() -> None:
         check_shutdown(
             deps.session_factory,
-            deps.provider,
+            deps.providers,
             default_model=default_model,
             notify_channel=deps.notify_channel,
             today=now().date(),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 
@@ -71,8 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _service_settings() -> Settings:
     """Settings for the long-running commands, which need real Slack and model credentials."""
     settings = Settings.from_env()
-    settings.require_slack()
-    settings.require_openai()
+    settings.require_service()
     _logging(settings)
     return settings
 
@@ -103,7 +101,7 @@ def _db_upgrade(args: argparse.Namespace) -> int:
     _logging(settings)
     engine = build_engine(settings.database_url)
     check_connection(engine)
-    upgrade(engine)
+    upgrade(engine, provider=settings.provider)
     print(f"database is up to date ({engine.url.render_as_string(hide_password=True)})")
     return 0
 
@@ -125,20 +123,7 @@ def _healthcheck(args: argparse.Namespace) -> int:
 
 
 def _logging(settings: Settings) -> None:
-    # TUNEBOT_LOG_FORMAT joins Settings with its multi-provider rewrite; until it is there,
-    # the variable is read here (the only other place that reads the environment).
-    fmt = getattr(settings, "log_format", None) or os.environ.get("TUNEBOT_LOG_FORMAT", "text")
-    configure_logging(
-        settings.log_level,
-        [
-            settings.slack_bot_token,
-            settings.slack_signing_secret,
-            settings.slack_app_token,
-            settings.openai_api_key,
-            settings.finetune_api_key,
-        ],
-        fmt=fmt.strip().lower() or "text",
-    )
+    configure_logging(settings.log_level, settings.secrets(), fmt=settings.log_format)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

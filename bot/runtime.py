@@ -60,7 +60,7 @@ def start(
         except SLACK_FAILURES as error:
             raise slack_failure(settings, error) from None
         if migrate:
-            upgrade(deps.engine)
+            upgrade(deps.engine, provider=settings.provider)
     except BaseException:
         deps.close()
         raise
@@ -87,7 +87,7 @@ def _serve(settings: Settings, deps: Deps, app: App, *, host: str, reuse_port: b
     scheduler = None
     if settings.run_scheduler:
         scheduler = build_scheduler(
-            deps.poller(), poll_seconds=settings.poll_seconds, default_model=settings.base_model
+            deps.poller(), poll_seconds=settings.poll_seconds, default_model=deps.base_model
         )
         scheduler.start()
     return Running(
@@ -100,12 +100,12 @@ def run_scheduler_forever(settings: Settings) -> None:
     deps = build_deps(settings)
     try:
         check_connection(deps.engine)
-        upgrade(deps.engine)
+        upgrade(deps.engine, provider=settings.provider)
     except BaseException:
         deps.close()
         raise
     scheduler = build_scheduler(
-        deps.poller(), poll_seconds=settings.poll_seconds, default_model=settings.base_model
+        deps.poller(), poll_seconds=settings.poll_seconds, default_model=deps.base_model
     )
     scheduler.start()
     log.info("scheduler started: polling every %s s", settings.poll_seconds)
@@ -157,7 +157,7 @@ def _run_workers(settings: Settings) -> int:
     try:
         check_connection(engine)
         check_slack(settings)  # here, not in each worker: one line, not a traceback per worker
-        upgrade(engine)  # once, before the workers start
+        upgrade(engine, provider=settings.provider)  # once, before the workers start
     finally:
         engine.dispose()
     gc.freeze()  # keep the import-time objects out of the workers' collections (and pages)

@@ -60,6 +60,8 @@ class ActiveModel(Base):
     __tablename__ = "active_model"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Where the model is served: a provider plugin's name. The pair is what answers.
+    provider: Mapped[str] = mapped_column(String(32))
     model: Mapped[str] = mapped_column(String(255))
     since: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     history_id: Mapped[int] = mapped_column(Integer)
@@ -71,6 +73,7 @@ class ModelHistory(Base):
     __tablename__ = "model_history"
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    provider: Mapped[str] = mapped_column(String(32))
     model: Mapped[str] = mapped_column(String(255))
     activated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     set_by_user: Mapped[str | None] = mapped_column(String(64))
@@ -90,6 +93,7 @@ class Turn(Base):
     thread_ts: Mapped[str] = mapped_column(String(32))
     message_ts: Mapped[str] = mapped_column(String(32))
     user_id: Mapped[str | None] = mapped_column(String(32))
+    provider: Mapped[str | None] = mapped_column(String(32))
     model: Mapped[str] = mapped_column(String(255))
     prompt_tokens: Mapped[int | None] = mapped_column(Integer)
     completion_tokens: Mapped[int | None] = mapped_column(Integer)
@@ -127,6 +131,7 @@ class Dataset(Base):
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     report: Mapped[dict[str, Any]] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(32))
+    # The provider it was first uploaded to (round 1); every upload is in dataset_uploads.
     provider: Mapped[str | None] = mapped_column(String(32))
     provider_file_id: Mapped[str | None] = mapped_column(String(128))
     error: Mapped[str | None] = mapped_column(String(1000))
@@ -135,6 +140,22 @@ class Dataset(Base):
     @property
     def label(self) -> str:
         return f"ds-{self.id}"
+
+
+class DatasetUpload(Base):
+    """A dataset's file at one provider: uploaded once per (dataset, provider)."""
+
+    __tablename__ = "dataset_uploads"
+    __table_args__ = (UniqueConstraint("dataset_id", "provider"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"), index=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    # uploading -> uploaded | failed; a stale "uploading" (a crash) is taken over.
+    status: Mapped[str] = mapped_column(String(16))
+    file_id: Mapped[str | None] = mapped_column(String(128))
+    error: Mapped[str | None] = mapped_column(String(1000))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class Job(Base):
@@ -226,6 +247,7 @@ __all__ = [
     "AuditEntry",
     "Base",
     "Dataset",
+    "DatasetUpload",
     "Job",
     "JobEventRow",
     "ModelHistory",
