@@ -116,3 +116,12 @@ def test_a_bot_token_slack_refuses_is_one_line_without_the_token(tmp_path: Path)
     line = _slack_line(stderr)
     assert line == "tunebot: cannot start: Slack refused SLACK_BOT_TOKEN: invalid_auth"
     assert token not in stderr
+
+
+def test_an_app_token_slack_refuses_is_one_line_without_the_token(tmp_path: Path) -> None:
+    token = "xapp-1-not-this-apps-token"
+    extra = {"SLACK_APP_TOKEN": token, "DATABASE_URL": f"sqlite:///{tmp_path}/tunebot.db"}
+    stderr = _fails_at_start(tmp_path, ("run",), **extra)
+    assert "Traceback" not in stderr and token not in stderr, stderr
+    last = stderr.strip().splitlines()[-1]
+    assert last == "tunebot: cannot start: Slack refused SLACK_APP_TOKEN: invalid_auth"
