@@ -17,6 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="A Slack bot that answers from your team's fine-tuned model "
         "and lets admins fine-tune it from Slack.",
     )
+    parser.add_argument("--version", action="version", version=f"tunebot {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     run = commands.add_parser(
@@ -65,6 +66,15 @@ def build_parser() -> argparse.ArgumentParser:
     health.set_defaults(func=_healthcheck)
     add_dataset_commands(commands)
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("tunebot")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
 
 
 def _service_settings() -> Settings:

@@ -12,7 +12,7 @@ from admin import lifecycle
 from admin.commands import Command, help_text, parse_command
 from admin.errors import TunebotError, new_reference
 from admin.training import plan_training, start_training
-from bot import job_views, upload_views
+from bot import feedback, job_views, upload_views
 from bot.admins import audit, require_admin
 from bot.deps import Deps
 from storage import job_repo, repo
@@ -175,6 +175,10 @@ def _dispatch(
             f"{deps.providers.label(ref.provider)}.",
         )
         return f"rolled back to {ref}"
+    if name == "feedback":
+        return feedback.show_feedback(deps, client, respond)
+    if name == "feedback dataset":
+        return feedback.export_feedback(deps, parsed, user, respond)
     raise TunebotError(f"`{name}` is not available.")
 
 

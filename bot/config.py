@@ -57,6 +57,8 @@ class Settings:
     web_workers: int = 1
     log_level: str = "INFO"
     log_format: str = "text"
+    feedback_dms: bool = False
+    feedback_keep_days: int = 90
 
     @property
     def socket_mode(self) -> bool:
@@ -121,6 +123,8 @@ class Settings:
             "web_workers": _int(env, "TUNEBOT_WEB_WORKERS", 1, minimum=1, maximum=32),
             "log_level": _log_level(env.get("TUNEBOT_LOG_LEVEL", "INFO")),
             "log_format": _choice(env, "TUNEBOT_LOG_FORMAT", ("text", "json"), "text"),
+            "feedback_dms": _choice(env, "TUNEBOT_FEEDBACK_DMS", ("on", "off"), "off") == "on",
+            "feedback_keep_days": _int(env, "TUNEBOT_FEEDBACK_KEEP_DAYS", 90, minimum=1),
         }
         settings = cls(**kwargs)
         if settings.slack_app_token and not settings.slack_app_token.startswith("xapp-"):
@@ -174,10 +178,10 @@ class Settings:
             )
             return [f"no model provider is configured: set one of {ways}"]
         problems = []
-        for variable, name in (
-            ("TUNEBOT_PROVIDER", self.provider),
-            ("TUNEBOT_BASE_PROVIDER", self.base_model_provider),
-        ):
+        checks = [("TUNEBOT_PROVIDER", self.provider)]
+        if self.base_provider is not None:
+            checks.append(("TUNEBOT_BASE_PROVIDER", self.base_provider))
+        for variable, name in checks:
             if name not in on:
                 needs = ", ".join(s.variable for s in plugins[name].missing({}))
                 problems.append(

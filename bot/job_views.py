@@ -106,6 +106,7 @@ def build_provider_list(providers: Providers, today: date) -> str:
         lines.append(f"    {jobs}; chat at `{configured.endpoint.host}`; supports {supports}")
         if plugin.serving_cost:
             lines.append(f"    serving: {plugin.serving_cost}")
+        lines.append(f"    tokens: {plugin.token_counting}")
     off = [p for name, p in providers.known.items() if name not in providers]
     if off:
         how = "; ".join(f"{p.label}: {', '.join(s.variable for s in p.missing({}))}" for p in off)

@@ -87,7 +87,10 @@ def _serve(settings: Settings, deps: Deps, app: App, *, host: str, reuse_port: b
     scheduler = None
     if settings.run_scheduler:
         scheduler = build_scheduler(
-            deps.poller(), poll_seconds=settings.poll_seconds, default_model=deps.base_model
+            deps.poller(),
+            poll_seconds=settings.poll_seconds,
+            default_model=deps.base_model,
+            feedback_keep_days=settings.feedback_keep_days,
         )
         scheduler.start()
     return Running(
@@ -105,7 +108,10 @@ def run_scheduler_forever(settings: Settings) -> None:
         deps.close()
         raise
     scheduler = build_scheduler(
-        deps.poller(), poll_seconds=settings.poll_seconds, default_model=deps.base_model
+        deps.poller(),
+        poll_seconds=settings.poll_seconds,
+        default_model=deps.base_model,
+        feedback_keep_days=settings.feedback_keep_days,
     )
     scheduler.start()
     log.info("scheduler started: polling every %s s", settings.poll_seconds)

@@ -53,9 +53,10 @@ class Sandbox:
         With `socket_mode` the bot connects to the Slack emulator's websocket with an app
         token, and events, commands and interactions reach it there instead of over HTTP.
         """
-        tmp = None
+        # Its own folder for the database (unless one is given) and the dataset store, so a
+        # sandbox never writes into the working directory.
+        tmp = tempfile.TemporaryDirectory(prefix="tunebot-")
         if database_url is None:
-            tmp = tempfile.TemporaryDirectory(prefix="tunebot-")
             database_url = f"sqlite:///{Path(tmp.name) / 'tunebot.db'}"
         slack = SlackEmulator().start()
         openai = OpenAIEmulator().start()
@@ -75,6 +76,7 @@ class Sandbox:
             # Tests drive the poller one tick at a time; the demo turns the scheduler on.
             run_scheduler=False,
             slack_app_token=slack.app_token if socket_mode else None,
+            data_dir=Path(tmp.name) / "data",
         ).with_overrides(**overrides)
         bot = start(settings, host="127.0.0.1")
         if socket_mode:
