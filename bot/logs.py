@@ -7,6 +7,7 @@ import json
 import logging
 import re
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
@@ -95,22 +96,24 @@ class RefusedRequestSummary(logging.Filter):
         self._window_start = float("-inf")
         self._in_window = 0
         self._held_back = 0
+        self._lock = threading.Lock()  # requests are refused on the event loop and on threads
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         if not message.startswith(_REFUSED):
             return True
-        now = self._clock()
-        if now - self._window_start >= 60:
-            self._window_start, self._in_window = now, 0
-        if self._in_window >= self._per_minute:
-            self._held_back += 1
-            return False
-        self._in_window += 1
+        with self._lock:
+            now = self._clock()
+            if now - self._window_start >= 60:
+                self._window_start, self._in_window = now, 0
+            if self._in_window >= self._per_minute:
+                self._held_back += 1
+                return False
+            self._in_window += 1
+            held_back, self._held_back = self._held_back, 0
         summary = self.summarise(message)
-        if self._held_back:
-            summary += f" ({self._held_back} more refused earlier, not logged)"
-            self._held_back = 0
+        if held_back:
+            summary += f" ({held_back} more refused earlier, not logged)"
         record.msg, record.args = summary, None
         return True
 
