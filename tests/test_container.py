@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
 import time
+import tomllib
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -271,3 +273,18 @@ def test_env_example_copied_as_is_is_read_without_error(tmp_path: Path) -> None:
     shutil.copy(ROOT / ".env.example", copy)
     settings = Settings.from_env({}, env_file=copy)
     assert settings.database_url == "sqlite:///tunebot.db" and settings.port == 3000
+
+
+def test_the_dockerfiles_requirements_step_lists_the_projects_dependencies(tmp_path: Path) -> None:
+    # The first RUN, as the image's /bin/sh runs it, in a copy of the build context's pyproject.
+    run = re.search(r'^RUN (python -c ".*?") > /tmp/requirements.txt', DOCKERFILE, re.MULTILINE)
+    assert run, "the Dockerfile no longer writes its requirements from pyproject.toml"
+    shutil.copy(ROOT / "pyproject.toml", tmp_path)
+    command = run.group(1).replace("python", shlex.quote(sys.executable), 1)
+    result = subprocess.run(
+        ["/bin/sh", "-c", command], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    with (ROOT / "pyproject.toml").open("rb") as file:
+        dependencies = tomllib.load(file)["project"]["dependencies"]
+    assert result.stdout.splitlines() == dependencies
