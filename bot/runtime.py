@@ -55,6 +55,8 @@ def start(
     deps = build_deps(settings)
     try:
         check_connection(deps.engine)
+        # On a quiet client first: a refusal is then tunebot's one line, without the SDK's.
+        check_slack(settings)
         try:
             app = build_app(deps)  # Bolt calls auth.test here
         except SLACK_FAILURES as error:

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import http.client
+import logging
 
 from slack_bolt.error import BoltError
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.config import Settings
 from bot.deps import build_slack_client
+
+_SILENT = logging.getLogger("tunebot.startup.slack")
+_SILENT.addHandler(logging.NullHandler())
+_SILENT.propagate = False
 
 
 class SlackUnavailable(Exception):
@@ -38,8 +43,12 @@ def slack_failure(
 
 
 def check_slack(settings: Settings) -> None:
-    """auth.test on a client of its own, closed after, so no connection outlives it."""
-    client = build_slack_client(settings)
+    """auth.test on a client of its own, closed after, so no connection outlives it.
+
+    Its logger is silent: the SDK would log the failed request on a line of its own, and a
+    start-up failure is the one line tunebot prints.
+    """
+    client = build_slack_client(settings, logger=_SILENT)
     try:
         client.auth_test()
     except SLACK_FAILURES as error:
