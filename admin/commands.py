@@ -8,13 +8,25 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
-from admin.options import UsageError, parse_options
+from admin.options import UsageError, parse_options, positive_int
 from admin.providers.plugin import PROVIDER_OPTION_KEY, ProviderPlugin
 from admin.providers.registry import Providers
 
 Fields = dict[str, tuple[Callable[[str], Any], str]]
+
+
+def _day(raw: str) -> datetime:
+    return datetime.strptime(raw, "%Y-%m-%d").replace(tzinfo=UTC)
+
+
+FEEDBACK_FIELDS: Fields = {
+    "since": (_day, "a date such as 2026-11-01"),
+    "model": (str, "the model whose answers to use"),
+    "min_votes": (positive_int, "the 👍 an answer needs to be used, 1 or more"),
+}
 
 
 @dataclass(frozen=True)
@@ -75,6 +87,27 @@ SPECS: dict[str, Spec] = {
         fields=PROVIDER_FIELD,
     ),
     "rollback": Spec("/finetune rollback", "switch back to the previous model"),
+    "deploy": Spec(
+        "/finetune deploy <job>",
+        "approve a trained model's paid deployment",
+        positional=1,
+        capability="deployments",
+    ),
+    "undeploy": Spec(
+        "/finetune undeploy <model> [provider=]",
+        "remove an old model's paid deployment (not the active model or the rollback target)",
+        positional=1,
+        fields=PROVIDER_FIELD,
+        capability="deployments",
+    ),
+    "feedback": Spec(
+        "/finetune feedback", "ratings of answers per model, corrections, latest answers rated 👎"
+    ),
+    "feedback dataset": Spec(
+        "/finetune feedback dataset [since=YYYY-MM-DD] [model=] [min_votes=]",
+        "build datasets from answers rated 👍 and from corrections (plus DPO pairs)",
+        fields=FEEDBACK_FIELDS,
+    ),
     "eval": Spec(
         "/finetune eval <job> [against=<model>] [provider=]",
         "show the job's evaluation report; with `against=`, compare again now",
@@ -107,6 +140,10 @@ def parse_command(text: str, providers: Providers) -> Command:
         return Command("help", [], {})
     name = words[0].lower()
     rest = words[1] if len(words) > 1 else ""
+    # Two-word subcommands (`feedback dataset`) are looked up before the one-word ones.
+    second = rest.split(maxsplit=1)
+    if second and f"{name} {second[0].lower()}" in SPECS:
+        name, rest = f"{name} {second[0].lower()}", second[1] if len(second) > 1 else ""
     spec = SPECS.get(name)
     if spec is None:
         raise UsageError(f"Unknown subcommand `{name}`.\n{help_text(providers)}")

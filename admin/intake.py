@@ -81,6 +81,7 @@ def take_dataset(
     provider: FineTuneProvider,
     store: DatasetStore | None = None,
     stage: Stage | None = None,
+    origin: str = "upload",
 ) -> IntakeResult:
     """Validate `path`; if valid, store it once (by content) and upload it to the provider."""
     speakers = needs_assistant(path, name, options)
@@ -115,6 +116,7 @@ def take_dataset(
             store=store,
             stage=stage,
             parent=None,
+            origin=origin,
         )
         if prepared.validation is not None and result.dataset is not None:
             result.validation, _ = _store_and_upload(
@@ -127,6 +129,7 @@ def take_dataset(
                 store=store,
                 stage=stage,
                 parent=result.dataset.id,
+                origin=origin,
             )
     return result
 
@@ -142,6 +145,7 @@ def _store_and_upload(
     store: DatasetStore | None,
     stage: Stage | None,
     parent: int | None,
+    origin: str = "upload",
 ) -> tuple[StoredDataset, bool]:
     report = prepared.report
     if store is not None:
@@ -159,6 +163,7 @@ def _store_and_upload(
         "report": {**report.to_dict(), "options": options.to_dict()},
         "status": "uploading",
         "validation_for_id": parent,
+        "origin": origin,  # "upload", or "feedback" for datasets built from rated answers
     }
     with session_factory.begin() as session:
         row, inserted = repo.claim_dataset(session, values=values)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from admin import deployments
 from admin.errors import TunebotError
 from admin.evaluation.config import EvalDeps
 from admin.evaluation.gate import Stage, gate
@@ -33,6 +34,8 @@ class PollerDeps:
     notify_channel: str | None
     clock: Callable[[], datetime] = utcnow
     workers: int = 16
+    # A deployment costing more than this per day waits for `/finetune deploy`; None: never.
+    confirm_above_usd: float | None = None
     evaluation: EvalDeps | None = None  # None: no gate, a succeeded job goes live (TUNEBOT_EVAL)
 
 
@@ -108,7 +111,18 @@ def poll_job(deps: PollerDeps, job_id: int) -> str:
                 finished_at=snap.finished_at,
             )
         stage = "succeeded"
-    if stage == "succeeded":
+    if stage == "succeeded" and deps.confirm_above_usd is not None:
+        stage = deployments.gate(
+            deps.session_factory,
+            provider,
+            job_id=job_id,
+            snap=snap,
+            threshold_per_day=deps.confirm_above_usd,
+            notify_channel=deps.notify_channel,
+        )
+        if stage == deployments.AWAITING:
+            return stage
+    if stage in ("succeeded", deployments.APPROVED):
         try:
             callable_model = provider.make_callable(snap)
         except NotReady as waiting:
@@ -118,7 +132,7 @@ def poll_job(deps: PollerDeps, job_id: int) -> str:
             job_repo.advance_stage(
                 session,
                 job_id=job_id,
-                from_stages=["succeeded"],
+                from_stages=["succeeded", deployments.APPROVED],
                 to_stage="callable",
                 callable_model=callable_model,
             )

@@ -13,6 +13,8 @@ from slack_sdk import WebClient
 
 from admin.errors import ModelUnavailable, ProviderUnavailable, TunebotError, new_reference
 from bot.deps import Deps
+from bot.feedback import record_answer
+from bot.feedback_views import build_feedback_blocks
 from bot.history import (
     APOLOGY_EVENT,
     budget_for,
@@ -39,6 +41,7 @@ class Question:
     text: str
     ts: str
     thread_ts: str  # the thread to answer in: the message's own ts when it is top-level
+    is_dm: bool = False
 
     @property
     def is_thread_reply(self) -> bool:
@@ -90,6 +93,7 @@ def _answer_event(
         text=event.get("text") or "",
         ts=event["ts"],
         thread_ts=event.get("thread_ts") or event["ts"],
+        is_dm=event.get("channel_type") == "im",
     )
     with deps.session_factory.begin() as session:
         fresh = repo.claim_message(
@@ -174,7 +178,21 @@ def answer(
             reply = _stream(deps, model, messages)
         for delta in reply.deltas:
             writer.write(delta)
-        writer.finish()
+        # Feedback buttons go under the last part of a finished answer, never on an apology.
+        writer.finish(blocks=build_feedback_blocks() if writer.text else None)
+        if writer.text and writer.message_ts:
+            record_answer(
+                deps,
+                channel=question.channel,
+                thread_ts=question.thread_ts,
+                message_ts=writer.message_ts[-1],
+                user=question.user,
+                is_dm=question.is_dm,
+                provider=model.provider,
+                model=model.model,
+                prompt=messages,
+                text=writer.text,
+            )
         turn.prompt_tokens = reply.usage.prompt_tokens
         turn.completion_tokens = reply.usage.completion_tokens
     except Exception as error:

@@ -57,6 +57,8 @@ class Settings:
     web_workers: int = 1
     log_level: str = "INFO"
     log_format: str = "text"
+    feedback_dms: bool = False
+    feedback_keep_days: int = 90
     # The eval gate: a new model goes live only if it scores on held-out data at least as well
     # as the current one, less `eval_margin` chrF points (TUNEBOT_EVAL=off goes live as before).
     eval_enabled: bool = True
@@ -127,6 +129,8 @@ class Settings:
             "web_workers": _int(env, "TUNEBOT_WEB_WORKERS", 1, minimum=1, maximum=32),
             "log_level": _log_level(env.get("TUNEBOT_LOG_LEVEL", "INFO")),
             "log_format": _choice(env, "TUNEBOT_LOG_FORMAT", ("text", "json"), "text"),
+            "feedback_dms": _choice(env, "TUNEBOT_FEEDBACK_DMS", ("on", "off"), "off") == "on",
+            "feedback_keep_days": _int(env, "TUNEBOT_FEEDBACK_KEEP_DAYS", 90, minimum=1),
             "eval_enabled": _choice(env, "TUNEBOT_EVAL", ("on", "off"), "on") == "on",
             "eval_max_examples": _int(
                 env, "TUNEBOT_EVAL_MAX_EXAMPLES", 50, minimum=1, maximum=10_000

@@ -5,12 +5,11 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from emulators.slack_blocks import check_blocks
 from emulators.slack_state import Params, SlackError, Workspace, json_param, required
 
 Result = dict[str, Any]
 MAX_TEXT = 40000  # chat.postMessage truncates nothing: longer text is refused
-# Block Kit's published limits: blocks per message, section text, section fields.
-MAX_BLOCKS, SECTION_TEXT, MAX_FIELDS, FIELD_TEXT = 50, 3000, 10, 2000
 
 
 def _public(message: dict[str, Any]) -> dict[str, Any]:
@@ -21,48 +20,16 @@ def post_message(ws: Workspace, p: Params) -> Result:
     conv = ws.conversation(required(p, "channel"))
     text, blocks, attachments = (
         p.get("text") or "",
-        json_param(p, "blocks"),
+        check_blocks(json_param(p, "blocks")),
         json_param(p, "attachments"),
     )
     if not text and not blocks and not attachments:
         raise SlackError("no_text")
     if len(text) > MAX_TEXT:
         raise SlackError("msg_too_long")
-    check_blocks(blocks)
     extra = {"blocks": blocks, "attachments": attachments, "metadata": json_param(p, "metadata")}
     message = ws.add_message(conv, ws.bot_message(text, thread_ts=p.get("thread_ts"), **extra))
     return {"ok": True, "channel": conv.id, "ts": message["ts"], "message": _public(message)}
-
-
-def check_blocks(blocks: Any) -> Any:
-    """Refuse blocks over Slack's limits as Slack does: `invalid_blocks`, naming the place."""
-    problems = []
-    if isinstance(blocks, list):
-        if len(blocks) > MAX_BLOCKS:
-            problems.append(f"no more than {MAX_BLOCKS} items allowed [json-pointer:/blocks]")
-        for i, block in enumerate(blocks):
-            if not isinstance(block, dict) or block.get("type") != "section":
-                continue
-            text = (block.get("text") or {}).get("text") or ""
-            if len(text) > SECTION_TEXT:
-                where = f"/blocks/{i}/text/text"
-                problems.append(
-                    f"must be less than {SECTION_TEXT + 1} characters [json-pointer:{where}]"
-                )
-            fields = block.get("fields") or []
-            if len(fields) > MAX_FIELDS:
-                where = f"/blocks/{i}/fields"
-                problems.append(f"no more than {MAX_FIELDS} items allowed [json-pointer:{where}]")
-            for j, item in enumerate(fields):
-                if len((item or {}).get("text") or "") > FIELD_TEXT:
-                    where = f"/blocks/{i}/fields/{j}/text"
-                    problems.append(
-                        f"must be less than {FIELD_TEXT + 1} characters [json-pointer:{where}]"
-                    )
-    if problems:
-        messages = [f"[ERROR] {problem}" for problem in problems]
-        raise SlackError("invalid_blocks", response_metadata={"messages": messages})
-    return blocks
 
 
 def update(ws: Workspace, p: Params) -> Result:
@@ -113,7 +80,7 @@ def post_ephemeral(ws: Workspace, p: Params) -> Result:
     user = required(p, "user")
     if user not in ws.users:
         raise SlackError("user_not_in_channel")
-    text, blocks = p.get("text") or "", json_param(p, "blocks")
+    text, blocks = p.get("text") or "", check_blocks(json_param(p, "blocks"))
     if not text and not blocks and not p.get("attachments"):
         raise SlackError("no_text")
     ts = ws.next_ts()
@@ -185,8 +152,9 @@ def append_stream(ws: Workspace, p: Params) -> Result:
 
 def stop_stream(ws: Workspace, p: Params) -> Result:
     channel, message = _streaming_message(ws, p)
+    blocks = check_blocks(json_param(p, "blocks"))
     _grow(ws, message, p)
-    if (blocks := json_param(p, "blocks")) is not None:
+    if blocks is not None:
         message["blocks"] = blocks
     if (metadata := json_param(p, "metadata")) is not None:
         message["metadata"] = metadata
