@@ -179,6 +179,28 @@ def test_rate_limits_are_waited_out_and_the_evaluation_finishes(box: Sandbox) ->
     assert stage(box) == "live" and calls["n"] == len(references) + 3
 
 
+def test_a_used_up_quota_is_not_waited_for(box: Sandbox) -> None:
+    _, references = trained(box)
+
+    def no_quota(name: str, messages: list[dict[str, Any]]) -> str:
+        raise OpenAIError(
+            429,
+            "You exceeded your current quota, please check your plan and billing details.",
+            type="insufficient_quota",
+            code="insufficient_quota",
+        )
+
+    box.openai.script(box.settings.base_model, no_quota)
+
+    tick(box.deps.poller())
+
+    with box.deps.session_factory() as session:
+        row = session.query(Evaluation).one()
+    assert row.failures == 1 and "quota is used up" in (row.last_error or "")
+    base_asked = [r for r in box.openai.chat_requests if r.get("model") == box.settings.base_model]
+    assert len(base_asked) <= len(references)  # one try each: no retries, no waiting
+
+
 def test_repeated_provider_failures_hold_the_job_back_with_the_reason(box: Sandbox) -> None:
     trained(box)
 

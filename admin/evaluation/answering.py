@@ -101,6 +101,8 @@ def ask(
                 extra_body=limit,
             )
         except openai.RateLimitError as error:
+            if _code(error) == "insufficient_quota":  # a 429 that waiting does not cure
+                raise AnswerFailed(f"`{task.model}`: the account's quota is used up") from error
             reason = "rate limited"
             hinted = _retry_after(error.response.headers)
             wait_for = _pause(attempt) if hinted is None else hinted
@@ -198,6 +200,13 @@ def _retry_after(headers: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, moment.timestamp() - time.time())
+
+
+def _code(error: openai.APIStatusError) -> str | None:
+    body = error.body if isinstance(error.body, dict) else {}
+    inner = body.get("error") if isinstance(body.get("error"), dict) else body
+    code = inner.get("code") if isinstance(inner, dict) else None
+    return code if isinstance(code, str) else None
 
 
 def _plain(error: openai.APIError) -> str:
