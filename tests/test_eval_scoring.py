@@ -8,9 +8,12 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
+
 from admin.evaluation import judge, scoring
 from admin.evaluation.heldout import Example, load_examples
 from admin.evaluation.report import build_report, report_blocks
+from bot.config import ConfigError, Settings
 from tests.eval_helpers import within_slack_limits
 
 
@@ -144,3 +147,24 @@ def test_a_report_of_fifty_long_answers_stays_within_slack_limits() -> None:
         blocks = report_blocks(report, intro="intro", full=full)
         assert within_slack_limits(blocks)
         assert "<@U123>" not in json.dumps(blocks, ensure_ascii=False)  # no mentions from data
+
+
+def test_the_gate_settings_are_read_and_a_bad_margin_names_its_variable() -> None:
+    defaults = Settings.from_env({}, env_file=None)
+    assert defaults.eval_enabled and defaults.eval_max_examples == 50
+    assert defaults.eval_margin == 0.0 and defaults.judge_model is None
+    settings = Settings.from_env(
+        {
+            "TUNEBOT_EVAL": "off",
+            "TUNEBOT_EVAL_MAX_EXAMPLES": "20",
+            "TUNEBOT_EVAL_MARGIN": "2.5",
+            "TUNEBOT_JUDGE_MODEL": "gpt-4.1-2025-04-14",
+        },
+        env_file=None,
+    )
+    assert not settings.eval_enabled and settings.eval_max_examples == 20
+    assert settings.eval_margin == 2.5 and settings.judge_model == "gpt-4.1-2025-04-14"
+    with pytest.raises(ConfigError, match="TUNEBOT_EVAL_MARGIN must be a number of chrF points"):
+        Settings.from_env({"TUNEBOT_EVAL_MARGIN": "a lot"}, env_file=None)
+    with pytest.raises(ConfigError, match="TUNEBOT_EVAL must be one of on, off"):
+        Settings.from_env({"TUNEBOT_EVAL": "maybe"}, env_file=None)
