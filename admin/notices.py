@@ -85,10 +85,13 @@ def held_back_notice(job: Job, report: dict[str, Any], notify_channel: str | Non
             f"• The evaluation failed {report.get('failures', 0)} times: {report['error']}"
         )
     else:
-        lines.append(
-            f"• {headline(report)}; the new model may be at most {report['margin']:g} "
-            "points below the current one."
+        margin = report["margin"]
+        rule = (
+            f"it may score at most {margin:g} chrF points below the current one"
+            if margin
+            else "it must score at least as well as the current one"
         )
+        lines.append(f"• {headline(report)}; {rule}.")
     lines.append(
         f"`/finetune eval {job.label}` shows the full report; `/finetune promote {job.label}` "
         "makes it live anyway."
