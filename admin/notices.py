@@ -73,7 +73,9 @@ def live_notice(
     return [(channel, dict(payload)) for channel in recipients(job, notify_channel)]
 
 
-def held_back_notice(job: Job, report: dict[str, Any], notify_channel: str | None) -> list[Notice]:
+def held_back_notice(
+    job: Job, report: dict[str, Any], notify_channel: str | None, *, deployed: bool = False
+) -> list[Notice]:
     """The gate kept the current model: why, with the scores (or the failure) to show for it."""
     model = job.callable_model or job.fine_tuned_model or "?"
     lines = [
@@ -96,6 +98,11 @@ def held_back_notice(job: Job, report: dict[str, Any], notify_channel: str | Non
         f"`/finetune eval {job.label}` shows the full report; `/finetune promote {job.label}` "
         "makes it live anyway."
     )
+    if deployed:
+        lines.append(
+            f"Its deployment keeps running, and billing, until `/finetune undeploy {model} "
+            f"provider={job.provider}` removes it."
+        )
     payload: dict[str, Any] = {"text": "\n".join(lines), "chart": None}
     if not report.get("error"):
         payload["blocks"] = report_blocks(report, intro="\n".join(lines))

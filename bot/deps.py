@@ -18,6 +18,7 @@ from admin.evaluation.answering import ClientPool
 from admin.evaluation.config import EvalConfig, EvalDeps, ModelPair
 from admin.lifecycle import resolve_model
 from admin.poller import PollerDeps
+from admin.providers.plugin import Capability
 from admin.providers.registry import Providers
 from bot.config import Settings
 from bot.llm import ChatRouter
@@ -88,6 +89,10 @@ class Deps:
             resolve_model=named_model,
             default_provider=settings.base_model_provider,
             clients=self.eval_clients,
+            bills_while_deployed=lambda provider: (
+                provider in self.providers
+                and Capability.DEPLOYMENTS in self.providers.get(provider).plugin.capabilities
+            ),
         )
 
     def close(self) -> None:

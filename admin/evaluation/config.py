@@ -47,6 +47,8 @@ class EvalDeps:
     resolve_model: Callable[[str, str | None], ModelPair]
     default_provider: str
     clients: ClientPool = field(default_factory=ClientPool)
+    # Whether a provider's trained models run on a deployment that bills while it exists.
+    bills_while_deployed: Callable[[str], bool] = lambda provider: False
 
     def judge(self) -> ModelPair | None:
         if not self.config.judge_model:

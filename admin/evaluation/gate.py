@@ -164,7 +164,10 @@ def _decide(
             )
             job = session.get(Job, job_id, populate_existing=True)
             assert job is not None
-            for channel, payload in held_back_notice(job, report, notify_channel):
+            deployed = deps.bills_while_deployed(job.provider)
+            for channel, payload in held_back_notice(
+                job, report, notify_channel, deployed=deployed
+            ):
                 outbox.enqueue(
                     session,
                     dedupe_key=f"{job.label}:held_back:{channel}",
