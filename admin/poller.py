@@ -9,25 +9,34 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from admin import deployments
 from admin.errors import TunebotError
+from admin.evaluation.config import EvalDeps
+from admin.evaluation.gate import Stage, gate
 from admin.notices import failure_notice, live_notice
 from admin.outbox import Notifier, drain_outbox
 from admin.providers.base import FineTuneProvider, JobSnapshot, NotReady
+from admin.providers.plugin import Phase
+from admin.providers.registry import Providers
 from storage import job_repo, outbox, repo
 from storage.db import SessionFactory
 from storage.models import Job, utcnow
+from storage.repo import ModelRef
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class PollerDeps:
-    provider: FineTuneProvider
+    providers: Providers
     session_factory: SessionFactory
     notifier: Notifier
     notify_channel: str | None
     clock: Callable[[], datetime] = utcnow
     workers: int = 16
+    # A deployment costing more than this per day waits for `/finetune deploy`; None: never.
+    confirm_above_usd: float | None = None
+    evaluation: EvalDeps | None = None  # None: no gate, a succeeded job goes live (TUNEBOT_EVAL)
 
 
 @dataclass
@@ -49,7 +58,7 @@ def tick(deps: PollerDeps) -> TickReport:
         for outcome in pool.map(lambda j: _poll_safely(deps, *j), jobs):
             if outcome == "error":
                 report.errors += 1
-            elif outcome in ("live", "failed", "cancelled"):
+            elif outcome in ("live", "held_back", "failed", "cancelled"):
                 (report.went_live if outcome == "live" else report.finished).append(outcome)
     report.sent = drain_outbox(deps.session_factory, deps.notifier, now=deps.clock())
     return report
@@ -71,8 +80,12 @@ def poll_job(deps: PollerDeps, job_id: int) -> str:
         job = session.get(Job, job_id)
         assert job is not None
         stage, provider_job_id, last_event = job.stage, job.provider_job_id, job.last_event_id
-    snap = deps.provider.get_job(provider_job_id)
-    _store_events(deps, job_id, provider_job_id, last_event)
+        provider_name = job.provider
+    # Each job is carried by the provider it runs at; one that is no longer configured waits
+    # (TunebotError, logged) until it is configured again.
+    provider = deps.providers.gateway(provider_name)
+    snap = provider.get_job(provider_job_id)
+    _store_events(provider, deps, job_id, provider_job_id, last_event)
     with deps.session_factory.begin() as session:
         job_repo.update_job(
             session,
@@ -84,9 +97,9 @@ def poll_job(deps: PollerDeps, job_id: int) -> str:
             },
         )
     if stage == "training":
-        if snap.phase in ("failed", "cancelled"):
+        if snap.phase in (Phase.FAILED, Phase.CANCELLED):
             return _finish_unsuccessfully(deps, job_id, snap)
-        if snap.phase != "succeeded":
+        if snap.phase != Phase.SUCCEEDED:
             return stage
         with deps.session_factory.begin() as session:
             job_repo.advance_stage(
@@ -98,9 +111,20 @@ def poll_job(deps: PollerDeps, job_id: int) -> str:
                 finished_at=snap.finished_at,
             )
         stage = "succeeded"
-    if stage == "succeeded":
+    if stage == "succeeded" and deps.confirm_above_usd is not None:
+        stage = deployments.gate(
+            deps.session_factory,
+            provider,
+            job_id=job_id,
+            snap=snap,
+            threshold_per_day=deps.confirm_above_usd,
+            notify_channel=deps.notify_channel,
+        )
+        if stage == deployments.AWAITING:
+            return stage
+    if stage in ("succeeded", deployments.APPROVED):
         try:
-            callable_model = deps.provider.make_callable(snap)
+            callable_model = provider.make_callable(snap)
         except NotReady as waiting:
             log.info("job %s: %s", job_id, waiting)
             return stage
@@ -108,35 +132,50 @@ def poll_job(deps: PollerDeps, job_id: int) -> str:
             job_repo.advance_stage(
                 session,
                 job_id=job_id,
-                from_stages=["succeeded"],
+                from_stages=["succeeded", deployments.APPROVED],
                 to_stage="callable",
                 callable_model=callable_model,
             )
         stage = "callable"
-    if stage == "callable":
-        return _go_live(deps, job_id, snap)
+    if stage in (Stage.CALLABLE, Stage.EVALUATING):
+        return _go_live(provider, deps, job_id, snap)
     return stage
 
 
-def _go_live(deps: PollerDeps, job_id: int, snap: JobSnapshot) -> str:
+def _go_live(provider: FineTuneProvider, deps: PollerDeps, job_id: int, snap: JobSnapshot) -> str:
     with deps.session_factory() as session:
         job = session.get(Job, job_id)
         assert job is not None and job.callable_model
-        model = job.callable_model
-    if not deps.provider.is_answering(model):
+        model = ModelRef(job.provider, job.callable_model)
+    if not provider.is_answering(model.model):
         log.info("job %s: %s does not answer yet; trying again next tick", job_id, model)
         return "callable"
-    points = deps.provider.metrics(snap)
+    # The gate: evaluating until the new model has answered the held-out prompts beside the
+    # current one, then live, or held back (announced by the gate).
+    outcome = gate(
+        deps.evaluation, job_id=job_id, clock=deps.clock, notify_channel=deps.notify_channel
+    )
+    if outcome.stage != Stage.LIVE:
+        return str(outcome.stage)
+    points = provider.metrics(snap)
     with deps.session_factory.begin() as session:
         # The swap, its history row and the notifications commit together or not at all.
         if not job_repo.advance_stage(
-            session, job_id=job_id, from_stages=["callable"], to_stage="live"
+            session, job_id=job_id, from_stages=[Stage.CALLABLE, Stage.EVALUATING], to_stage="live"
         ):
             return "live"  # another scheduler carried it through
         job = session.get(Job, job_id, populate_existing=True)
         assert job is not None
         repo.set_active_model(session, model=model, reason="job", set_by_job=job.label)
-        for channel, payload in live_notice(job, snap, points, deps.notify_channel):
+        notices = live_notice(
+            job,
+            snap,
+            points,
+            deps.notify_channel,
+            evaluation=outcome.report,
+            not_evaluated=outcome.note,
+        )
+        for channel, payload in notices:
             outbox.enqueue(
                 session,
                 dedupe_key=f"{job.label}:live:{channel}",
@@ -173,8 +212,16 @@ def _finish_unsuccessfully(deps: PollerDeps, job_id: int, snap: JobSnapshot) -> 
     return snap.phase
 
 
-def _store_events(deps: PollerDeps, job_id: int, provider_job_id: str, after: str | None) -> None:
-    events = deps.provider.list_events(provider_job_id, after=after)
+def _store_events(
+    provider: FineTuneProvider,
+    deps: PollerDeps,
+    job_id: int,
+    provider_job_id: str,
+    after: str | None,
+) -> None:
+    if "events" not in provider.capabilities:
+        return
+    events = provider.list_events(provider_job_id, after=after)
     if not events:
         return
     rows: list[dict[str, Any]] = [

@@ -17,6 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="A Slack bot that answers from your team's fine-tuned model "
         "and lets admins fine-tune it from Slack.",
     )
+    parser.add_argument("--version", action="version", version=f"tunebot {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     run = commands.add_parser(
@@ -84,11 +85,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("tunebot")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
 def _service_settings() -> Settings:
     """Settings for the long-running commands, which need real Slack and model credentials."""
     settings = Settings.from_env()
-    settings.require_slack()
-    settings.require_openai()
+    settings.require_service()
     _logging(settings)
     return settings
 
@@ -136,12 +145,13 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
-    from storage.db import build_engine, upgrade
+    from storage.db import build_engine, check_connection, upgrade
 
     settings = Settings.from_env()
     _logging(settings)
     engine = build_engine(settings.database_url)
-    upgrade(engine)
+    check_connection(engine)
+    upgrade(engine, provider=settings.provider)
     print(f"database is up to date ({engine.url.render_as_string(hide_password=True)})")
     return 0
 
@@ -163,16 +173,7 @@ def _healthcheck(args: argparse.Namespace) -> int:
 
 
 def _logging(settings: Settings) -> None:
-    configure_logging(
-        settings.log_level,
-        [
-            settings.slack_bot_token,
-            settings.slack_signing_secret,
-            settings.slack_app_token,
-            settings.openai_api_key,
-            settings.finetune_api_key,
-        ],
-    )
+    configure_logging(settings.log_level, settings.secrets(), fmt=settings.log_format)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -182,6 +183,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except ConfigError as error:
         print(f"tunebot: configuration error: {error}", file=sys.stderr)
+        return 2
+    except Exception as error:
+        # A database or Slack that will not answer at start is for the person starting
+        # tunebot to fix: one line saying which and why, like a configuration error.
+        from bot.startup import is_startup_failure
+
+        if not is_startup_failure(error):
+            raise
+        print(f"tunebot: cannot start: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

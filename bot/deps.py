@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-import openai
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
     RateLimitErrorRetryHandler,
@@ -14,13 +13,20 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 from sqlalchemy import Engine
 
+from admin.datastore import DatasetStore
+from admin.evaluation.answering import ClientPool
+from admin.evaluation.config import EvalConfig, EvalDeps, ModelPair
+from admin.lifecycle import resolve_model
 from admin.poller import PollerDeps
-from admin.providers import FineTuneProvider, build_provider
+from admin.providers.plugin import Capability
+from admin.providers.registry import Providers
 from bot.config import Settings
-from bot.llm import ChatGateway
+from bot.llm import ChatRouter
 from bot.notify import SlackNotifier
 from bot.slack_http import PooledWebClient
+from storage import repo
 from storage.db import SessionFactory, build_engine, build_session_factory
+from storage.repo import ModelRef
 
 
 @dataclass
@@ -29,26 +35,76 @@ class Deps:
     engine: Engine
     session_factory: SessionFactory
     slack: PooledWebClient
-    chat: ChatGateway
-    provider: FineTuneProvider
+    providers: Providers
+    chat: ChatRouter
+    store: DatasetStore
     notifier: SlackNotifier
     executor: ThreadPoolExecutor
+    eval_clients: ClientPool = field(default_factory=ClientPool)
+
+    @property
+    def base_model(self) -> ModelRef:
+        """TUNEBOT_BASE_MODEL where it is served: what answers until a model is chosen."""
+        return ModelRef(self.settings.base_model_provider, self.settings.base_model)
 
     def poller(self) -> PollerDeps:
         return PollerDeps(
-            provider=self.provider,
+            providers=self.providers,
             session_factory=self.session_factory,
             notifier=self.notifier,
             notify_channel=self.settings.notify_channel,
+            confirm_above_usd=self.settings.confirm_above_usd,
+            evaluation=self.evaluation() if self.settings.eval_enabled else None,
+        )
+
+    def evaluation(self) -> EvalDeps:
+        """The eval gate's dependencies (also for `/finetune eval`, whatever TUNEBOT_EVAL says)."""
+        settings = self.settings
+
+        def current_model() -> ModelPair:
+            with self.session_factory() as session:
+                return repo.get_active_model(session, default=self.base_model)
+
+        def named_model(model: str, provider: str | None) -> ModelPair:
+            return resolve_model(
+                self.session_factory,
+                self.providers,
+                model=model,
+                provider=provider,
+                default_model=self.base_model,
+            )
+
+        return EvalDeps(
+            config=EvalConfig(
+                enabled=settings.eval_enabled,
+                max_examples=settings.eval_max_examples,
+                margin=settings.eval_margin,
+                judge_model=settings.judge_model,
+                max_tokens=settings.max_reply_tokens,
+            ),
+            session_factory=self.session_factory,
+            store=self.store,
+            endpoint_for=lambda provider: self.providers.get(provider).endpoint,
+            current_model=current_model,
+            resolve_model=named_model,
+            default_provider=settings.base_model_provider,
+            clients=self.eval_clients,
+            bills_while_deployed=lambda provider: (
+                provider in self.providers
+                and Capability.DEPLOYMENTS in self.providers.get(provider).plugin.capabilities
+            ),
         )
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
         self.slack.close()
+        self.chat.close()
         self.engine.dispose()
 
 
-def build_slack_client(settings: Settings) -> PooledWebClient:
+def build_slack_client(
+    settings: Settings, *, logger: logging.Logger | None = None
+) -> PooledWebClient:
     # 429s (Retry-After), dropped connections and 5xx are retried by the SDK itself.
     return PooledWebClient(
         token=settings.slack_bot_token,
@@ -59,41 +115,29 @@ def build_slack_client(settings: Settings) -> PooledWebClient:
             ConnectionErrorRetryHandler(max_retry_count=2),
             ServerErrorRetryHandler(max_retry_count=2),
         ],
-        logger=logging.getLogger("slack_sdk.web"),
-    )
-
-
-def build_openai_client(settings: Settings) -> openai.OpenAI:
-    """The chat API: OPENAI_BASE_URL and OPENAI_API_KEY."""
-    return _openai(settings.openai_api_key, settings.openai_base_url, timeout=60.0)
-
-
-def build_finetune_client(settings: Settings) -> openai.OpenAI:
-    """The fine-tuning backend's own endpoint and key, defaulting to the chat API's."""
-    return _openai(
-        settings.finetune_api_key or settings.openai_api_key,
-        settings.finetune_base_url or settings.openai_base_url,
-        timeout=120.0,  # uploads of large training files
-    )
-
-
-def _openai(api_key: str | None, base_url: str | None, *, timeout: float) -> openai.OpenAI:
-    return openai.OpenAI(
-        api_key=api_key or "unset", base_url=base_url, max_retries=2, timeout=timeout
+        logger=logger or logging.getLogger("slack_sdk.web"),
     )
 
 
 def build_deps(settings: Settings) -> Deps:
     engine = build_engine(settings.database_url)
-    openai_client = build_openai_client(settings)
+    session_factory = build_session_factory(engine)
     slack = build_slack_client(settings)
+    providers = Providers.from_env(
+        settings.provider_env,
+        default=settings.provider,
+        base=settings.base_model_provider,
+        session_factory=session_factory,
+        data_dir=settings.dataset_dir,
+    )
     return Deps(
         settings=settings,
         engine=engine,
-        session_factory=build_session_factory(engine),
+        session_factory=session_factory,
         slack=slack,
-        chat=ChatGateway(openai_client),
-        provider=build_provider(settings.provider, build_finetune_client(settings)),
+        providers=providers,
+        chat=ChatRouter(providers),
+        store=DatasetStore(settings.dataset_dir),
         notifier=SlackNotifier(slack),
         # Each answer holds a thread while the model streams (seconds, with a real model), so
         # the pool is sized for concurrent conversations, not for CPU.

@@ -6,6 +6,7 @@ import logging
 import re
 from typing import Any, TextIO
 
+from emulators.demo_feedback import play_feedback
 from emulators.sandbox import Sandbox
 
 ADMIN = "U0DEMOADM"
@@ -101,6 +102,9 @@ def _play(box: Sandbox, out: TextIO) -> int:
     ts = ask(minji, CHANNEL, f"{bot} 배포 언제 해요?", "#general")
     turn = box.wait_for_turn(CHANNEL, ts)
     ok = turn.model == model and turn.outcome == "answered"
+
+    rated = play_feedback(box, out, line, admin=ADMIN, minji=minji, jun=jun, channel=CHANNEL)
+    ok = ok and rated
     out.write(
         f"\n{'The whole loop worked' if ok else 'Something went wrong'}: answered by "
         f"{turn.model}.\n"

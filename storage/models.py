@@ -15,6 +15,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Text,
     TypeDecorator,
     UniqueConstraint,
 )
@@ -61,6 +62,8 @@ class ActiveModel(Base):
     __tablename__ = "active_model"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Where the model is served: a provider plugin's name. The pair is what answers.
+    provider: Mapped[str] = mapped_column(String(32))
     model: Mapped[str] = mapped_column(String(255))
     since: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     history_id: Mapped[int] = mapped_column(Integer)
@@ -72,6 +75,7 @@ class ModelHistory(Base):
     __tablename__ = "model_history"
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    provider: Mapped[str] = mapped_column(String(32))
     model: Mapped[str] = mapped_column(String(255))
     activated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     set_by_user: Mapped[str | None] = mapped_column(String(64))
@@ -91,6 +95,7 @@ class Turn(Base):
     thread_ts: Mapped[str] = mapped_column(String(32))
     message_ts: Mapped[str] = mapped_column(String(32))
     user_id: Mapped[str | None] = mapped_column(String(32))
+    provider: Mapped[str | None] = mapped_column(String(32))
     model: Mapped[str] = mapped_column(String(255))
     prompt_tokens: Mapped[int | None] = mapped_column(Integer)
     completion_tokens: Mapped[int | None] = mapped_column(Integer)
@@ -128,14 +133,33 @@ class Dataset(Base):
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     report: Mapped[dict[str, Any]] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(32))
+    # The provider it was first uploaded to (round 1); every upload is in dataset_uploads.
     provider: Mapped[str | None] = mapped_column(String(32))
     provider_file_id: Mapped[str | None] = mapped_column(String(128))
     error: Mapped[str | None] = mapped_column(String(1000))
     validation_for_id: Mapped[int | None] = mapped_column(ForeignKey("datasets.id"))
+    # "upload" (a file an admin sent) or "feedback" (built from rated answers).
+    origin: Mapped[str] = mapped_column(String(16), default="upload", server_default="upload")
 
     @property
     def label(self) -> str:
         return f"ds-{self.id}"
+
+
+class DatasetUpload(Base):
+    """A dataset's file at one provider: uploaded once per (dataset, provider)."""
+
+    __tablename__ = "dataset_uploads"
+    __table_args__ = (UniqueConstraint("dataset_id", "provider"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"), index=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    # uploading -> uploaded | failed; a stale "uploading" (a crash) is taken over.
+    status: Mapped[str] = mapped_column(String(16))
+    file_id: Mapped[str | None] = mapped_column(String(128))
+    error: Mapped[str | None] = mapped_column(String(1000))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class Job(Base):
@@ -155,8 +179,9 @@ class Job(Base):
     started_by: Mapped[str] = mapped_column(String(32))
     channel_id: Mapped[str | None] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(32))  # the provider's own word
-    # training -> succeeded -> callable -> live | failed | cancelled: each step one guarded
-    # UPDATE, so two schedulers, a crash or a restart carry a job forward exactly once.
+    # training -> succeeded -> callable -> [evaluating ->] live | held_back, or failed |
+    # cancelled: each step one guarded UPDATE, so two schedulers, a crash or a restart carry a
+    # job forward exactly once.
     stage: Mapped[str] = mapped_column(String(32), index=True)
     fine_tuned_model: Mapped[str | None] = mapped_column(String(255))
     callable_model: Mapped[str | None] = mapped_column(String(255))
@@ -207,6 +232,52 @@ class Outbox(Base):
     last_error: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Evaluation(Base):
+    """A comparison of a job's model with another on held-out data: the gate before a job goes
+    live (key `gate:<job id>`, one per job), or one run on demand."""
+
+    __tablename__ = "evaluations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(128), unique=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"), index=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"))
+    candidate_provider: Mapped[str] = mapped_column(String(32))
+    candidate_model: Mapped[str] = mapped_column(String(255))
+    current_provider: Mapped[str] = mapped_column(String(32))
+    current_model: Mapped[str] = mapped_column(String(255))
+    examples: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))  # running | done
+    verdict: Mapped[str | None] = mapped_column(String(16))  # live | held_back (gate only)
+    # Runs that ended in a provider failure; after a few the job is held back with the reason.
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    # Whoever holds an unexpired lease is answering; a crashed runner's lease runs out.
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    busy_seconds: Mapped[float] = mapped_column(default=0.0)
+    report: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    requested_by: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class EvalAnswer(Base):
+    """One answer (or judge verdict) of an evaluation, stored as it arrives, once."""
+
+    __tablename__ = "eval_answers"
+    __table_args__ = (UniqueConstraint("evaluation_id", "example", "side"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    evaluation_id: Mapped[int] = mapped_column(ForeignKey("evaluations.id"))
+    example: Mapped[int] = mapped_column(Integer)
+    side: Mapped[str] = mapped_column(String(16))  # candidate | current | judge-1 | judge-2
+    text: Mapped[str] = mapped_column(Text)
+    prompt_tokens: Mapped[int | None] = mapped_column(Integer)
+    completion_tokens: Mapped[int | None] = mapped_column(Integer)
+    seconds: Mapped[float] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class AuditEntry(Base):
@@ -263,12 +334,64 @@ class TrainingEvent(Base):
     message: Mapped[str] = mapped_column(String(2000))
     data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
+class Answer(Base):
+    """An answer the bot finished, as rated by people; texts are deleted after the keep days."""
+
+    __tablename__ = "answers"
+    __table_args__ = (UniqueConstraint("channel_id", "message_ts"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel_id: Mapped[str] = mapped_column(String(32))
+    message_ts: Mapped[str] = mapped_column(String(32))  # the last part: it carries the buttons
+    thread_ts: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[str | None] = mapped_column(String(32))  # who asked
+    is_dm: Mapped[bool] = mapped_column(Boolean)
+    provider: Mapped[str | None] = mapped_column(String(32))
+    model: Mapped[str] = mapped_column(String(255))
+    # The messages sent to the model; None is SQL NULL, so deleted prompts read as absent.
+    prompt: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON(none_as_null=True))
+    text: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+
+
+class AnswerVote(Base):
+    """One person's vote on one answer: a second click changes it."""
+
+    __tablename__ = "answer_votes"
+    __table_args__ = (UniqueConstraint("answer_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    answer_id: Mapped[int] = mapped_column(ForeignKey("answers.id", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(String(32))
+    vote: Mapped[str] = mapped_column(String(16))  # Vote: positive | negative
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class AnswerCorrection(Base):
+    """A better answer someone suggested; one per person and answer, the latest kept."""
+
+    __tablename__ = "answer_corrections"
+    __table_args__ = (UniqueConstraint("answer_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    answer_id: Mapped[int] = mapped_column(ForeignKey("answers.id", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(String(32))
+    text: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
 
 __all__ = [
     "ActiveModel",
+    "Answer",
+    "AnswerCorrection",
+    "AnswerVote",
     "AuditEntry",
     "Base",
     "Dataset",
+    "DatasetUpload",
+    "EvalAnswer",
+    "Evaluation",
     "Job",
     "JobEventRow",
     "ModelHistory",

@@ -26,5 +26,7 @@ def test_demo_plays_a_session_without_credentials(tmp_path: Path) -> None:
     assert "Stored as *ds-1* and uploaded" in out
     assert "started *job-1*" in out
     assert "A new model is live" in out and "job-1-loss.png" in out
+    assert "(clicks 👎 under the answer)" in out and "Suggest a better answer" in out
+    assert "*feedback-" in out and "Stored as *ds-2*" in out
     assert "The whole loop worked: answered by ft:gpt-4o-mini-2024-07-18" in out
     assert list(tmp_path.iterdir()) == []  # the demo's database lives in a temporary directory
