@@ -1,10 +1,11 @@
 """`tunebot demo --local`: a KakaoTalk export in, a LoRA adapter trained for real on the CPU,
 served by the vLLM emulator, and the answer after the swap coming from that adapter.
 
-Everything tunebot itself runs is real: the dataset conversion, the `local` provider's
-gateway, `tunebot trainer`'s worker (training a tiny Llama model in a child process with TRL
-and PEFT), and the adapter loading over vLLM's HTTP API. Only the vLLM server is emulated
-(with transformers + PEFT generating from the adapter files).
+Everything tunebot itself runs is real: the bot over HTTP (Slack emulated), the dataset
+conversion, `/finetune train provider=local`, `tunebot trainer`'s worker (training a tiny Llama
+model in a child process with TRL and PEFT), the scheduler's swap, and the adapter loading over
+vLLM's HTTP API. Only Slack and the vLLM server are emulated (the latter generating with
+transformers + PEFT from the adapter files).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from typing import Any, TextIO
 
 ASSISTANT = "준"
 # Enough for the tiny model to learn three answers by heart in about a minute on 2 cores.
-EXTRA = {"lora_r": 16, "lora_alpha": 32, "lora_dropout": 0.0, "max_len": 128, "save_steps": 25}
 
 
 def play_local(out: TextIO) -> int:
@@ -36,80 +36,110 @@ def play_local(out: TextIO) -> int:
 
 
 def _play(root: Path, out: TextIO) -> int:
+    import threading
+
     import openai
 
     from admin.datasets.api import prepare
-    from admin.providers.base import TrainRequest
-    from admin.providers.local import LocalPlugin
-    from admin.providers.plugin import ProviderContext
-    from emulators.demo import KAKAO_CSV
+    from emulators.demo import ADMIN, CHANNEL, KAKAO_CSV
+    from emulators.sandbox import Sandbox
     from emulators.tiny_model import build_tiny_model
     from emulators.vllm import VllmEmulator
-    from storage.db import build_engine, build_session_factory, upgrade
     from trainer.worker import Worker
 
     started = time.monotonic()
-    out.write(
-        "tunebot demo --local: real LoRA training on this CPU, served by an emulated vLLM\n\n"
-    )
-    prepared = prepare(KAKAO_CSV.encode("utf-8-sig"), assistant=ASSISTANT, output=root / "ds.jsonl")
-    rows = [json.loads(line) for line in prepared.read_bytes().splitlines() if line.strip()]
-    out.write(f"-- KakaoTalk export -> {len(rows)} chat examples (assistant: {ASSISTANT})\n")
+    out.write("tunebot demo --local: the real bot, a real LoRA training on this CPU, served by\n")
+    out.write("an emulated vLLM (transformers + PEFT generating from the adapter files)\n\n")
+    # The tiny model's tokenizer is trained on the export's text (nothing is downloaded).
+    preview = prepare(KAKAO_CSV.encode("utf-8-sig"), assistant=ASSISTANT, output=root / "p.jsonl")
+    rows = [json.loads(line) for line in preview.read_bytes().splitlines() if line.strip()]
     texts = [m["content"] for r in rows for m in r["messages"] if isinstance(m.get("content"), str)]
     model = build_tiny_model(root / "base-model", extra_text=texts)
-    out.write(f"-- base model: a tiny Llama built offline at {model.name}/\n")
-    engine = build_engine(f"sqlite:///{root}/tunebot.db")
-    upgrade(engine)
-    sessions = build_session_factory(engine)
-    prompt = rows[0]["messages"][:-1]
+    system, question = rows[0]["messages"][0]["content"], rows[0]["messages"][1]["content"]
     expected = rows[0]["messages"][-1]["content"]
-    with VllmEmulator(model) as vllm:  # served under its path, as `vllm serve <path>` does
-        plugin = LocalPlugin()
-        values = plugin.values(
-            {"TUNEBOT_VLLM_URL": vllm.base_url, "TUNEBOT_MODEL_DIR": str(root / "models")}
-        )
-        context = ProviderContext(today=lambda: None, session_factory=sessions, data_dir=root)  # type: ignore[arg-type,return-value]
-        gateway: Any = plugin.build(values, endpoint=plugin.chat_endpoint(values), context=context)
+    models = root / "models"
+    with (
+        VllmEmulator(model) as vllm,
+        Sandbox.open(
+            admins=frozenset({ADMIN}),
+            notify_channel=CHANNEL,
+            run_scheduler=True,
+            poll_seconds=1,
+            system_prompt=system,
+            provider_env={"TUNEBOT_VLLM_URL": vllm.base_url, "TUNEBOT_MODEL_DIR": str(models)},
+        ) as box,
+    ):
+        slack = box.slack
+        slack.add_user("admin", user_id=ADMIN)
+        slack.add_channel("general", channel_id=CHANNEL)
+        minji = slack.add_user("minji")
+        bot = f"<@{slack.bot_user_id}>"
         chat = openai.OpenAI(base_url=vllm.base_url, api_key="unused", max_retries=0)
-
-        def ask(name: str) -> str:
-            answer = chat.chat.completions.create(model=name, messages=prompt, max_tokens=24)
-            return str(answer.choices[0].message.content or "").strip()
-
-        question = prompt[-1]["content"]
-        base = vllm.served_name
-        before = ask(base) or "(nothing: its weights are random)"
-        out.write(f"\nuser: {question}\ntunebot [base model]: {before}\n\n")
-        file_id = gateway.upload_training_file(prepared.jsonl_path, filename="kakao.jsonl")
-        job = gateway.create_job(
-            TrainRequest(
-                training_file=file_id,
-                model=base,
-                epochs=20,
-                learning_rate=0.01,
-                batch_size=6,
-                suffix="kakao",
-                extra=EXTRA,
-            )
+        base = chat.chat.completions.create(
+            model=vllm.served_name,
+            messages=[{"role": "system", "content": system}, {"role": "user", "content": question}],
+            max_tokens=24,
         )
-        out.write(f"-- /finetune train provider=local: job {job.id} queued\n")
-        worker = Worker(sessions, root, root / "models", heartbeat_every=2.0)
+        out.write(f"-- base model: a tiny Llama built offline, served by vLLM as {model.name}/\n")
+        said = (base.choices[0].message.content or "").strip() or "(nothing: random weights)"
+        out.write(f"   it answers {question!r} with: {said}\n\n")
+
+        out.write("-- an admin DMs a KakaoTalk export and picks whose voice to learn\n")
+        dm = slack.open_dm(ADMIN)
+        file = slack.add_file(ADMIN, "KakaoTalk_Chat_team.csv", KAKAO_CSV.encode("utf-8-sig"))
+        sent = slack.post_as_user(ADMIN, dm, "", files=[file])
+        picker = slack.wait_for(lambda: _bot(box, dm, sent.ts, lambda m: m.get("blocks")))
+        box.select_option(ADMIN, dm, picker, ASSISTANT)
+        report = slack.wait_for(
+            lambda: _bot(box, dm, sent.ts, lambda m: "Stored as" in (m.get("text") or "")),
+            timeout=60,
+        )
+        stored = [t for t in report["text"].splitlines() if "Stored as" in t]
+        out.write(f"   tunebot: {(stored or report['text'].splitlines())[0]}\n\n")
+
+        words = (
+            f"train ds-1 provider=local model={vllm.served_name} epochs=20 lr=0.01 batch=6 "
+            "lora_r=16 lora_alpha=32 lora_dropout=0 max_len=128"
+        )
+        out.write(f"-- /finetune {words.replace(str(model), '<tiny model>')}\n")
+        slack.send_slash_command(ADMIN, CHANNEL, "/finetune", words)
+        reply = slack.wait_for(lambda: [r for r in slack.responses if "local-" in r["text"]], 60)
+        out.write(f"   tunebot: {reply[0]['text'].splitlines()[0]}\n")
+        out.write("-- tunebot trainer claims the job and trains it in a child process\n")
+        worker = Worker(box.deps.session_factory, box.settings.dataset_dir, models)
         worker.listener = lambda run, kind, data: _progress(out, kind, data)
-        worker.run_once()
-        done = gateway.get_job(job.id)
-        out.write(f"\n-- job {done.id}: {done.status}\n")
-        if done.fine_tuned_model is None:
-            out.write(f"   {done.error_message}\n")
-            return 1
-        name = gateway.make_callable(done)
-        out.write(f"-- vLLM loaded adapter {name} (POST /v1/load_lora_adapter); swapped in\n\n")
-        after = ask(name)
-        out.write(f"user: {question}\ntunebot [{name}]: {after}\n")
-    engine.dispose()
-    learned = after == expected
+        trainer = threading.Thread(target=worker.run_once)
+        trainer.start()
+        trainer.join()
+        from storage import training_repo
+
+        with box.deps.session_factory() as session:
+            run = training_repo.get_run(session, run_id=1)
+            adapter = run.adapter_name if run is not None else "?"
+        news = slack.wait_for(
+            lambda: _bot(box, CHANNEL, None, lambda m: adapter in (m.get("text") or "")),
+            timeout=120,
+        )
+        out.write("-- the scheduler loads the adapter into vLLM and swaps it in\n")
+        out.write(f"   tunebot: {news['text'].splitlines()[0]}\n\n")
+
+        asked = slack.post_as_user(minji, CHANNEL, f"{bot} {question}")
+        out.write(f"minji: @tunebot {question}\n")
+        turn = box.wait_for_turn(CHANNEL, asked.ts, timeout=60)
+        answers = box.replies_after(CHANNEL, asked.ts, asked.ts)
+        after = (answers[-1]["text"] if answers else "").strip()
+        out.write(f"tunebot [{turn.model}]: {after}\n")
+    learned = after == expected and turn.model.startswith("tunebot-")
     verdict = "learned from the export" if learned else f"did not learn it (wanted {expected!r})"
     out.write(f"\nthe adapter {verdict}; {time.monotonic() - started:.0f} s in all\n")
     return 0 if learned else 1
+
+
+def _bot(box: Any, channel: str, thread: str | None, match: Any) -> Any:
+    for message in box.slack.messages(channel, thread):
+        if message.get("bot_id") and match(message):
+            return message
+    return None
 
 
 def _progress(out: TextIO, kind: Any, data: dict[str, Any]) -> None:

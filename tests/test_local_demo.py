@@ -15,5 +15,6 @@ def test_the_local_demo_trains_an_adapter_that_answers_from_the_export() -> None
     out = io.StringIO()
     assert play_local(out) == 0, out.getvalue()
     text = out.getvalue()
-    assert "training: step" in text and "job local-1: succeeded" in text
-    assert "금요일 오후 세 시에 해요!" in text.split("swapped in")[1]
+    assert "training: step" in text and "A new model is live" in text
+    answer = text.split("minji: @tunebot")[1]
+    assert "tunebot [tunebot-" in answer and "금요일 오후 세 시에 해요!" in answer
