@@ -334,6 +334,7 @@ class TrainingEvent(Base):
     message: Mapped[str] = mapped_column(String(2000))
     data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
+
 class Answer(Base):
     """An answer the bot finished, as rated by people; texts are deleted after the keep days."""
 
