@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from admin.datasets.cli import add_dataset_commands
 from bot.config import ConfigError, Settings
@@ -36,7 +37,33 @@ def build_parser() -> argparse.ArgumentParser:
         "them with a temporary SQLite database, play a short session and print the "
         "transcript. Needs no credentials and no network.",
     )
+    demo.add_argument(
+        "--keep",
+        metavar="DIR",
+        help="keep the session's SQLite database and the loss chart PNG in DIR",
+    )
     demo.set_defaults(func=_demo)
+
+    sandbox = commands.add_parser(
+        "sandbox",
+        help="run local Slack and OpenAI emulators for your own `tunebot run` (no Slack needed)",
+        description="Start emulators of the Slack and OpenAI APIs on 127.0.0.1 with a ready "
+        "workspace (#sandbox with the bot in it, an admin and a member), print the "
+        "environment variables that point `tunebot run` at them and a signed curl that "
+        "mentions the bot, and serve until Ctrl-C.",
+    )
+    sandbox.add_argument(
+        "--port",
+        type=_port,
+        default=3000,
+        help="the port `tunebot run` will listen on (printed as PORT; default 3000)",
+    )
+    sandbox.add_argument(
+        "--events-url",
+        metavar="URL",
+        help="where Slack sends events (default http://127.0.0.1:PORT/slack/events)",
+    )
+    sandbox.set_defaults(func=_sandbox)
 
     scheduler = commands.add_parser(
         "scheduler",
@@ -92,7 +119,23 @@ def _scheduler(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from emulators.demo import play
 
-    return play(sys.stdout)
+    return play(sys.stdout, keep=Path(args.keep) if args.keep else None)
+
+
+def _sandbox(args: argparse.Namespace) -> int:
+    from emulators.sandbox_serve import serve
+
+    return serve(sys.stdout, port=args.port, events_url=args.events_url)
+
+
+def _port(raw: str) -> int:
+    try:
+        port = int(raw)
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is a number from 1 to 65535, not {raw!r}")
+    return port
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:

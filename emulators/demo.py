@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from pathlib import Path
 from typing import Any, TextIO
 
 from emulators.sandbox import Sandbox
@@ -24,7 +25,7 @@ KAKAO_CSV = "Date,User,Message\n" + "".join(
 )
 
 
-def play(out: TextIO) -> int:
+def play(out: TextIO, keep: Path | None = None) -> int:
     """Run the session and write the transcript to `out`; 0 when every step worked."""
     logging.basicConfig(level=logging.WARNING)
     with Sandbox.open(

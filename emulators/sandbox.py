@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,39 @@ from bot.runtime import Running, start
 from emulators.openai import OpenAIEmulator
 from emulators.slack import SlackEmulator
 from storage.models import Turn
+
+
+def environment(
+    slack: SlackEmulator,
+    openai: OpenAIEmulator,
+    *,
+    database_url: str,
+    port: int = 3000,
+    admins: Iterable[str] = (),
+    notify_channel: str | None = None,
+    socket_mode: bool = False,
+) -> dict[str, str]:
+    """The variables that point `tunebot run` at the emulators.
+
+    The one place a bot is configured against them: `tunebot sandbox` prints these, and
+    `Sandbox.open` reads its Settings from them, so what is printed is what is tested.
+    """
+    env = {
+        "SLACK_BOT_TOKEN": slack.bot_token,
+        "SLACK_SIGNING_SECRET": slack.signing_secret,
+        "SLACK_API_URL": slack.api_url,
+        "OPENAI_API_KEY": openai.api_key,
+        "OPENAI_BASE_URL": openai.base_url,
+        "DATABASE_URL": database_url,
+        "PORT": str(port),
+    }
+    if socket_mode:
+        env["SLACK_APP_TOKEN"] = slack.app_token
+    if admins:
+        env["TUNEBOT_ADMINS"] = ",".join(admins)
+    if notify_channel:
+        env["TUNEBOT_NOTIFY_CHANNEL"] = notify_channel
+    return env
 
 
 @dataclass
@@ -40,18 +74,11 @@ class Sandbox:
             database_url = f"sqlite:///{Path(tmp.name) / 'tunebot.db'}"
         slack = SlackEmulator().start()
         openai = OpenAIEmulator().start()
-        settings = Settings(
-            slack_bot_token=slack.bot_token,
-            slack_signing_secret=slack.signing_secret,
-            slack_api_url=slack.api_url,
-            openai_api_key=openai.api_key,
-            openai_base_url=openai.base_url,
-            database_url=database_url,
-            port=0,
-            # Tests drive the poller one tick at a time; the demo turns the scheduler on.
-            run_scheduler=False,
-            slack_app_token=slack.app_token if socket_mode else None,
-        ).with_overrides(**overrides)
+        env = environment(slack, openai, database_url=database_url, socket_mode=socket_mode)
+        # Tests drive the poller one tick at a time; the demo turns the scheduler on.
+        settings = Settings.from_env(env, env_file=None).with_overrides(
+            port=0, run_scheduler=False, **overrides
+        )
         bot = start(settings, host="127.0.0.1")
         if socket_mode:
             slack.socket_mode.wait_connected()
