@@ -77,7 +77,7 @@ class Sandbox:
         env = environment(slack, openai, database_url=database_url, socket_mode=socket_mode)
         # Tests drive the poller one tick at a time; the demo turns the scheduler on.
         settings = Settings.from_env(env, env_file=None).with_overrides(
-            port=0, run_scheduler=False, **overrides
+            **({"port": 0, "run_scheduler": False} | overrides)
         )
         bot = start(settings, host="127.0.0.1")
         if socket_mode:
