@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--keep",
         metavar="DIR",
+        type=_keep_folder,
         help="keep the session's SQLite database and the loss chart PNG in DIR",
     )
     demo.set_defaults(func=_demo)
@@ -119,13 +120,22 @@ def _scheduler(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from emulators.demo import play
 
-    return play(sys.stdout, keep=Path(args.keep) if args.keep else None)
+    return play(sys.stdout, keep=args.keep)
 
 
 def _sandbox(args: argparse.Namespace) -> int:
     from emulators.sandbox_serve import serve
 
     return serve(sys.stdout, port=args.port, events_url=args.events_url)
+
+
+def _keep_folder(raw: str) -> Path:
+    folder = Path(raw)
+    if folder.exists() and not folder.is_dir():
+        raise argparse.ArgumentTypeError(f"{raw} is not a folder")
+    if (folder / "tunebot.db").exists():
+        raise argparse.ArgumentTypeError(f"{raw} already has a tunebot.db; choose a new folder")
+    return folder
 
 
 def _port(raw: str) -> int:
