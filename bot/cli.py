@@ -64,6 +64,18 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="URL",
         help="where Slack sends events (default http://127.0.0.1:PORT/slack/events)",
     )
+    sandbox.add_argument(
+        "--slack-port",
+        type=_port_or_any,
+        default=3001,
+        help="port of the Slack API emulator (default 3001; 0: any free port)",
+    )
+    sandbox.add_argument(
+        "--openai-port",
+        type=_port_or_any,
+        default=3002,
+        help="port of the OpenAI API emulator (default 3002; 0: any free port)",
+    )
     sandbox.set_defaults(func=_sandbox)
 
     scheduler = commands.add_parser(
@@ -124,9 +136,19 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _sandbox(args: argparse.Namespace) -> int:
-    from emulators.sandbox_serve import serve
+    from emulators.sandbox_serve import SandboxError, serve
 
-    return serve(sys.stdout, port=args.port, events_url=args.events_url)
+    try:
+        return serve(
+            sys.stdout,
+            port=args.port,
+            events_url=args.events_url,
+            slack_port=args.slack_port,
+            openai_port=args.openai_port,
+        )
+    except SandboxError as error:
+        print(f"tunebot: sandbox: {error}", file=sys.stderr)
+        return 2
 
 
 def _keep_folder(raw: str) -> Path:
@@ -139,11 +161,18 @@ def _keep_folder(raw: str) -> Path:
 
 
 def _port(raw: str) -> int:
+    port = _port_or_any(raw)
+    if port == 0:
+        raise argparse.ArgumentTypeError("a port is a number from 1 to 65535, not 0")
+    return port
+
+
+def _port_or_any(raw: str) -> int:
     try:
         port = int(raw)
     except ValueError:
-        port = 0
-    if not 1 <= port <= 65535:
+        port = -1
+    if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"a port is a number from 1 to 65535, not {raw!r}")
     return port
 

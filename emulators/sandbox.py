@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,41 +13,9 @@ from sqlalchemy import select
 from bot.config import Settings
 from bot.runtime import Running, start
 from emulators.openai import OpenAIEmulator
+from emulators.sandbox_serve import environment
 from emulators.slack import SlackEmulator
 from storage.models import Turn
-
-
-def environment(
-    slack: SlackEmulator,
-    openai: OpenAIEmulator,
-    *,
-    database_url: str,
-    port: int = 3000,
-    admins: Iterable[str] = (),
-    notify_channel: str | None = None,
-    socket_mode: bool = False,
-) -> dict[str, str]:
-    """The variables that point `tunebot run` at the emulators.
-
-    The one place a bot is configured against them: `tunebot sandbox` prints these, and
-    `Sandbox.open` reads its Settings from them, so what is printed is what is tested.
-    """
-    env = {
-        "SLACK_BOT_TOKEN": slack.bot_token,
-        "SLACK_SIGNING_SECRET": slack.signing_secret,
-        "SLACK_API_URL": slack.api_url,
-        "OPENAI_API_KEY": openai.api_key,
-        "OPENAI_BASE_URL": openai.base_url,
-        "DATABASE_URL": database_url,
-        "PORT": str(port),
-    }
-    if socket_mode:
-        env["SLACK_APP_TOKEN"] = slack.app_token
-    if admins:
-        env["TUNEBOT_ADMINS"] = ",".join(admins)
-    if notify_channel:
-        env["TUNEBOT_NOTIFY_CHANNEL"] = notify_channel
-    return env
 
 
 @dataclass

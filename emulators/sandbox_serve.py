@@ -10,11 +10,11 @@ import shlex
 import signal
 import threading
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from emulators.openai import OpenAIEmulator
-from emulators.sandbox import environment
 from emulators.slack import SlackEmulator
 
 CHANNEL, CHANNEL_NAME = "C0SANDBOX", "sandbox"
@@ -26,15 +26,35 @@ SIGNATURE_WINDOW_S = 300
 _TS = "@TS@"  # where the shell recipe puts the time it signs at
 
 
-def serve(out: TextIO, *, port: int = 3000, events_url: str | None = None) -> int:
-    """Run the emulators until SIGINT or SIGTERM; print how to point a bot at them."""
+def serve(
+    out: TextIO,
+    *,
+    port: int = 3000,
+    events_url: str | None = None,
+    slack_port: int = 3001,
+    openai_port: int = 3002,
+) -> int:
+    """Run the emulators until SIGINT or SIGTERM; print how to point a bot at them.
+
+    Fixed ports by default, so the printed variables stay right from one start to the next.
+    """
     logging.basicConfig(level=logging.WARNING)
+    slack, openai = SlackEmulator(), OpenAIEmulator()
+    for server, at, option in (
+        (slack, slack_port, "--slack-port"),
+        (openai, openai_port, "--openai-port"),
+    ):
+        try:
+            server.start(at)
+        except OSError as error:
+            slack.stop()
+            raise SandboxError(
+                f"cannot listen on 127.0.0.1:{at} ({option}): {error.strerror}"
+            ) from None
     stop = threading.Event()
     previous = {
         sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
     }
-    slack = SlackEmulator().start()
-    openai = OpenAIEmulator().start()
     try:
         mention = prepare(slack)
         # Events reach the bot from here on; the seeded mention is the curl example's to send.
@@ -58,6 +78,43 @@ def serve(out: TextIO, *, port: int = 3000, events_url: str | None = None) -> in
     out.write("sandbox stopped\n")
     out.flush()
     return 0
+
+
+def environment(
+    slack: SlackEmulator,
+    openai: OpenAIEmulator,
+    *,
+    database_url: str,
+    port: int = 3000,
+    admins: Iterable[str] = (),
+    notify_channel: str | None = None,
+    socket_mode: bool = False,
+) -> dict[str, str]:
+    """The variables that point `tunebot run` at the emulators.
+
+    The one place a bot is configured against them: `tunebot sandbox` prints these, and
+    `Sandbox.open` reads its Settings from them, so what is printed is what is tested.
+    """
+    env = {
+        "SLACK_BOT_TOKEN": slack.bot_token,
+        "SLACK_SIGNING_SECRET": slack.signing_secret,
+        "SLACK_API_URL": slack.api_url,
+        "OPENAI_API_KEY": openai.api_key,
+        "OPENAI_BASE_URL": openai.base_url,
+        "DATABASE_URL": database_url,
+        "PORT": str(port),
+    }
+    if socket_mode:
+        env["SLACK_APP_TOKEN"] = slack.app_token
+    if admins:
+        env["TUNEBOT_ADMINS"] = ",".join(admins)
+    if notify_channel:
+        env["TUNEBOT_NOTIFY_CHANNEL"] = notify_channel
+    return env
+
+
+class SandboxError(Exception):
+    """The sandbox cannot start; the message says why, for the command line."""
 
 
 def prepare(slack: SlackEmulator) -> dict[str, Any]:

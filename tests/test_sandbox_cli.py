@@ -9,6 +9,7 @@ import re
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -61,7 +62,17 @@ def _start_sandbox(cwd: Path, *extra: str) -> tuple[subprocess.Popen[str], Print
     port = free_port()
     env = {"PATH": os.environ.get("PATH", ""), "HOME": str(cwd)}
     process = subprocess.Popen(
-        [TUNEBOT, "sandbox", "--port", str(port), *extra],
+        [
+            TUNEBOT,
+            "sandbox",
+            "--port",
+            str(port),
+            "--slack-port",
+            "0",
+            "--openai-port",
+            "0",
+            *extra,
+        ],
         cwd=cwd,
         env=env,
         stdout=subprocess.PIPE,
@@ -85,9 +96,15 @@ def _stop(process: subprocess.Popen[str], sig: int) -> tuple[int, str]:
     return process.returncode, out
 
 
-@pytest.fixture
-def sandbox(tmp_path: Path) -> Iterator[Printed]:
-    process, printed = _start_sandbox(tmp_path)
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("sandbox")
+
+
+@pytest.fixture(scope="module")
+def sandbox(folder: Path) -> Iterator[Printed]:
+    """One sandbox for the tests that read its output and talk to it; Ctrl-C ends it."""
+    process, printed = _start_sandbox(folder)
     try:
         yield printed
     finally:
@@ -96,14 +113,14 @@ def sandbox(tmp_path: Path) -> Iterator[Printed]:
             assert code == 0 and "sandbox stopped" in out
 
 
-@pytest.fixture
-def bot(sandbox: Printed, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+@pytest.fixture(scope="module")
+def bot(sandbox: Printed, folder: Path) -> Iterator[subprocess.Popen[bytes]]:
     """`tunebot run` with exactly the variables the sandbox printed."""
-    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path)} | sandbox.env
-    with (tmp_path / "bot.log").open("wb") as log:
-        process = subprocess.Popen([TUNEBOT, "run"], env=env, cwd=tmp_path, stderr=log)
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(folder)} | sandbox.env
+    with (folder / "bot.log").open("wb") as log:
+        process = subprocess.Popen([TUNEBOT, "run"], env=env, cwd=folder, stderr=log)
     try:
-        _wait_healthy(process, sandbox.port, tmp_path / "bot.log")
+        _wait_healthy(process, sandbox.port, folder / "bot.log")
         yield process
     finally:
         process.terminate()
@@ -214,3 +231,32 @@ def test_events_go_where_events_url_says(tmp_path: Path) -> None:
         assert "Slack sends events to http://127.0.0.1:8080/hooks/slack." in printed.text
     finally:
         assert _stop(process, signal.SIGINT)[0] == 0
+
+
+def test_the_emulators_listen_on_the_ports_given(tmp_path: Path) -> None:
+    slack, openai = free_port(), free_port()
+    process, printed = _start_sandbox(
+        tmp_path, "--slack-port", str(slack), "--openai-port", str(openai)
+    )
+    try:
+        assert printed.env["SLACK_API_URL"] == f"http://127.0.0.1:{slack}/api/"
+        assert printed.env["OPENAI_BASE_URL"] == f"http://127.0.0.1:{openai}/v1"
+    finally:
+        assert _stop(process, signal.SIGINT)[0] == 0
+
+
+def test_a_port_in_use_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [TUNEBOT, "sandbox", "--slack-port", str(port)],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"tunebot: sandbox: cannot listen on 127.0.0.1:{port}")
+    assert result.stderr.count("\n") == 1
