@@ -145,8 +145,9 @@ def _post(url: str, headers: dict[str, str], body: bytes) -> int:
         return int(reply.status)
 
 
-def _bot_replies(printed: Printed, ts: str, log: Path) -> list[dict[str, Any]]:
-    """Ask the Slack emulator for the thread, as any Web API client would, until tunebot answers."""
+def _bot_answer(printed: Printed, ts: str, log: Path, saying: str) -> str:
+    """Read the thread from the Slack emulator, as any Web API client would, until tunebot's
+    answer says `saying` (the answer streams in: its first text may be only the start)."""
     env = printed.env
     client = WebClient(token=env["SLACK_BOT_TOKEN"], base_url=env["SLACK_API_URL"])
     deadline = time.monotonic() + 90  # generous: a loaded machine, not a measurement
@@ -158,9 +159,9 @@ def _bot_replies(printed: Printed, ts: str, log: Path) -> list[dict[str, Any]]:
             # A mention the emulator never saw has no thread until the bot replies in it.
             assert error.response["error"] == "thread_not_found"
             messages = []
-        replies = [m for m in messages if m.get("bot_id")]
-        if replies:
-            return replies
+        answers = [m["text"] for m in messages if m.get("bot_id") and saying in m["text"]]
+        if answers:
+            return str(answers[0])
         time.sleep(0.1)
     raise AssertionError(f"no answer from tunebot in the thread {ts}; its log:\n{log.read_text()}")
 
@@ -193,8 +194,8 @@ def test_a_mention_sent_with_the_curl_example_is_answered_in_the_emulator(
     assert _post(url, headers, body) == 200
     ts = re.search(r'"ts":"([0-9.]+)"', body.decode())
     assert ts is not None
-    thread = _bot_replies(sandbox, ts.group(1), bot)
-    assert "when do we deploy on Fridays?" in thread[0]["text"]
+    answer = _bot_answer(sandbox, ts.group(1), bot, saying="when do we deploy on Fridays?")
+    assert answer.startswith("[gpt-4o-mini-2024-07-18]")  # the emulated model, named
 
 
 @pytest.mark.skipif(
@@ -214,8 +215,7 @@ def test_the_printed_recipe_signs_a_fresh_mention_that_is_answered(
     assert result.returncode == 0, result.stderr
     ts = re.search(r"^ts=(\d+)$", result.stdout, re.MULTILINE)
     assert ts is not None, result.stdout
-    thread = _bot_replies(sandbox, f"{ts.group(1)}.000100", bot)
-    assert "when do we deploy on Fridays?" in thread[0]["text"]
+    _bot_answer(sandbox, f"{ts.group(1)}.000100", bot, saying="when do we deploy on Fridays?")
 
 
 def test_sigterm_stops_the_sandbox_cleanly(tmp_path: Path) -> None:
