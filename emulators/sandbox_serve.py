@@ -151,7 +151,7 @@ def slack_signature(secret: str, timestamp: str, body: bytes) -> str:
 def resign_recipe(url: str, secret: str, mention: dict[str, Any]) -> str:
     """Shell lines (bash, openssl, curl) that sign and send a new mention at the current time."""
     event = dict(mention["event"])
-    event |= {"ts": f"{_TS}.000100", "event_ts": f"{_TS}.000100", "text": event["text"]}
+    event |= {"ts": f"{_TS}.000100", "event_ts": f"{_TS}.000100"}
     event.pop("client_msg_id", None)
     template = dict(mention) | {"event": event, "event_id": f"Ev{_TS}", "event_time": 0}
     text = json.dumps(template, ensure_ascii=False, separators=(",", ":"))
