@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from admin.datasets import DatasetReport, PreparedDataset, detect_format, list_speakers, prepare
+from admin.datastore import DatasetStore
 from admin.providers.base import FineTuneProvider, ProviderError
-from storage import repo
+from storage import repo, upload_repo
 from storage.db import SessionFactory
 from storage.models import utcnow
 
@@ -78,7 +79,9 @@ def take_dataset(
     options: IntakeOptions,
     session_factory: SessionFactory,
     provider: FineTuneProvider,
+    store: DatasetStore | None = None,
     stage: Stage | None = None,
+    origin: str = "upload",
 ) -> IntakeResult:
     """Validate `path`; if valid, store it once (by content) and upload it to the provider."""
     speakers = needs_assistant(path, name, options)
@@ -110,8 +113,10 @@ def take_dataset(
             options=options,
             session_factory=session_factory,
             provider=provider,
+            store=store,
             stage=stage,
             parent=None,
+            origin=origin,
         )
         if prepared.validation is not None and result.dataset is not None:
             result.validation, _ = _store_and_upload(
@@ -121,8 +126,10 @@ def take_dataset(
                 options=options,
                 session_factory=session_factory,
                 provider=provider,
+                store=store,
                 stage=stage,
                 parent=result.dataset.id,
+                origin=origin,
             )
     return result
 
@@ -135,10 +142,16 @@ def _store_and_upload(
     options: IntakeOptions,
     session_factory: SessionFactory,
     provider: FineTuneProvider,
+    store: DatasetStore | None,
     stage: Stage | None,
     parent: int | None,
+    origin: str = "upload",
 ) -> tuple[StoredDataset, bool]:
     report = prepared.report
+    if store is not None:
+        # Kept before anything is recorded: a stored dataset can always travel to another
+        # provider (or train locally) without the original file.
+        store.put(prepared.jsonl_path, prepared.sha256)
     values = {
         "name": name[:255],
         "uploaded_by": uploader,
@@ -150,6 +163,7 @@ def _store_and_upload(
         "report": {**report.to_dict(), "options": options.to_dict()},
         "status": "uploading",
         "validation_for_id": parent,
+        "origin": origin,  # "upload", or "feedback" for datasets built from rated answers
     }
     with session_factory.begin() as session:
         row, inserted = repo.claim_dataset(session, values=values)
@@ -175,6 +189,12 @@ def _store_and_upload(
         log.warning("upload of ds-%s failed: %s", dataset_id, failure)
     with session_factory.begin() as session:
         repo.finish_dataset_upload(
+            session, dataset_id=dataset_id, provider=provider.name, file_id=file_id, error=error
+        )
+        upload_repo.claim_upload(
+            session, dataset_id=dataset_id, provider=provider.name, stale_before=utcnow()
+        )
+        upload_repo.finish_upload(
             session, dataset_id=dataset_id, provider=provider.name, file_id=file_id, error=error
         )
         stored = repo.get_dataset(session, dataset_id=dataset_id)

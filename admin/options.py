@@ -28,12 +28,12 @@ def fraction(raw: str) -> float:
 
 
 def parse_options(
-    text: str, fields: Mapping[str, tuple[Callable[[str], Any], str]]
+    text: str, fields: Mapping[str, tuple[Callable[[str], Any], str]], *, owner: str = ""
 ) -> tuple[list[str], dict[str, Any]]:
     """Split `text` into bare words and typed key=value options.
 
     `fields` maps a key to (parser, what is expected); an unknown key or a bad value raises
-    UsageError naming it.
+    UsageError naming it (and, with `owner`, saying whose options these are).
     """
     try:
         words = shlex.split(_straight_quotes(text))
@@ -49,6 +49,8 @@ def parse_options(
         key = key.strip().lower()
         if key not in fields:
             known = ", ".join(f"`{k}=`" for k in fields)
+            if owner:
+                raise UsageError(f"{owner} does not take `{key}=`. It takes: {known}.")
             raise UsageError(f"Unknown option `{key}=`. Known options: {known}.")
         parse, expected = fields[key]
         try:

@@ -13,16 +13,19 @@ from admin.errors import TunebotError
 from admin.notices import failure_notice, live_notice
 from admin.outbox import Notifier, drain_outbox
 from admin.providers.base import FineTuneProvider, JobSnapshot, NotReady
+from admin.providers.plugin import Phase
+from admin.providers.registry import Providers
 from storage import job_repo, outbox, repo
 from storage.db import SessionFactory
 from storage.models import Job, utcnow
+from storage.repo import ModelRef
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class PollerDeps:
-    provider: FineTuneProvider
+    providers: Providers
     session_factory: SessionFactory
     notifier: Notifier
     notify_channel: str | None
@@ -71,8 +74,12 @@ def poll_job(deps: PollerDeps, job_id: int) -> str:
         job = session.get(Job, job_id)
         assert job is not None
         stage, provider_job_id, last_event = job.stage, job.provider_job_id, job.last_event_id
-    snap = deps.provider.get_job(provider_job_id)
-    _store_events(deps, job_id, provider_job_id, last_event)
+        provider_name = job.provider
+    # Each job is carried by the provider it runs at; one that is no longer configured waits
+    # (TunebotError, logged) until it is configured again.
+    provider = deps.providers.gateway(provider_name)
+    snap = provider.get_job(provider_job_id)
+    _store_events(provider, deps, job_id, provider_job_id, last_event)
     with deps.session_factory.begin() as session:
         job_repo.update_job(
             session,
@@ -84,9 +91,9 @@ def poll_job(deps: PollerDeps, job_id: int) -> str:
             },
         )
     if stage == "training":
-        if snap.phase in ("failed", "cancelled"):
+        if snap.phase in (Phase.FAILED, Phase.CANCELLED):
             return _finish_unsuccessfully(deps, job_id, snap)
-        if snap.phase != "succeeded":
+        if snap.phase != Phase.SUCCEEDED:
             return stage
         with deps.session_factory.begin() as session:
             job_repo.advance_stage(
@@ -100,7 +107,7 @@ def poll_job(deps: PollerDeps, job_id: int) -> str:
         stage = "succeeded"
     if stage == "succeeded":
         try:
-            callable_model = deps.provider.make_callable(snap)
+            callable_model = provider.make_callable(snap)
         except NotReady as waiting:
             log.info("job %s: %s", job_id, waiting)
             return stage
@@ -114,19 +121,19 @@ def poll_job(deps: PollerDeps, job_id: int) -> str:
             )
         stage = "callable"
     if stage == "callable":
-        return _go_live(deps, job_id, snap)
+        return _go_live(provider, deps, job_id, snap)
     return stage
 
 
-def _go_live(deps: PollerDeps, job_id: int, snap: JobSnapshot) -> str:
+def _go_live(provider: FineTuneProvider, deps: PollerDeps, job_id: int, snap: JobSnapshot) -> str:
     with deps.session_factory() as session:
         job = session.get(Job, job_id)
         assert job is not None and job.callable_model
-        model = job.callable_model
-    if not deps.provider.is_answering(model):
+        model = ModelRef(job.provider, job.callable_model)
+    if not provider.is_answering(model.model):
         log.info("job %s: %s does not answer yet; trying again next tick", job_id, model)
         return "callable"
-    points = deps.provider.metrics(snap)
+    points = provider.metrics(snap)
     with deps.session_factory.begin() as session:
         # The swap, its history row and the notifications commit together or not at all.
         if not job_repo.advance_stage(
@@ -173,8 +180,16 @@ def _finish_unsuccessfully(deps: PollerDeps, job_id: int, snap: JobSnapshot) -> 
     return snap.phase
 
 
-def _store_events(deps: PollerDeps, job_id: int, provider_job_id: str, after: str | None) -> None:
-    events = deps.provider.list_events(provider_job_id, after=after)
+def _store_events(
+    provider: FineTuneProvider,
+    deps: PollerDeps,
+    job_id: int,
+    provider_job_id: str,
+    after: str | None,
+) -> None:
+    if "events" not in provider.capabilities:
+        return
+    events = provider.list_events(provider_job_id, after=after)
     if not events:
         return
     rows: list[dict[str, Any]] = [

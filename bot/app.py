@@ -6,7 +6,7 @@ import logging
 
 from slack_bolt import App
 
-from bot import chat, commands, datasets, upload_flow
+from bot import chat, commands, datasets, feedback, upload_flow
 from bot.deps import Deps
 
 log = logging.getLogger(__name__)
@@ -30,4 +30,5 @@ def build_app(deps: Deps) -> App:
     chat.register(app, deps)
     commands.register(app, deps)
     upload_flow.register(app, deps)
+    feedback.register(app, deps)
     return app

@@ -13,6 +13,8 @@ from slack_sdk import WebClient
 
 from admin.errors import ModelUnavailable, ProviderUnavailable, TunebotError, new_reference
 from bot.deps import Deps
+from bot.feedback import record_answer
+from bot.feedback_views import build_feedback_blocks
 from bot.history import (
     APOLOGY_EVENT,
     budget_for,
@@ -20,9 +22,11 @@ from bot.history import (
     fit_to_budget,
     to_chat_messages,
 )
+from bot.llm import ReplyStream
 from bot.streaming import ReplyWriter
 from storage import outbox, repo
 from storage.models import Turn, utcnow
+from storage.repo import ModelRef
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +41,7 @@ class Question:
     text: str
     ts: str
     thread_ts: str  # the thread to answer in: the message's own ts when it is top-level
+    is_dm: bool = False
 
     @property
     def is_thread_reply(self) -> bool:
@@ -88,6 +93,7 @@ def _answer_event(
         text=event.get("text") or "",
         ts=event["ts"],
         thread_ts=event.get("thread_ts") or event["ts"],
+        is_dm=event.get("channel_type") == "im",
     )
     with deps.session_factory.begin() as session:
         fresh = repo.claim_message(
@@ -98,7 +104,7 @@ def _answer_event(
             ts=question.ts,
         )
         # Read in the claim's transaction: one database round trip fewer before the first words.
-        model = repo.get_active_model(session, default=deps.settings.base_model)
+        model = repo.get_active_model(session, default=deps.base_model)
     if not fresh:
         log.info(
             "event for %s:%s already taken; not answering twice", question.channel, question.ts
@@ -122,11 +128,11 @@ def answer(
     client: WebClient,
     question: Question,
     *,
-    model: str,
+    model: ModelRef,
     bot_user_id: str,
     bot_id: str | None,
 ) -> None:
-    """Answer one question in its thread with `model` (the active one); never raises."""
+    """Answer one question in its thread with `model` (the active one, at its provider)."""
     started = time.monotonic()
     settings = deps.settings
     turn = Turn(
@@ -135,7 +141,8 @@ def answer(
         thread_ts=question.thread_ts,
         message_ts=question.ts,
         user_id=question.user,
-        model=model,
+        provider=model.provider,
+        model=model.model,
         outcome="answered",
     )
     writer = ReplyWriter(
@@ -156,23 +163,36 @@ def answer(
         if not turns:
             turns = [{"role": "user", "content": _strip_mention(question.text, bot_user_id)}]
         budget = budget_for(
-            model, max_reply_tokens=settings.max_reply_tokens, cap=settings.history_token_budget
+            model.model,
+            max_reply_tokens=settings.max_reply_tokens,
+            cap=settings.history_token_budget,
         )
-        messages = fit_to_budget(settings.system_prompt, turns, model=model, budget=budget)
+        messages = fit_to_budget(settings.system_prompt, turns, model=model.model, budget=budget)
         try:
-            reply = deps.chat.stream(
-                model=model, messages=messages, max_tokens=settings.max_reply_tokens
-            )
+            reply = _stream(deps, model, messages)
         except ModelUnavailable:
-            if model == settings.base_model:
+            if model == deps.base_model:
                 raise
-            model = turn.model = fall_back(deps, model)
-            reply = deps.chat.stream(
-                model=model, messages=messages, max_tokens=settings.max_reply_tokens
-            )
+            model = fall_back(deps, model)
+            turn.provider, turn.model = model.provider, model.model
+            reply = _stream(deps, model, messages)
         for delta in reply.deltas:
             writer.write(delta)
-        writer.finish()
+        # Feedback buttons go under the last part of a finished answer, never on an apology.
+        writer.finish(blocks=build_feedback_blocks() if writer.text else None)
+        if writer.text and writer.message_ts:
+            record_answer(
+                deps,
+                channel=question.channel,
+                thread_ts=question.thread_ts,
+                message_ts=writer.message_ts[-1],
+                user=question.user,
+                is_dm=question.is_dm,
+                provider=model.provider,
+                model=model.model,
+                prompt=messages,
+                text=writer.text,
+            )
         turn.prompt_tokens = reply.usage.prompt_tokens
         turn.completion_tokens = reply.usage.completion_tokens
     except Exception as error:
@@ -185,9 +205,18 @@ def answer(
         log.exception("could not record the turn for %s:%s", question.channel, question.ts)
 
 
-def fall_back(deps: Deps, missing: str) -> str:
-    """The active model stopped answering: switch every replica to the base model, say so once."""
-    base = deps.settings.base_model
+def _stream(deps: Deps, model: ModelRef, messages: list[dict[str, Any]]) -> ReplyStream:
+    # The chat endpoint of the model's own provider: a model trained elsewhere answers there.
+    gateway = deps.chat.gateway(model.provider, model.model)
+    return gateway.stream(
+        model=model.model, messages=messages, max_tokens=deps.settings.max_reply_tokens
+    )
+
+
+def fall_back(deps: Deps, missing: ModelRef) -> ModelRef:
+    """The active model stopped answering: switch every replica to the base model (and its
+    provider), say so once."""
+    base = deps.base_model
     with deps.session_factory.begin() as session:
         switched = repo.set_active_model(
             session, model=base, reason="fallback", set_by_job=None, expected=missing
@@ -195,12 +224,14 @@ def fall_back(deps: Deps, missing: str) -> str:
         if switched and deps.settings.notify_channel:
             outbox.enqueue(
                 session,
-                dedupe_key=f"fallback:{missing}:{utcnow().isoformat()}",
+                dedupe_key=f"fallback:{missing.provider}:{missing.model}:{utcnow().isoformat()}",
                 kind="fallback",
                 channel=deps.settings.notify_channel,
                 payload={
-                    "text": f":warning: `{missing}` no longer answers (the provider says it "
-                    f"does not exist), so tunebot now answers with `{base}`. "
+                    "text": f":warning: `{missing.model}` no longer answers at "
+                    f"{deps.providers.label(missing.provider)} (it says the model does not "
+                    f"exist), so tunebot now answers with `{base.model}` at "
+                    f"{deps.providers.label(base.provider)}. "
                     "`/finetune models` lists the others; `/finetune use <model>` switches.",
                     "chart": None,
                 },

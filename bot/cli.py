@@ -18,6 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="A Slack bot that answers from your team's fine-tuned model "
         "and lets admins fine-tune it from Slack.",
     )
+    parser.add_argument("--version", action="version", version=f"tunebot {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     run = commands.add_parser(
@@ -107,11 +108,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("tunebot")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
 def _service_settings() -> Settings:
     """Settings for the long-running commands, which need real Slack and model credentials."""
     settings = Settings.from_env()
-    settings.require_slack()
-    settings.require_openai()
+    settings.require_service()
     _logging(settings)
     return settings
 
@@ -183,7 +192,7 @@ def _db_upgrade(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     _logging(settings)
     engine = build_engine(settings.database_url)
-    upgrade(engine)
+    upgrade(engine, provider=settings.provider)
     print(f"database is up to date ({engine.url.render_as_string(hide_password=True)})")
     return 0
 
@@ -205,16 +214,7 @@ def _healthcheck(args: argparse.Namespace) -> int:
 
 
 def _logging(settings: Settings) -> None:
-    configure_logging(
-        settings.log_level,
-        [
-            settings.slack_bot_token,
-            settings.slack_signing_secret,
-            settings.slack_app_token,
-            settings.openai_api_key,
-            settings.finetune_api_key,
-        ],
-    )
+    configure_logging(settings.log_level, settings.secrets())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

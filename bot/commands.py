@@ -12,48 +12,45 @@ from admin import lifecycle
 from admin.commands import Command, help_text, parse_command
 from admin.errors import TunebotError, new_reference
 from admin.training import plan_training, start_training
-from bot import job_views, upload_views
+from bot import feedback, job_views, upload_views
+from bot.admins import audit, require_admin
 from bot.deps import Deps
 from storage import job_repo, repo
+from storage.repo import ModelRef
 
 log = logging.getLogger(__name__)
 
 
 def register(app: App, deps: Deps) -> None:
-    @app.command("/finetune")
+    guard = require_admin(deps)
+
+    @app.command("/finetune", middleware=[guard])
     def run_finetune(
         ack: Ack, command: dict[str, Any], context: BoltContext, respond: Respond
     ) -> None:
         user, text = command["user_id"], command.get("text") or ""
-        if user not in deps.settings.admins:
-            ack(response_type="ephemeral", text="Only tunebot admins can run `/finetune`.")
-            audit(deps, user, "/finetune", text, "refused: not an admin")
-            return
-        capabilities = deps.provider.capabilities
         try:
-            parsed = parse_command(text, capabilities)
+            parsed = parse_command(text, deps.providers)
         except TunebotError as error:
             ack(response_type="ephemeral", text=str(error))
             audit(deps, user, "/finetune", text, "usage error")
             return
         if parsed.name == "help":
-            ack(response_type="ephemeral", text=help_text(capabilities))
+            ack(response_type="ephemeral", text=help_text(deps.providers))
             return
         ack()
         assert context.client is not None
         handle(deps, context.client, parsed, command, respond)
 
-    @app.action(job_views.CONFIRM_ACTION)
+    @app.action(job_views.CONFIRM_ACTION, middleware=[guard])
     def confirm_training(
         ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond
     ) -> None:
         ack()
         user = body["user"]["id"]
-        if user not in deps.settings.admins:
-            return
         text = action["value"]
         try:
-            parsed = parse_command(text, deps.provider.capabilities)
+            parsed = parse_command(text, deps.providers)
             channel = (body.get("channel") or {}).get("id")
             outcome = train(deps, parsed, text, user, channel, respond, confirmed=True)
         except TunebotError as error:
@@ -61,7 +58,7 @@ def register(app: App, deps: Deps) -> None:
             outcome = f"refused: {error}"
         audit(deps, user, "/finetune train (confirmed)", text, outcome)
 
-    @app.action(job_views.CANCEL_ACTION)
+    @app.action(job_views.CANCEL_ACTION, middleware=[guard])
     def cancel_training(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         ack()
         respond(replace_original=True, text="Not started.")
@@ -86,15 +83,16 @@ def handle(
     audit(deps, user, f"/finetune {parsed.name}", command.get("text") or "", outcome)
 
 
-def audit(deps: Deps, user: str, action: str, detail: str, outcome: str) -> None:
-    with deps.session_factory.begin() as session:
-        job_repo.record_audit(session, user_id=user, action=action, detail=detail, outcome=outcome)
-
-
 def _dispatch(
     deps: Deps, client: WebClient, parsed: Command, command: dict[str, Any], respond: Respond
 ) -> str:
-    name, user, provider = parsed.name, command["user_id"], deps.provider
+    name, user = parsed.name, command["user_id"]
+    if name == "providers":
+        respond(
+            response_type="ephemeral",
+            text=job_views.build_provider_list(deps.providers, deps.providers.today()),
+        )
+        return "listed"
     if name == "upload":
         client.views_open(
             trigger_id=command["trigger_id"],
@@ -123,6 +121,7 @@ def _dispatch(
         return "listed"
     if name in ("status", "cancel", "pause", "resume", "events", "checkpoints"):
         job = _job(deps, parsed.args[0])
+        provider = deps.providers.gateway(job.provider)
         if name == "status":
             text = job_views.build_job_status(job, provider.get_job(job.provider_job_id))
         elif name == "events":
@@ -146,26 +145,40 @@ def _dispatch(
         respond(response_type="ephemeral", text=text)
         return "shown"
     if name == "models":
-        respond(response_type="ephemeral", text=job_views.build_model_list(_models(deps)))
+        respond(
+            response_type="ephemeral",
+            text=job_views.build_model_list(_models(deps), deps.providers),
+        )
         return "listed"
     if name == "use":
-        model = parsed.args[0]
-        changed = lifecycle.use_model(
-            deps.session_factory, model=model, user=user, default_model=deps.settings.base_model
+        ref = lifecycle.resolve_model(
+            deps.session_factory,
+            deps.providers,
+            model=parsed.args[0],
+            provider=parsed.options.get("provider"),
+            default_model=deps.base_model,
         )
+        changed = lifecycle.use_model(deps.session_factory, ref=ref, user=user)
+        where = f"`{ref.model}` at {deps.providers.label(ref.provider)}"
         text = (
-            f"<@{user}> switched tunebot to `{model}`."
+            f"<@{user}> switched tunebot to {where}."
             if changed
-            else f"tunebot already answers with `{model}`."
+            else f"tunebot already answers with {where}."
         )
         respond(response_type="in_channel" if changed else "ephemeral", text=text)
-        return f"use {model}: {'switched' if changed else 'unchanged'}"
+        return f"use {ref}: {'switched' if changed else 'unchanged'}"
     if name == "rollback":
-        model = lifecycle.rollback(
-            deps.session_factory, user=user, default_model=deps.settings.base_model
+        ref = lifecycle.rollback(deps.session_factory, user=user, default_model=deps.base_model)
+        respond(
+            response_type="in_channel",
+            text=f"<@{user}> rolled tunebot back to `{ref.model}` at "
+            f"{deps.providers.label(ref.provider)}.",
         )
-        respond(response_type="in_channel", text=f"<@{user}> rolled tunebot back to `{model}`.")
-        return f"rolled back to {model}"
+        return f"rolled back to {ref}"
+    if name == "feedback":
+        return feedback.show_feedback(deps, client, respond)
+    if name == "feedback dataset":
+        return feedback.export_feedback(deps, parsed, user, respond)
     raise TunebotError(f"`{name}` is not available.")
 
 
@@ -183,8 +196,8 @@ def train(
         deps.session_factory,
         dataset_ref=parsed.args[0],
         options=parsed.options,
+        providers=deps.providers,
         default_model=deps.settings.base_model,
-        provider=deps.provider,
     )
     cost = plan.estimate.cost_usd
     if not confirmed and cost is not None and cost > deps.settings.confirm_above_usd:
@@ -196,7 +209,8 @@ def train(
         return f"asked to confirm ${cost:.2f}"
     label, snap = start_training(
         plan,
-        provider=deps.provider,
+        providers=deps.providers,
+        store=deps.store,
         session_factory=deps.session_factory,
         user=user,
         channel=channel,
@@ -204,8 +218,9 @@ def train(
     respond(
         response_type="in_channel",
         replace_original=confirmed,
-        text=f"<@{user}> started *{label}* (`{snap.id}`): ds-{plan.dataset_id} on "
-        f"`{plan.request.model}`, {plan.estimate.describe()}. I will post here when it is done; "
+        text=f"<@{user}> started *{label}* (`{snap.id}`) at {deps.providers.label(plan.provider)}: "
+        f"ds-{plan.dataset_id} on `{plan.request.model}`, {plan.estimate.describe()}. "
+        "I will post here when it is done; "
         f"`/finetune status {label}` shows progress.",
     )
     return f"started {label} ({snap.id})"
@@ -221,30 +236,24 @@ def _job(deps: Deps, ref: str) -> Any:
 
 def _models(deps: Deps) -> list[lifecycle.ModelLine]:
     with deps.session_factory() as session:
-        active = repo.get_active_model(session, default=deps.settings.base_model)
+        active = repo.get_active_model(session, default=deps.base_model)
         history = repo.model_history(session, limit=30)
-    seen: dict[str, lifecycle.ModelLine] = {}
+    seen: dict[ModelRef, lifecycle.ModelLine] = {}
+
+    def line(ref: ModelRef, since: str, by: str) -> lifecycle.ModelLine:
+        ends = lifecycle.shutdown_date(deps.providers, ref)
+        advice = lifecycle.migration_advice(deps.session_factory, deps.providers, ref, ends)
+        return lifecycle.ModelLine(ref, ref == active, since, by, ends, advice)
+
     for entry in history:
-        if entry.model in seen:
+        if entry.ref in seen:
             continue
         by = (
             f"by <@{entry.set_by_user}>"
             if entry.set_by_user
             else (f"from {entry.set_by_job}" if entry.set_by_job else entry.reason)
         )
-        seen[entry.model] = lifecycle.ModelLine(
-            entry.model,
-            entry.model == active,
-            f"since {entry.activated_at:%Y-%m-%d %H:%M} UTC",
-            by,
-            lifecycle.shutdown_date(deps.provider, entry.model),
-        )
+        seen[entry.ref] = line(entry.ref, f"since {entry.activated_at:%Y-%m-%d %H:%M} UTC", by)
     if active not in seen:
-        seen[active] = lifecycle.ModelLine(
-            active,
-            True,
-            "the base model",
-            "TUNEBOT_BASE_MODEL",
-            lifecycle.shutdown_date(deps.provider, active),
-        )
+        seen[active] = line(active, "the base model", "TUNEBOT_BASE_MODEL")
     return list(seen.values())

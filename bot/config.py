@@ -12,7 +12,11 @@ from typing import Any
 
 from dotenv import dotenv_values
 
+from admin.providers.plugin import ProviderPlugin
+from admin.providers.registry import discover, secret_values
+
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+DEFAULT_PROVIDER = "openai"
 DEFAULT_BASE_MODEL = "gpt-4o-mini-2024-07-18"
 DEFAULT_SYSTEM_PROMPT = (
     "You are tunebot, a helpful assistant for this team. Answer concisely and in the "
@@ -32,8 +36,9 @@ class Settings:
     slack_signing_secret: str | None = None
     slack_app_token: str | None = None
     slack_api_url: str = DEFAULT_SLACK_API_URL
-    openai_api_key: str | None = None
-    openai_base_url: str | None = None
+    # Every provider plugin's variables that are set (aliases resolved): the registry decides
+    # from these which providers are on; nothing here names a provider.
+    provider_env: Mapping[str, str] = field(default_factory=dict)
     database_url: str = "sqlite:///tunebot.db"
     base_model: str = DEFAULT_BASE_MODEL
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
@@ -44,17 +49,38 @@ class Settings:
     max_reply_tokens: int = 1024
     history_token_budget: int = 16_000
     max_dataset_mb: int = 1024
-    provider: str = "openai"
-    finetune_base_url: str | None = None
-    finetune_api_key: str | None = None
+    provider: str = DEFAULT_PROVIDER  # new jobs go here unless `provider=` says otherwise
+    base_provider: str | None = None  # serves base_model; None: the default provider
+    data_dir: Path | None = None  # the dataset store; None: beside the SQLite file
     confirm_above_usd: float = 5.0
     run_scheduler: bool = True
     web_workers: int = 1
     log_level: str = "INFO"
+    log_format: str = "text"
+    feedback_dms: bool = False
+    feedback_keep_days: int = 90
 
     @property
     def socket_mode(self) -> bool:
         return bool(self.slack_app_token)
+
+    @property
+    def base_model_provider(self) -> str:
+        return self.base_provider or self.provider
+
+    @property
+    def dataset_dir(self) -> Path:
+        """TUNEBOT_DATA_DIR, else a data/ folder beside the SQLite file (or the working dir)."""
+        if self.data_dir is not None:
+            return self.data_dir
+        if self.database_url.startswith("sqlite:///") and ":memory:" not in self.database_url:
+            return Path(self.database_url.removeprefix("sqlite:///")).parent / "data"
+        return Path("data")
+
+    def secrets(self) -> list[str]:
+        """Every configured token and key: masked in logs, never shown in Slack."""
+        tokens = [self.slack_bot_token, self.slack_signing_secret, self.slack_app_token]
+        return [t for t in tokens if t] + secret_values(discover(), self.provider_env)
 
     @classmethod
     def from_env(
@@ -70,13 +96,15 @@ class Settings:
         def text(name: str) -> str | None:
             return env.get(name) or None
 
+        plugins = discover()
+        default_provider, base_provider, provider_env = _providers(env, plugins)
+
         kwargs: dict[str, Any] = {
             "slack_bot_token": text("SLACK_BOT_TOKEN"),
             "slack_signing_secret": text("SLACK_SIGNING_SECRET"),
             "slack_app_token": text("SLACK_APP_TOKEN"),
             "slack_api_url": _url(env, "SLACK_API_URL", DEFAULT_SLACK_API_URL, trailing_slash=True),
-            "openai_api_key": text("OPENAI_API_KEY"),
-            "openai_base_url": _url(env, "OPENAI_BASE_URL", None),
+            "provider_env": provider_env,
             "database_url": text("DATABASE_URL") or "sqlite:///tunebot.db",
             "base_model": text("TUNEBOT_BASE_MODEL") or DEFAULT_BASE_MODEL,
             "system_prompt": text("TUNEBOT_SYSTEM_PROMPT") or DEFAULT_SYSTEM_PROMPT,
@@ -87,13 +115,16 @@ class Settings:
             "max_reply_tokens": _int(env, "TUNEBOT_MAX_REPLY_TOKENS", 1024, minimum=16),
             "history_token_budget": _int(env, "TUNEBOT_HISTORY_TOKENS", 16_000, minimum=256),
             "max_dataset_mb": _int(env, "TUNEBOT_MAX_DATASET_MB", 1024, minimum=1),
-            "provider": _choice(env, "TUNEBOT_PROVIDER", ("openai", "azure", "nebius"), "openai"),
-            "finetune_base_url": _url(env, "TUNEBOT_FINETUNE_BASE_URL", None),
-            "finetune_api_key": text("TUNEBOT_FINETUNE_API_KEY"),
+            "provider": default_provider,
+            "base_provider": base_provider,
+            "data_dir": Path(text("TUNEBOT_DATA_DIR") or "") if text("TUNEBOT_DATA_DIR") else None,
             "confirm_above_usd": _money(env, "TUNEBOT_CONFIRM_ABOVE_USD", 5.0),
             "run_scheduler": _choice(env, "TUNEBOT_SCHEDULER", ("on", "off"), "on") == "on",
             "web_workers": _int(env, "TUNEBOT_WEB_WORKERS", 1, minimum=1, maximum=32),
             "log_level": _log_level(env.get("TUNEBOT_LOG_LEVEL", "INFO")),
+            "log_format": _choice(env, "TUNEBOT_LOG_FORMAT", ("text", "json"), "text"),
+            "feedback_dms": _choice(env, "TUNEBOT_FEEDBACK_DMS", ("on", "off"), "off") == "on",
+            "feedback_keep_days": _int(env, "TUNEBOT_FEEDBACK_KEEP_DAYS", 90, minimum=1),
         }
         settings = cls(**kwargs)
         if settings.slack_app_token and not settings.slack_app_token.startswith("xapp-"):
@@ -119,22 +150,77 @@ class Settings:
             )
         return settings
 
-    def require_slack(self) -> None:
-        """`tunebot run` needs real Slack credentials; the demo does not."""
+    def require_service(self) -> None:
+        """`tunebot run` and `scheduler` need Slack and a provider; every gap named at once."""
+        problems = self.slack_problems() + self.provider_problems()
+        if problems:
+            raise ConfigError("; ".join(problems))
+
+    def slack_problems(self) -> list[str]:
+        problems = []
         if not self.slack_bot_token:
-            raise ConfigError("SLACK_BOT_TOKEN is required: the bot token (xoxb-...) of your app")
+            problems.append("SLACK_BOT_TOKEN is required: the bot token (xoxb-...) of your app")
         if not self.socket_mode and not self.slack_signing_secret:
-            raise ConfigError(
+            problems.append(
                 "SLACK_SIGNING_SECRET is required in HTTP mode: the app's signing secret "
                 "(or set SLACK_APP_TOKEN for Socket Mode)"
             )
+        return problems
 
-    def require_openai(self) -> None:
-        if not self.openai_api_key:
-            raise ConfigError("OPENAI_API_KEY is required: the API key of your OpenAI project")
+    def provider_problems(self) -> list[str]:
+        plugins = discover()
+        on = [name for name, plugin in plugins.items() if plugin.is_configured(self.provider_env)]
+        if not on:
+            ways = ", ".join(
+                f"{s.variable} ({plugin.label})"
+                for plugin in plugins.values()
+                for s in plugin.missing({})
+            )
+            return [f"no model provider is configured: set one of {ways}"]
+        problems = []
+        checks = [("TUNEBOT_PROVIDER", self.provider)]
+        if self.base_provider is not None:
+            checks.append(("TUNEBOT_BASE_PROVIDER", self.base_provider))
+        for variable, name in checks:
+            if name not in on:
+                needs = ", ".join(s.variable for s in plugins[name].missing({}))
+                problems.append(
+                    f"{variable} is {name}, which is not configured: set {needs} "
+                    f"(configured: {', '.join(on)})"
+                )
+        return problems
 
     def with_overrides(self, **changes: Any) -> Settings:
         return replace(self, **changes)
+
+
+def _providers(
+    env: Mapping[str, str], plugins: Mapping[str, ProviderPlugin]
+) -> tuple[str, str | None, dict[str, str]]:
+    """(default provider, base provider, the plugins' variables) from the environment."""
+    names = tuple(plugins)
+    found: dict[str, str] = {}
+    for plugin in plugins.values():
+        for setting in plugin.settings:
+            raw = env.get(setting.variable, "")
+            if raw:
+                found[setting.variable] = _url(env, setting.variable, None) if setting.url else raw
+    on = sorted(name for name, plugin in plugins.items() if plugin.is_configured(found))
+    fallback = DEFAULT_PROVIDER if DEFAULT_PROVIDER in on or not on else on[0]
+    default = _choice(env, "TUNEBOT_PROVIDER", names, fallback)
+    base = (
+        _choice(env, "TUNEBOT_BASE_PROVIDER", names, default)
+        if env.get("TUNEBOT_BASE_PROVIDER")
+        else None
+    )
+    # Round 1's variables for "the" fine-tuning backend keep working for the default provider.
+    plugin = plugins[default]
+    key = next((s.variable for s in plugin.settings if s.enables and s.secret), None)
+    url = next((s.variable for s in plugin.settings if s.url), None)
+    for alias, target in (("TUNEBOT_FINETUNE_API_KEY", key), ("TUNEBOT_FINETUNE_BASE_URL", url)):
+        if target and env.get(alias) and target not in found:
+            found[target] = _url(env, alias, None) if target == url else env[alias]
+    return default, base, found
 
 
 def _int(

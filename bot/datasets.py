@@ -15,6 +15,7 @@ from admin.datasets import FORMATS
 from admin.errors import TunebotError, new_reference
 from admin.intake import IntakeOptions, IntakeResult, take_dataset
 from admin.options import fraction, parse_options, positive_int
+from bot.admins import require_admin
 from bot.dataset_views import build_result_text, build_speaker_picker
 from bot.deps import Deps
 from bot.files import fetched_file
@@ -37,7 +38,9 @@ DATASET_FIELDS: dict[str, tuple[Callable[[str], Any], str]] = {
 
 
 def register(app: App, deps: Deps) -> None:
-    @app.event({"type": "message", "subtype": "file_share"})
+    guard = require_admin(deps)
+
+    @app.event({"type": "message", "subtype": "file_share"}, middleware=[guard])
     def receive_dataset(event: dict[str, Any], body: dict[str, Any], context: BoltContext) -> None:
         if event.get("bot_id") or event.get("user") == context.bot_user_id:
             return
@@ -56,14 +59,6 @@ def register(app: App, deps: Deps) -> None:
         assert context.client is not None
         client, user, channel = context.client, event["user"], event["channel"]
         thread = event.get("thread_ts") or event["ts"]
-        if user not in deps.settings.admins:
-            client.chat_postMessage(
-                channel=channel,
-                thread_ts=thread,
-                text="Only tunebot admins can add datasets, so I did not open that file. "
-                "Ask an admin to send it, or to add you to TUNEBOT_ADMINS.",
-            )
-            return
         try:
             _, given = parse_options(event.get("text") or "", DATASET_FIELDS)
         except TunebotError as error:
@@ -81,12 +76,10 @@ def register(app: App, deps: Deps) -> None:
                 options=options,
             )
 
-    @app.action(PICK_ACTION)
+    @app.action(PICK_ACTION, middleware=[guard])
     def pick_assistant(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
         ack()
         user = body["user"]["id"]
-        if user not in deps.settings.admins:
-            return
         action = body["actions"][0]
         file_id, given = decode_pending(action["block_id"])
         given["assistant"] = action["selected_option"]["value"]
@@ -151,7 +144,8 @@ def take_file(
                 uploader=user,
                 options=options,
                 session_factory=deps.session_factory,
-                provider=deps.provider,
+                provider=deps.providers.gateway(None),
+                store=deps.store,
                 stage=progress.update,
             )
     except TunebotError as error:

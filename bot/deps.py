@@ -6,7 +6,6 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-import openai
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
     RateLimitErrorRetryHandler,
@@ -14,13 +13,15 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 from sqlalchemy import Engine
 
+from admin.datastore import DatasetStore
 from admin.poller import PollerDeps
-from admin.providers import FineTuneProvider, build_provider
+from admin.providers.registry import Providers
 from bot.config import Settings
-from bot.llm import ChatGateway
+from bot.llm import ChatRouter
 from bot.notify import SlackNotifier
 from bot.slack_http import PooledWebClient
 from storage.db import SessionFactory, build_engine, build_session_factory
+from storage.repo import ModelRef
 
 
 @dataclass
@@ -29,14 +30,20 @@ class Deps:
     engine: Engine
     session_factory: SessionFactory
     slack: PooledWebClient
-    chat: ChatGateway
-    provider: FineTuneProvider
+    providers: Providers
+    chat: ChatRouter
+    store: DatasetStore
     notifier: SlackNotifier
     executor: ThreadPoolExecutor
 
+    @property
+    def base_model(self) -> ModelRef:
+        """TUNEBOT_BASE_MODEL where it is served: what answers until a model is chosen."""
+        return ModelRef(self.settings.base_model_provider, self.settings.base_model)
+
     def poller(self) -> PollerDeps:
         return PollerDeps(
-            provider=self.provider,
+            providers=self.providers,
             session_factory=self.session_factory,
             notifier=self.notifier,
             notify_channel=self.settings.notify_channel,
@@ -45,6 +52,7 @@ class Deps:
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
         self.slack.close()
+        self.chat.close()
         self.engine.dispose()
 
 
@@ -63,37 +71,25 @@ def build_slack_client(settings: Settings) -> PooledWebClient:
     )
 
 
-def build_openai_client(settings: Settings) -> openai.OpenAI:
-    """The chat API: OPENAI_BASE_URL and OPENAI_API_KEY."""
-    return _openai(settings.openai_api_key, settings.openai_base_url, timeout=60.0)
-
-
-def build_finetune_client(settings: Settings) -> openai.OpenAI:
-    """The fine-tuning backend's own endpoint and key, defaulting to the chat API's."""
-    return _openai(
-        settings.finetune_api_key or settings.openai_api_key,
-        settings.finetune_base_url or settings.openai_base_url,
-        timeout=120.0,  # uploads of large training files
-    )
-
-
-def _openai(api_key: str | None, base_url: str | None, *, timeout: float) -> openai.OpenAI:
-    return openai.OpenAI(
-        api_key=api_key or "unset", base_url=base_url, max_retries=2, timeout=timeout
-    )
-
-
 def build_deps(settings: Settings) -> Deps:
     engine = build_engine(settings.database_url)
-    openai_client = build_openai_client(settings)
+    session_factory = build_session_factory(engine)
     slack = build_slack_client(settings)
+    providers = Providers.from_env(
+        settings.provider_env,
+        default=settings.provider,
+        base=settings.base_model_provider,
+        session_factory=session_factory,
+        data_dir=settings.dataset_dir,
+    )
     return Deps(
         settings=settings,
         engine=engine,
-        session_factory=build_session_factory(engine),
+        session_factory=session_factory,
         slack=slack,
-        chat=ChatGateway(openai_client),
-        provider=build_provider(settings.provider, build_finetune_client(settings)),
+        providers=providers,
+        chat=ChatRouter(providers),
+        store=DatasetStore(settings.dataset_dir),
         notifier=SlackNotifier(slack),
         # Each answer holds a thread while the model streams (seconds, with a real model), so
         # the pool is sized for concurrent conversations, not for CPU.

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from admin.lifecycle import ModelLine
 from admin.providers.base import Checkpoint, JobSnapshot
+from admin.providers.registry import Providers
 from admin.training import TrainPlan
 from storage.models import Job, JobEventRow
 
@@ -74,12 +76,41 @@ def build_checkpoints(job: Job, checkpoints: list[Checkpoint]) -> str:
     return "\n".join(lines)
 
 
-def build_model_list(lines_: list[ModelLine]) -> str:
+def build_model_list(lines_: list[ModelLine], providers: Providers) -> str:
     lines = ["*Models* (newest first; ★ answers now)"]
     for line in lines_:
         star = "★ " if line.active else "• "
-        shutdown = f", shuts down {line.shutdown.isoformat()}" if line.shutdown else ""
-        lines.append(f"{star}`{line.model}`: {line.since}, {line.by}{shutdown}")
+        where = providers.label(line.ref.provider)
+        off = "" if line.ref.provider in providers else " (not configured)"
+        shutdown = f", stops answering on *{line.shutdown.isoformat()}*" if line.shutdown else ""
+        lines.append(f"{star}`{line.model}` at {where}{off}: {line.since}, {line.by}{shutdown}")
+        if line.advice:
+            lines.append(f"    ↳ {line.advice}")
+    return "\n".join(lines)
+
+
+def build_provider_list(providers: Providers, today: date) -> str:
+    lines = ["*Fine-tuning providers* (`provider=<name>` in `/finetune train`)"]
+    for configured in providers:
+        plugin = configured.plugin
+        default = " · default for new jobs" if configured.name == providers.default else ""
+        base = " · serves the base model" if configured.name == providers.base else ""
+        refusal = plugin.new_jobs_refusal(today)
+        notice = plugin.new_jobs_notice(today)
+        if refusal:
+            jobs = f"takes no new jobs ({refusal})"
+        else:
+            jobs = "takes new jobs" + (f" ({notice})" if notice else "")
+        supports = ", ".join(sorted(str(c) for c in plugin.capabilities)) or "training only"
+        lines.append(f"• *{configured.label}* (`{configured.name}`){default}{base}")
+        lines.append(f"    {jobs}; chat at `{configured.endpoint.host}`; supports {supports}")
+        if plugin.serving_cost:
+            lines.append(f"    serving: {plugin.serving_cost}")
+        lines.append(f"    tokens: {plugin.token_counting}")
+    off = [p for name, p in providers.known.items() if name not in providers]
+    if off:
+        how = "; ".join(f"{p.label}: {', '.join(s.variable for s in p.missing({}))}" for p in off)
+        lines.append(f"_Not configured_ (set to turn on): {how}")
     return "\n".join(lines)
 
 

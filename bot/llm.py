@@ -11,6 +11,8 @@ import httpx2
 import openai
 
 from admin.errors import ModelUnavailable, ProviderUnavailable
+from admin.providers.plugin import ChatEndpoint
+from admin.providers.registry import Providers
 
 
 @dataclass
@@ -28,8 +30,24 @@ class ReplyStream:
 
 
 class ChatGateway:
-    def __init__(self, client: openai.OpenAI) -> None:
+    def __init__(
+        self, client: openai.OpenAI, *, token_limit_field: str = "max_completion_tokens"
+    ) -> None:
         self._client = client
+        self._token_limit_field = token_limit_field
+
+    @classmethod
+    def for_endpoint(cls, endpoint: ChatEndpoint) -> ChatGateway:
+        client = openai.OpenAI(
+            api_key=endpoint.api_key or "unset",
+            base_url=endpoint.base_url,
+            max_retries=2,
+            timeout=60.0,
+        )
+        return cls(client, token_limit_field=endpoint.token_limit_field)
+
+    def close(self) -> None:
+        self._client.close()
 
     def stream(
         self, *, model: str, messages: Sequence[dict[str, Any]], max_tokens: int
@@ -43,7 +61,7 @@ class ChatGateway:
         body = {
             "model": model,
             "messages": list(messages),
-            "max_completion_tokens": max_tokens,
+            self._token_limit_field: max_tokens,
             "stream": True,
             "stream_options": {"include_usage": True},
         }
@@ -55,6 +73,30 @@ class ChatGateway:
             raise _plain(error, model) from error
         usage = Usage()
         return ReplyStream(deltas=_deltas(response, usage, model), usage=usage)
+
+
+class ChatRouter:
+    """One pooled chat client per endpoint, built once; a message goes to its model's provider."""
+
+    def __init__(self, providers: Providers) -> None:
+        self._by_provider: dict[str, ChatGateway] = {}
+        shared: dict[ChatEndpoint, ChatGateway] = {}
+        for configured in providers:
+            endpoint = configured.endpoint
+            if endpoint not in shared:
+                shared[endpoint] = ChatGateway.for_endpoint(endpoint)
+            self._by_provider[configured.name] = shared[endpoint]
+
+    def gateway(self, provider: str, model: str) -> ChatGateway:
+        found = self._by_provider.get(provider)
+        if found is None:
+            # Its provider is not configured any more: to the user, the model is gone.
+            raise ModelUnavailable(model)
+        return found
+
+    def close(self) -> None:
+        for gateway in set(self._by_provider.values()):
+            gateway.close()
 
 
 def _deltas(response: httpx2.Response, usage: Usage, model: str) -> Iterator[str]:

@@ -53,7 +53,7 @@ def start(
     """
     deps = build_deps(settings)
     if migrate:
-        upgrade(deps.engine)
+        upgrade(deps.engine, provider=settings.provider)
     app = build_app(deps)
     socket_handler = None
     if settings.socket_mode:
@@ -70,7 +70,10 @@ def start(
     scheduler = None
     if settings.run_scheduler:
         scheduler = build_scheduler(
-            deps.poller(), poll_seconds=settings.poll_seconds, default_model=settings.base_model
+            deps.poller(),
+            poll_seconds=settings.poll_seconds,
+            default_model=deps.base_model,
+            feedback_keep_days=settings.feedback_keep_days,
         )
         scheduler.start()
     return Running(
@@ -81,9 +84,12 @@ def start(
 def run_scheduler_forever(settings: Settings) -> None:
     """`tunebot scheduler`: only the poller, for deployments that run it apart from the bot."""
     deps = build_deps(settings)
-    upgrade(deps.engine)
+    upgrade(deps.engine, provider=settings.provider)
     scheduler = build_scheduler(
-        deps.poller(), poll_seconds=settings.poll_seconds, default_model=settings.base_model
+        deps.poller(),
+        poll_seconds=settings.poll_seconds,
+        default_model=deps.base_model,
+        feedback_keep_days=settings.feedback_keep_days,
     )
     scheduler.start()
     log.info("scheduler started: polling every %s s", settings.poll_seconds)
@@ -132,7 +138,7 @@ def _run_workers(settings: Settings) -> int:
     and the exit status is 1, so a supervisor restarts the whole.
     """
     engine = build_engine(settings.database_url)
-    upgrade(engine)  # once, before the workers start
+    upgrade(engine, provider=settings.provider)  # once, before the workers start
     engine.dispose()
     gc.freeze()  # keep the import-time objects out of the workers' collections (and pages)
     stopping = threading.Event()

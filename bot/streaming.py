@@ -59,6 +59,7 @@ class ReplyWriter:
         self._sent = 0  # how much of _text Slack has confirmed
         self._posted_ts: str | None = None
         self._last_flush = 0.0
+        self._final_blocks: list[dict[str, Any]] | None = None
         self.message_ts: list[str] = []
 
     @property
@@ -75,11 +76,15 @@ class ReplyWriter:
         if self._sent == 0 or pending >= FLUSH_CHARS or waited >= FLUSH_SECONDS:
             self._flush()
 
-    def finish(self) -> None:
+    def finish(self, blocks: list[dict[str, Any]] | None = None) -> None:
+        """Send what is left; `blocks` (such as feedback buttons) go under the last message."""
+        self._final_blocks = blocks or None
         if self._mode == "stream":
             self._finish_stream()
         else:
             self._flush()
+        if self._mode == "post" and self._final_blocks and self._posted_ts:
+            self._attach_to_posted(self._final_blocks)
 
     def _flush(self) -> None:
         self._last_flush = time.monotonic()
@@ -116,7 +121,7 @@ class ReplyWriter:
                 return
         pending = self._text[self._sent :]
         try:
-            self._stream.stop(markdown_text=pending or None)
+            self._stream.stop(markdown_text=pending or None, blocks=self._final_blocks)
             self._sent = len(self._text)
         except SlackApiError as error:
             self._recover(error, stopping=True)
@@ -124,6 +129,13 @@ class ReplyWriter:
     def _recover(self, error: SlackApiError, *, stopping: bool = False) -> None:
         code = error.response.get("error", "")
         stream_ts = self._stream.ts if self._stream is not None else None
+        if code == "invalid_blocks" and stopping and self._final_blocks:
+            # The answer matters more than the buttons under it: stop without them.
+            detail = error.response.get("response_metadata")
+            log.warning("Slack refused the blocks under an answer: %s", detail)
+            self._final_blocks = None
+            self._finish_stream()
+            return
         if code == "msg_too_long" and stream_ts:
             log.info("stream reached Slack's length limit; continuing in a new message")
             self._close_quietly(stream_ts)
@@ -176,6 +188,20 @@ class ReplyWriter:
             self._note_ts(self._posted_ts)
         else:
             self._client.chat_update(channel=self._channel, ts=self._posted_ts, text=text)
+
+    def _attach_to_posted(self, blocks: list[dict[str, Any]]) -> None:
+        # With blocks, Slack shows them instead of `text`: the text goes first, as markdown.
+        segment = self._text[self._segment_start :]
+        assert self._posted_ts is not None
+        try:
+            self._client.chat_update(
+                channel=self._channel,
+                ts=self._posted_ts,
+                text=segment,
+                blocks=[{"type": "markdown", "text": segment}, *blocks],
+            )
+        except SlackApiError as error:  # the text is there already; only the blocks are lost
+            log.warning("could not add blocks under an answer: %s", error.response.get("error"))
 
     def _note_ts(self, ts: str | None) -> None:
         if ts and ts not in self.message_ts:

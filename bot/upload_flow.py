@@ -11,12 +11,15 @@ from slack_sdk import WebClient
 from admin.errors import TunebotError
 from admin.intake import IntakeOptions
 from bot import upload_views
+from bot.admins import require_admin
 from bot.datasets import intake_options, take_file
 from bot.deps import Deps
 
 
 def register(app: App, deps: Deps) -> None:
-    @app.view(upload_views.UPLOAD_CALLBACK)
+    guard = require_admin(deps)
+
+    @app.view(upload_views.UPLOAD_CALLBACK, middleware=[guard])
     def submit_upload(
         ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext
     ) -> None:
@@ -29,7 +32,7 @@ def register(app: App, deps: Deps) -> None:
         assert context.client is not None
         _continue_upload(deps, context.client, body["user"]["id"], view["id"], given)
 
-    @app.view(upload_views.SPEAKER_CALLBACK)
+    @app.view(upload_views.SPEAKER_CALLBACK, middleware=[guard])
     def submit_speaker(
         ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext
     ) -> None:

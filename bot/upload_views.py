@@ -175,6 +175,7 @@ def build_dataset_list(rows: list[Dataset]) -> str:
         cost = row.report.get("estimated_cost_usd")
         price = f", est. ${cost:.2f}" if isinstance(cost, int | float) else ""
         link = f", validation for ds-{row.validation_for_id}" if row.validation_for_id else ""
+        link += f", from {row.origin}" if row.origin != "upload" else ""
         lines.append(
             f"• *ds-{row.id}* `{row.name}`: {row.examples} examples, {row.source_format}, "
             f"{row.status}{price}{link}, by <@{row.uploaded_by}> "

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
+from emulators.demo_feedback import play_feedback
 from emulators.openai_chat import text_of
 from emulators.sandbox import Sandbox
 
@@ -153,6 +154,9 @@ def _play(box: Sandbox, out: TextIO) -> int:
     ts = ask(minji, CHANNEL, f"{bot} 배포 언제 해요?", "#general")
     turn = box.wait_for_turn(CHANNEL, ts)
     ok = turn.model == model and turn.outcome == "answered"
+
+    rated = play_feedback(box, out, line, admin=ADMIN, minji=minji, jun=jun, channel=CHANNEL)
+    ok = ok and rated
     out.write(
         f"\n{'The whole loop worked' if ok else 'Something went wrong'}: answered by "
         f"{turn.model}.\n"

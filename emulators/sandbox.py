@@ -13,7 +13,7 @@ from sqlalchemy import select
 from bot.config import Settings
 from bot.runtime import Running, start
 from emulators.openai import OpenAIEmulator
-from emulators.sandbox_serve import environment
+from emulators.sandbox_serve import emulated_provider_env
 from emulators.slack import SlackEmulator
 from storage.models import Turn
 
@@ -28,24 +28,43 @@ class Sandbox:
 
     @classmethod
     def open(
-        cls, *, database_url: str | None = None, socket_mode: bool = False, **overrides: Any
+        cls,
+        *,
+        database_url: str | None = None,
+        socket_mode: bool = False,
+        serve_as: tuple[str, ...] = ("openai",),
+        **overrides: Any,
     ) -> Sandbox:
         """Start emulators and the bot; `overrides` are Settings fields (admins, base_model...).
 
         With `socket_mode` the bot connects to the Slack emulator's websocket with an app
         token, and events, commands and interactions reach it there instead of over HTTP.
         """
-        tmp = None
+        # Its own folder for the database (unless one is given) and the dataset store, so a
+        # sandbox never writes into the working directory.
+        tmp = tempfile.TemporaryDirectory(prefix="tunebot-")
         if database_url is None:
-            tmp = tempfile.TemporaryDirectory(prefix="tunebot-")
             database_url = f"sqlite:///{Path(tmp.name) / 'tunebot.db'}"
         slack = SlackEmulator().start()
         openai = OpenAIEmulator().start()
-        env = environment(slack, openai, database_url=database_url, socket_mode=socket_mode)
-        # Tests drive the poller one tick at a time; the demo turns the scheduler on.
-        settings = Settings.from_env(env, env_file=None).with_overrides(
-            **({"port": 0, "run_scheduler": False} | overrides)
-        )
+        # The OpenAI emulator serves the providers named in `serve_as` (their key and URL
+        # variables point at it); `provider_env` in overrides adds others.
+        provider_env = {
+            **emulated_provider_env(openai, serve_as),
+            **overrides.pop("provider_env", {}),
+        }
+        settings = Settings(
+            slack_bot_token=slack.bot_token,
+            slack_signing_secret=slack.signing_secret,
+            slack_api_url=slack.api_url,
+            provider_env=provider_env,
+            database_url=database_url,
+            port=0,
+            # Tests drive the poller one tick at a time; the demo turns the scheduler on.
+            run_scheduler=False,
+            slack_app_token=slack.app_token if socket_mode else None,
+            data_dir=Path(tmp.name) / "data",
+        ).with_overrides(**overrides)
         bot = start(settings, host="127.0.0.1")
         if socket_mode:
             slack.socket_mode.wait_connected()

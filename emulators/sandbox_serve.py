@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from admin.providers.registry import discover
+from bot.config import DEFAULT_PROVIDER
 from emulators.openai import OpenAIEmulator
 from emulators.slack import SlackEmulator
 
@@ -80,32 +82,39 @@ def serve(
     return 0
 
 
+def emulated_provider_env(emulator: OpenAIEmulator, names: tuple[str, ...]) -> dict[str, str]:
+    """Each named provider's key and URL variables, pointed at `emulator` (from its plugin)."""
+    plugins = discover()
+    env: dict[str, str] = {}
+    for name in names:
+        for setting in plugins[name].settings:
+            if setting.enables and setting.secret:
+                env[setting.variable] = emulator.api_key
+            elif setting.url:
+                env[setting.variable] = emulator.base_url
+    return env
+
+
 def environment(
     slack: SlackEmulator,
     openai: OpenAIEmulator,
     *,
     database_url: str,
-    port: int = 3000,
+    port: int,
     admins: Iterable[str] = (),
     notify_channel: str | None = None,
-    socket_mode: bool = False,
+    serve_as: tuple[str, ...] = (DEFAULT_PROVIDER,),
 ) -> dict[str, str]:
-    """The variables that point `tunebot run` at the emulators.
-
-    The one place a bot is configured against them: `tunebot sandbox` prints these, and
-    `Sandbox.open` reads its Settings from them, so what is printed is what is tested.
-    """
+    """The variables that point `tunebot run` at the emulators, as `tunebot sandbox` prints
+    them; the model provider's come from its plugin, as in `Sandbox.open`."""
     env = {
         "SLACK_BOT_TOKEN": slack.bot_token,
         "SLACK_SIGNING_SECRET": slack.signing_secret,
         "SLACK_API_URL": slack.api_url,
-        "OPENAI_API_KEY": openai.api_key,
-        "OPENAI_BASE_URL": openai.base_url,
+        **emulated_provider_env(openai, serve_as),
         "DATABASE_URL": database_url,
         "PORT": str(port),
     }
-    if socket_mode:
-        env["SLACK_APP_TOKEN"] = slack.app_token
     if admins:
         env["TUNEBOT_ADMINS"] = ",".join(admins)
     if notify_channel:

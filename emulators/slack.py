@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from emulators import slack_actions as actions
+from emulators import slack_clicks as clicks
 from emulators import slack_files as files
 from emulators._http import LoopbackServer
 from emulators._support import wait_for
@@ -175,6 +176,17 @@ class SlackEmulator(LoopbackServer):
 
     def send_interaction(self, user_id: str, payload: dict[str, Any]) -> int:
         return self.interactivity.interaction(user_id, payload)
+
+    def click_feedback(self, user_id: str, channel: str, ts: str, *, positive: bool) -> int:
+        """Click 👍 (positive) or 👎 in the feedback buttons of the bot message at `ts`."""
+        payload = clicks.feedback_click(self.ws, user_id, channel, ts, positive=positive)
+        return self.send_interaction(user_id, payload)
+
+    def click_ephemeral_button(self, user_id: str, action_id: str) -> int:
+        """Click a button in the latest ephemeral message the user was shown that has one."""
+        return self.send_interaction(
+            user_id, clicks.ephemeral_button_click(self.ws, user_id, action_id)
+        )
 
     # -- faults ------------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from emulators.slack_blocks import check_blocks
 from emulators.slack_state import Params, SlackError, Workspace, json_param, required
 
 Result = dict[str, Any]
@@ -19,7 +20,7 @@ def post_message(ws: Workspace, p: Params) -> Result:
     conv = ws.conversation(required(p, "channel"))
     text, blocks, attachments = (
         p.get("text") or "",
-        json_param(p, "blocks"),
+        check_blocks(json_param(p, "blocks")),
         json_param(p, "attachments"),
     )
     if not text and not blocks and not attachments:
@@ -39,7 +40,7 @@ def update(ws: Workspace, p: Params) -> Result:
     if "text" in p:
         message["text"] = p["text"] or ""
     if "blocks" in p:
-        message["blocks"] = json_param(p, "blocks")
+        message["blocks"] = check_blocks(json_param(p, "blocks"))
     if "attachments" in p:
         message["attachments"] = json_param(p, "attachments")
     message["edited"] = {"user": ws.bot_user_id, "ts": ws.next_ts()}
@@ -79,7 +80,7 @@ def post_ephemeral(ws: Workspace, p: Params) -> Result:
     user = required(p, "user")
     if user not in ws.users:
         raise SlackError("user_not_in_channel")
-    text, blocks = p.get("text") or "", json_param(p, "blocks")
+    text, blocks = p.get("text") or "", check_blocks(json_param(p, "blocks"))
     if not text and not blocks and not p.get("attachments"):
         raise SlackError("no_text")
     ts = ws.next_ts()
@@ -151,8 +152,9 @@ def append_stream(ws: Workspace, p: Params) -> Result:
 
 def stop_stream(ws: Workspace, p: Params) -> Result:
     channel, message = _streaming_message(ws, p)
+    blocks = check_blocks(json_param(p, "blocks"))
     _grow(ws, message, p)
-    if (blocks := json_param(p, "blocks")) is not None:
+    if blocks is not None:
         message["blocks"] = blocks
     if (metadata := json_param(p, "metadata")) is not None:
         message["metadata"] = metadata

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from emulators.slack_blocks import check_blocks
 from emulators.slack_state import Params, SlackError, Workspace, json_param, required
 
 Result = dict[str, Any]
@@ -44,7 +45,7 @@ def _view_payload(p: Params) -> dict[str, Any]:
         raise SlackError(
             "invalid_arguments", response_metadata={"messages": ["[ERROR] too many blocks"]}
         )
-    return view
+    return view | {"blocks": check_blocks(view.get("blocks") or [], surface=view["type"])}
 
 
 def _store(

@@ -142,16 +142,22 @@ def build_session_factory(engine: Engine) -> SessionFactory:
     return sessionmaker(engine, expire_on_commit=False)
 
 
-def alembic_config(engine: Engine) -> Config:
+def alembic_config(engine: Engine, *, provider: str = "openai") -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["engine"] = engine
+    # Rows from before models knew where they are served get the deployment's provider.
+    config.attributes["default_provider"] = provider
     return config
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema to `revision`; safe to call on every start and from many replicas."""
-    command.upgrade(alembic_config(engine), revision)
+def upgrade(engine: Engine, revision: str = "head", *, provider: str = "openai") -> None:
+    """Bring the schema to `revision`; safe to call on every start and from many replicas.
+
+    `provider` is the deployment's default provider (TUNEBOT_PROVIDER): what an existing
+    active model, history row and turn were answered by before the provider was stored.
+    """
+    command.upgrade(alembic_config(engine, provider=provider), revision)
 
 
 def ping(engine: Engine) -> bool:

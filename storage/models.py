@@ -8,12 +8,14 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
     Integer,
     MetaData,
     String,
+    Text,
     TypeDecorator,
     UniqueConstraint,
 )
@@ -60,6 +62,8 @@ class ActiveModel(Base):
     __tablename__ = "active_model"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Where the model is served: a provider plugin's name. The pair is what answers.
+    provider: Mapped[str] = mapped_column(String(32))
     model: Mapped[str] = mapped_column(String(255))
     since: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     history_id: Mapped[int] = mapped_column(Integer)
@@ -71,6 +75,7 @@ class ModelHistory(Base):
     __tablename__ = "model_history"
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    provider: Mapped[str] = mapped_column(String(32))
     model: Mapped[str] = mapped_column(String(255))
     activated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     set_by_user: Mapped[str | None] = mapped_column(String(64))
@@ -90,6 +95,7 @@ class Turn(Base):
     thread_ts: Mapped[str] = mapped_column(String(32))
     message_ts: Mapped[str] = mapped_column(String(32))
     user_id: Mapped[str | None] = mapped_column(String(32))
+    provider: Mapped[str | None] = mapped_column(String(32))
     model: Mapped[str] = mapped_column(String(255))
     prompt_tokens: Mapped[int | None] = mapped_column(Integer)
     completion_tokens: Mapped[int | None] = mapped_column(Integer)
@@ -127,14 +133,33 @@ class Dataset(Base):
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     report: Mapped[dict[str, Any]] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(32))
+    # The provider it was first uploaded to (round 1); every upload is in dataset_uploads.
     provider: Mapped[str | None] = mapped_column(String(32))
     provider_file_id: Mapped[str | None] = mapped_column(String(128))
     error: Mapped[str | None] = mapped_column(String(1000))
     validation_for_id: Mapped[int | None] = mapped_column(ForeignKey("datasets.id"))
+    # "upload" (a file an admin sent) or "feedback" (built from rated answers).
+    origin: Mapped[str] = mapped_column(String(16), default="upload", server_default="upload")
 
     @property
     def label(self) -> str:
         return f"ds-{self.id}"
+
+
+class DatasetUpload(Base):
+    """A dataset's file at one provider: uploaded once per (dataset, provider)."""
+
+    __tablename__ = "dataset_uploads"
+    __table_args__ = (UniqueConstraint("dataset_id", "provider"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"), index=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    # uploading -> uploaded | failed; a stale "uploading" (a crash) is taken over.
+    status: Mapped[str] = mapped_column(String(16))
+    file_id: Mapped[str | None] = mapped_column(String(128))
+    error: Mapped[str | None] = mapped_column(String(1000))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class Job(Base):
@@ -221,11 +246,62 @@ class AuditEntry(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
+class Answer(Base):
+    """An answer the bot finished, as rated by people; texts are deleted after the keep days."""
+
+    __tablename__ = "answers"
+    __table_args__ = (UniqueConstraint("channel_id", "message_ts"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel_id: Mapped[str] = mapped_column(String(32))
+    message_ts: Mapped[str] = mapped_column(String(32))  # the last part: it carries the buttons
+    thread_ts: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[str | None] = mapped_column(String(32))  # who asked
+    is_dm: Mapped[bool] = mapped_column(Boolean)
+    provider: Mapped[str | None] = mapped_column(String(32))
+    model: Mapped[str] = mapped_column(String(255))
+    # The messages sent to the model; None is SQL NULL, so deleted prompts read as absent.
+    prompt: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON(none_as_null=True))
+    text: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+
+
+class AnswerVote(Base):
+    """One person's vote on one answer: a second click changes it."""
+
+    __tablename__ = "answer_votes"
+    __table_args__ = (UniqueConstraint("answer_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    answer_id: Mapped[int] = mapped_column(ForeignKey("answers.id", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(String(32))
+    vote: Mapped[str] = mapped_column(String(16))  # Vote: positive | negative
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class AnswerCorrection(Base):
+    """A better answer someone suggested; one per person and answer, the latest kept."""
+
+    __tablename__ = "answer_corrections"
+    __table_args__ = (UniqueConstraint("answer_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    answer_id: Mapped[int] = mapped_column(ForeignKey("answers.id", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(String(32))
+    text: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 __all__ = [
     "ActiveModel",
+    "Answer",
+    "AnswerCorrection",
+    "AnswerVote",
     "AuditEntry",
     "Base",
     "Dataset",
+    "DatasetUpload",
     "Job",
     "JobEventRow",
     "ModelHistory",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import CursorResult, Executable, Table, exists, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -16,34 +16,48 @@ from storage.models import ActiveModel, Dataset, ModelHistory, SlackEvent, Turn,
 ACTIVE_ROW = 1
 
 
+class ModelRef(NamedTuple):
+    """A model and where it is served: the same id at two providers is two models."""
+
+    provider: str
+    model: str
+
+    def __str__(self) -> str:
+        return f"{self.model} ({self.provider})"
+
+
 @dataclass(frozen=True)
 class ModelSwitch:
-    model: str
+    ref: ModelRef
     activated_at: datetime
     set_by_user: str | None
     set_by_job: str | None
     reason: str
 
+    @property
+    def model(self) -> str:
+        return self.ref.model
+
 
 # Read on every message. Statements built once are compiled once: SQLAlchemy memoises a
 # statement's cache key on the object, where a statement rebuilt per call is traversed again.
-_ACTIVE_MODEL = select(ActiveModel.model).where(ActiveModel.id == ACTIVE_ROW)
+_ACTIVE_MODEL = select(ActiveModel.provider, ActiveModel.model).where(ActiveModel.id == ACTIVE_ROW)
 
 
-def get_active_model(session: Session, *, default: str) -> str:
+def get_active_model(session: Session, *, default: ModelRef) -> ModelRef:
     """The model to answer with: the stored one, or `default` until anything is stored."""
-    model = session.scalar(_ACTIVE_MODEL)
-    return model or default
+    row = session.execute(_ACTIVE_MODEL).first()
+    return ModelRef(row.provider, row.model) if row is not None else default
 
 
 def set_active_model(
     session: Session,
     *,
-    model: str,
+    model: ModelRef,
     reason: str,
     set_by_user: str | None = None,
     set_by_job: str | None = None,
-    expected: str | None = None,
+    expected: ModelRef | None = None,
 ) -> bool:
     """Make `model` active; True if this call changed it (so the caller announces it once).
 
@@ -51,19 +65,25 @@ def set_active_model(
     must not undo a swap another replica just made).
     """
     history = ModelHistory(
-        model=model, set_by_user=set_by_user, set_by_job=set_by_job, reason=reason
+        provider=model.provider,
+        model=model.model,
+        set_by_user=set_by_user,
+        set_by_job=set_by_job,
+        reason=reason,
     )
     session.add(history)
     session.flush()
     now = utcnow()
+    guards = [
+        ActiveModel.id == ACTIVE_ROW,
+        ~((ActiveModel.model == model.model) & (ActiveModel.provider == model.provider)),
+    ]
+    if expected is not None:
+        guards += [ActiveModel.model == expected.model, ActiveModel.provider == expected.provider]
     result = session.execute(
         update(ActiveModel)
-        .where(
-            ActiveModel.id == ACTIVE_ROW,
-            ActiveModel.model != model,
-            *([ActiveModel.model == expected] if expected is not None else []),
-        )
-        .values(model=model, since=now, history_id=history.id)
+        .where(*guards)
+        .values(provider=model.provider, model=model.model, since=now, history_id=history.id)
     )
     changed = cast(CursorResult[Any], result).rowcount
     if changed:
@@ -74,7 +94,13 @@ def set_active_model(
     inserted = insert_ignore(
         session,
         ActiveModel,
-        {"id": ACTIVE_ROW, "model": model, "since": now, "history_id": history.id},
+        {
+            "id": ACTIVE_ROW,
+            "provider": model.provider,
+            "model": model.model,
+            "since": now,
+            "history_id": history.id,
+        },
     )
     if not inserted:
         session.delete(history)
@@ -84,7 +110,10 @@ def set_active_model(
 def model_history(session: Session, *, limit: int = 50) -> list[ModelSwitch]:
     rows = session.scalars(select(ModelHistory).order_by(ModelHistory.id.desc()).limit(limit)).all()
     return [
-        ModelSwitch(r.model, r.activated_at, r.set_by_user, r.set_by_job, r.reason) for r in rows
+        ModelSwitch(
+            ModelRef(r.provider, r.model), r.activated_at, r.set_by_user, r.set_by_job, r.reason
+        )
+        for r in rows
     ]
 
 

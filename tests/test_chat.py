@@ -6,6 +6,7 @@ from typing import Any
 
 from emulators.sandbox import Sandbox
 from storage import outbox, repo
+from storage.repo import ModelRef
 
 
 def _mention(box: Sandbox) -> str:
@@ -131,7 +132,9 @@ def test_an_unknown_base_model_gets_a_friendly_message(database_url: str) -> Non
 def test_a_vanished_active_model_falls_back_to_the_base_model_once(database_url: str) -> None:
     with Sandbox.open(database_url=database_url, notify_channel="C0NOTIFY1") as box:
         with box.deps.session_factory.begin() as session:
-            repo.set_active_model(session, model="ft:gpt-4o-mini:gone::x", reason="test")
+            repo.set_active_model(
+                session, model=ModelRef("openai", "ft:gpt-4o-mini:gone::x"), reason="test"
+            )
         user = box.slack.add_user("minji")
         channel = box.slack.add_channel("general")
         first = box.slack.post_as_user(user, channel, f"{_mention(box)} hi")
@@ -142,7 +145,10 @@ def test_a_vanished_active_model_falls_back_to_the_base_model_once(database_url:
         answers = _bot_texts(box, channel, first.ts, first.ts)
         assert answers[0].startswith(f"[{box.settings.base_model}]")
         with box.deps.session_factory() as session:
-            assert repo.get_active_model(session, default="?") == box.settings.base_model
+            assert (
+                repo.get_active_model(session, default=ModelRef("openai", "?")).model
+                == box.settings.base_model
+            )
             notices = outbox.pending(session)
         assert len(notices) == 1 and "ft:gpt-4o-mini:gone::x" in notices[0].payload["text"]
         models = [r["model"] for r in box.openai.chat_requests]
@@ -155,7 +161,9 @@ def test_changing_the_active_model_changes_the_next_answer(sandbox: Sandbox) -> 
     sandbox.openai.add_model("ft:gpt-4o-mini-2024-07-18:acme::abc123")
     with sandbox.deps.session_factory.begin() as session:
         repo.set_active_model(
-            session, model="ft:gpt-4o-mini-2024-07-18:acme::abc123", reason="test"
+            session,
+            model=ModelRef("openai", "ft:gpt-4o-mini-2024-07-18:acme::abc123"),
+            reason="test",
         )
     asked = sandbox.slack.post_as_user(user, channel, f"{_mention(sandbox)} who are you?")
 

@@ -92,3 +92,52 @@ def test_bad_configuration_exits_2_with_one_line_and_no_traceback(tmp_path: Path
     assert result.stderr.strip().splitlines() == [
         "tunebot: configuration error: TUNEBOT_POLL_SECONDS must be at least 1, got -5"
     ]
+
+
+def test_run_with_nothing_configured_names_every_gap_and_each_providers_variable(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "OPENAI_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    assert main(["run"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    for needed in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "no model provider"):
+        assert needed in err
+    for variable in ("OPENAI_API_KEY", "AZURE_OPENAI_API_KEY", "NEBIUS_API_KEY"):
+        assert variable in err
+
+
+def test_round_one_finetune_variables_configure_the_default_provider() -> None:
+    settings = Settings.from_env(
+        {
+            "OPENAI_API_KEY": "sk-chat",
+            "TUNEBOT_PROVIDER": "nebius",
+            "TUNEBOT_FINETUNE_API_KEY": "nb-key",
+            "TUNEBOT_FINETUNE_BASE_URL": "https://api.tokenfactory.nebius.com/v1/",
+        },
+        env_file=None,
+    )
+    assert settings.provider == "nebius" and settings.base_model_provider == "nebius"
+    assert settings.provider_env["NEBIUS_API_KEY"] == "nb-key"
+    assert settings.provider_problems() == []
+    assert {"sk-chat", "nb-key"} <= set(settings.secrets())
+
+
+def test_the_default_provider_is_the_one_configured_when_openai_is_not() -> None:
+    settings = Settings.from_env({"NEBIUS_API_KEY": "nb"}, env_file=None)
+    assert settings.provider == "nebius"
+
+
+def test_a_default_provider_that_is_not_configured_is_named() -> None:
+    settings = Settings.from_env(
+        {"NEBIUS_API_KEY": "nb", "TUNEBOT_PROVIDER": "azure"}, env_file=None
+    )
+    [problem] = settings.provider_problems()
+    assert "TUNEBOT_PROVIDER is azure" in problem and "AZURE_OPENAI_API_KEY" in problem
+
+
+def test_an_unknown_provider_name_lists_the_installed_ones() -> None:
+    with pytest.raises(ConfigError, match="TUNEBOT_PROVIDER must be one of azure, nebius, openai"):
+        Settings.from_env({"TUNEBOT_PROVIDER": "bedrock"}, env_file=None)

@@ -12,6 +12,7 @@ except ImportError:
     from datasets_helpers import chat, chat_file, codes, jsonl, with_line  # type: ignore[no-redef]
 
 from admin.datasets import analyze, prepare
+from admin.datasets.output import validation_path
 
 
 def test_normalised_jsonl_is_compact_utf8_one_example_per_line() -> None:
@@ -87,8 +88,7 @@ def test_progress_is_reported_in_bytes() -> None:
 
 def test_split_of_an_unreadable_source_leaves_no_files(tmp_path: Path) -> None:
     prepared = prepare(tmp_path / "missing.jsonl", validation_split=0.1)
-    assert prepared.validation is not None
-    paths = [prepared.jsonl_path, prepared.validation.jsonl_path]
+    paths = [prepared.jsonl_path, validation_path(prepared.jsonl_path)]
     prepared.cleanup()
     assert not any(p.exists() for p in paths)
 

@@ -56,13 +56,15 @@ def test_demo_plays_a_session_without_credentials(tmp_path: Path) -> None:
     assert "Stored as ds-1 and uploaded" in out
     assert "started job-1" in out
     assert "A new model is live" in out and "job-1-loss.png" in out
+    assert "(clicks 👎 under the answer)" in out and "Suggest a better answer" in out
+    assert "feedback-" in out and "Stored as ds-2" in out
     assert f"The whole loop worked: answered by ft:{BASE}" in out
     assert list(tmp_path.iterdir()) == []  # the demo's database lives in a temporary directory
 
 
 def test_each_answer_names_its_model_once(run: Run) -> None:
     answers = [line for line in run.out.splitlines() if re.search(r"tunebot \[[^\]]+\]:", line)]
-    assert len(answers) == 3
+    assert len(answers) >= 3
     for answer in answers:
         model = re.search(r"tunebot \[([^\]]+)\]:", answer)
         assert model is not None and answer.count(model.group(1)) == 1, answer

@@ -15,6 +15,7 @@ from bot.deps import build_deps
 from emulators.sandbox import Sandbox
 from storage import job_repo, repo
 from storage.models import AuditEntry, Job, Outbox, utcnow
+from storage.repo import ModelRef
 from tests.test_dataset_intake import chat_jsonl, final_reply, send
 
 ADMIN = "UADMIN001"
@@ -158,7 +159,7 @@ def test_success_swaps_the_model_in_and_tells_the_channel_and_the_admin(box: San
 
     assert second.went_live == ["live"]
     with box.deps.session_factory() as session:
-        assert repo.get_active_model(session, default="?") == model
+        assert repo.get_active_model(session, default=ModelRef("openai", "?")).model == model
         assert repo.model_history(session)[0].set_by_job == "job-1"
     [announcement] = channel_texts(box, NOTIFY)
     assert model in announcement and "final training loss" in announcement
@@ -187,7 +188,7 @@ def test_a_failed_job_says_why_and_keeps_the_model(box: Sandbox) -> None:
     assert "invalid_training_file" in notice and "Line 3 is not valid JSON." in notice
     assert "did not change" in notice and "What to try" in notice
     with box.deps.session_factory() as session:
-        assert repo.get_active_model(session, default="base") == "base"
+        assert repo.get_active_model(session, default=ModelRef("openai", "base")).model == "base"
 
 
 def test_cancel_from_slack_cancels_at_the_provider(box: Sandbox) -> None:
@@ -255,7 +256,7 @@ def test_a_crash_between_swap_and_notification_still_notifies_once(box: Sandbox)
 
     tick(crashing)
     with box.deps.session_factory() as session:
-        assert repo.get_active_model(session, default="?") == model
+        assert repo.get_active_model(session, default=ModelRef("openai", "?")).model == model
     assert channel_texts(box, NOTIFY) == []
 
     restarted = box.deps.poller()

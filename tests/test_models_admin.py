@@ -8,6 +8,7 @@ from admin.lifecycle import check_shutdown
 from admin.poller import tick
 from emulators.sandbox import Sandbox
 from storage import repo
+from storage.repo import ModelRef
 from tests.test_jobs import ADMIN, NOTIFY, box, channel_texts, command, only_job, upload
 
 __all__ = ["box"]
@@ -28,7 +29,7 @@ def test_models_lists_history_with_the_active_one_and_shutdown_dates(box: Sandbo
     listing = command(box, "models")["text"]
 
     assert f"★ `{model}`" in listing and "from job-1" in listing
-    assert "shuts down 2027-01-14" in listing
+    assert "at OpenAI" in listing and "stops answering on *2027-01-14*" in listing
 
 
 def test_rollback_returns_to_the_previous_model_and_use_switches_again(box: Sandbox) -> None:
@@ -37,13 +38,16 @@ def test_rollback_returns_to_the_previous_model_and_use_switches_again(box: Sand
     rolled = command(box, "rollback")
     assert rolled["response_type"] == "in_channel" and box.settings.base_model in rolled["text"]
     with box.deps.session_factory() as session:
-        assert repo.get_active_model(session, default="?") == box.settings.base_model
+        assert (
+            repo.get_active_model(session, default=ModelRef("openai", "?")).model
+            == box.settings.base_model
+        )
         assert repo.model_history(session)[0].set_by_user == ADMIN
 
     used = command(box, f"use {model}")
     assert "switched tunebot" in used["text"]
     with box.deps.session_factory() as session:
-        assert repo.get_active_model(session, default="?") == model
+        assert repo.get_active_model(session, default=ModelRef("openai", "?")).model == model
 
 
 def test_use_refuses_a_model_tunebot_does_not_know(box: Sandbox) -> None:
@@ -80,8 +84,8 @@ def test_the_shutdown_warning_is_sent_once_per_threshold(box: Sandbox) -> None:
     for _ in range(3):
         left = check_shutdown(
             box.deps.session_factory,
-            box.deps.provider,
-            default_model=box.settings.base_model,
+            box.deps.providers,
+            default_model=box.deps.base_model,
             notify_channel=NOTIFY,
             today=today,
         )
@@ -92,8 +96,8 @@ def test_the_shutdown_warning_is_sent_once_per_threshold(box: Sandbox) -> None:
 
     check_shutdown(
         box.deps.session_factory,
-        box.deps.provider,
-        default_model=box.settings.base_model,
+        box.deps.providers,
+        default_model=box.deps.base_model,
         notify_channel=NOTIFY,
         today=today + timedelta(days=5),
     )
@@ -105,8 +109,8 @@ def test_the_shutdown_warning_is_sent_once_per_threshold(box: Sandbox) -> None:
 def test_openai_fine_tunes_are_known_to_shut_down_even_unreported(box: Sandbox) -> None:
     left = check_shutdown(
         box.deps.session_factory,
-        box.deps.provider,
-        default_model=box.settings.base_model,
+        box.deps.providers,
+        default_model=box.deps.base_model,
         notify_channel=NOTIFY,
         today=date(2027, 1, 7),
     )
@@ -119,6 +123,7 @@ def test_the_nebius_backend_deploys_the_model_before_swapping(database_url: str)
         admins=frozenset({ADMIN}),
         notify_channel=NOTIFY,
         provider="nebius",
+        serve_as=("nebius",),
     ) as b:
         b.slack.add_user("admin", user_id=ADMIN)
         b.slack.add_channel("ml", channel_id=NOTIFY)
@@ -130,7 +135,7 @@ def test_the_nebius_backend_deploys_the_model_before_swapping(database_url: str)
         tick(b.deps.poller())
         assert only_job(b).stage == "succeeded"  # the deployment is still pending
         with b.deps.session_factory() as session:
-            assert repo.get_active_model(session, default="base") == "base"
+            assert repo.get_active_model(session, default=b.deps.base_model) == b.deps.base_model
         for _ in range(5):
             if tick(b.deps.poller()).went_live:
                 break
@@ -138,7 +143,9 @@ def test_the_nebius_backend_deploys_the_model_before_swapping(database_url: str)
         job = only_job(b)
         assert job.stage == "live" and job.callable_model
         with b.deps.session_factory() as session:
-            assert repo.get_active_model(session, default="?") == job.callable_model
+            assert repo.get_active_model(session, default=b.deps.base_model) == ModelRef(
+                "nebius", job.callable_model
+            )
         user = b.slack.add_user("minji")
         asked = b.slack.post_as_user(user, NOTIFY, f"<@{b.slack.bot_user_id}> hi")
         assert b.wait_for_turn(NOTIFY, asked.ts).model == job.callable_model

@@ -8,7 +8,8 @@ from pathlib import Path
 import openai
 import pytest
 
-from admin.providers import NebiusProvider, OpenAICompatibleProvider, build_provider
+from admin.errors import TunebotError
+from admin.providers import NebiusProvider, OpenAICompatibleProvider, Providers
 from admin.providers.base import NotReady, ProviderError, TrainRequest, Unsupported
 from emulators.openai import OpenAIEmulator
 
@@ -326,12 +327,22 @@ def test_model_info_for_a_missing_model(provider: OpenAICompatibleProvider) -> N
     assert not missing.exists and missing.shutdown_date is None
 
 
-def test_build_provider_knows_each_backend(client: openai.OpenAI) -> None:
-    openai_provider = build_provider("openai", client)
+def test_each_configured_backend_gets_its_own_gateway_and_chat_endpoint() -> None:
+    env = {
+        "OPENAI_API_KEY": "sk-one",
+        "NEBIUS_API_KEY": "nb-two",
+        "NEBIUS_BASE_URL": "http://127.0.0.1:9/v1/",
+    }
+    providers = Providers.from_env(env, default="nebius")
+    assert providers.names() == ["nebius", "openai"]  # azure has no key: off
+    openai_provider = providers.gateway("openai")
     assert openai_provider.name == "openai"
     assert openai_provider.capabilities == {"pause", "resume", "events", "checkpoints"}
-    assert build_provider("azure", client).name == "azure"
-    nebius = build_provider("nebius", client)
+    nebius = providers.gateway(None)  # the default
     assert isinstance(nebius, NebiusProvider) and nebius.capabilities == {"events", "checkpoints"}
-    with pytest.raises(ValueError, match="openai, azure, nebius"):
-        build_provider("bedrock", client)
+    assert providers.get("nebius").endpoint.token_limit_field == "max_tokens"
+    assert providers.get("nebius").endpoint.base_url == "http://127.0.0.1:9/v1/"
+    with pytest.raises(TunebotError, match="AZURE_OPENAI_API_KEY"):
+        providers.get("azure")
+    with pytest.raises(TunebotError, match="no provider `bedrock`"):
+        providers.get("bedrock")

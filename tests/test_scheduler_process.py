@@ -9,6 +9,7 @@ from pathlib import Path
 
 from emulators.sandbox import Sandbox
 from storage import repo
+from storage.repo import ModelRef
 from tests.test_jobs import NOTIFY, box, channel_texts, command, only_job, upload
 
 __all__ = ["box"]
@@ -41,6 +42,6 @@ def test_the_scheduler_command_carries_a_job_through(box: Sandbox, tmp_path: Pat
         process.terminate()
         stderr = process.communicate(timeout=20)[1]
     with box.deps.session_factory() as session:
-        assert repo.get_active_model(session, default="?") == model
+        assert repo.get_active_model(session, default=ModelRef("openai", "?")).model == model
     assert process.returncode == 0, stderr
     assert box.openai.api_key not in stderr

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from storage import repo
 from storage.db import SessionFactory, build_engine, build_session_factory, upgrade
 from storage.models import Base, SlackEvent
+from storage.repo import ModelRef
 
 
 def test_upgrading_an_empty_database_leaves_no_autogenerate_diff(database_url: str) -> None:
@@ -29,18 +30,27 @@ def test_active_model_defaults_to_the_base_model_until_one_is_set(
     session_factory: SessionFactory,
 ) -> None:
     with session_factory() as session:
-        assert repo.get_active_model(session, default="gpt-4o-mini") == "gpt-4o-mini"
+        assert (
+            repo.get_active_model(session, default=ModelRef("openai", "gpt-4o-mini")).model
+            == "gpt-4o-mini"
+        )
 
 
 def test_a_swap_changes_the_row_once_and_records_who(session_factory: SessionFactory) -> None:
     with session_factory.begin() as session:
-        assert repo.set_active_model(session, model="ft:a", reason="job", set_by_job="ftjob-1")
+        assert repo.set_active_model(
+            session, model=ModelRef("openai", "ft:a"), reason="job", set_by_job="ftjob-1"
+        )
     with session_factory.begin() as session:
-        assert not repo.set_active_model(session, model="ft:a", reason="job", set_by_job="ftjob-1")
+        assert not repo.set_active_model(
+            session, model=ModelRef("openai", "ft:a"), reason="job", set_by_job="ftjob-1"
+        )
     with session_factory.begin() as session:
-        assert repo.set_active_model(session, model="ft:b", reason="use", set_by_user="U1")
+        assert repo.set_active_model(
+            session, model=ModelRef("openai", "ft:b"), reason="use", set_by_user="U1"
+        )
     with session_factory() as session:
-        assert repo.get_active_model(session, default="base") == "ft:b"
+        assert repo.get_active_model(session, default=ModelRef("openai", "base")).model == "ft:b"
         history = repo.model_history(session)
     assert [(h.model, h.set_by_job, h.set_by_user) for h in history] == [
         ("ft:b", None, "U1"),

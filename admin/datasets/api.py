@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from array import array
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,7 +15,8 @@ from admin.datasets.output import JsonlWriter, PreparedDataset, new_output_path,
 from admin.datasets.readers import ReadOptions, kakao_speakers
 from admin.datasets.report import DatasetReport
 from admin.datasets.sources import Progress, Source, SourceError, read_head, resolve
-from admin.datasets.stats import DatasetStats
+from admin.datasets.split import choose_held_out
+from admin.datasets.stats import MIN_EXAMPLES, DatasetStats
 
 log = logging.getLogger(__name__)
 SourceLike = bytes | str | os.PathLike[str]
@@ -65,20 +67,26 @@ def prepare(
     Bad data never raises; an `output` that cannot be written raises OSError.
 
     Only examples that passed their checks are written; upload only if `report.valid`.
-    With `validation_split` > 0 a deterministic share of examples (chosen by a hash of the
-    example, so duplicates stay together) goes to `<output stem>.validation.jsonl`.
+    With `validation_split` > 0, exactly round(share x examples) of the examples that pass
+    (see `split.held_out_count`) go to `<output stem>.validation.jsonl`, chosen from the
+    source's sha256 so the same file always splits the same way. That takes a first,
+    token-free pass over the source to learn which examples pass.
     """
     options = _options(model, epochs, fmt, assistant, system_prompt, silence_minutes, progress)
     path, temporary = new_output_path(output)
     split = validation_split if 0 < validation_split < 1 else 0.0
-    sinks = Sinks(JsonlWriter(path), JsonlWriter(validation_path(path)) if split else None)
-    report, stats = _guarded(source, replace(options, split=split), sinks)
+    chosen = _plan_split(source, options, split) if split and validation is None else None
+    sinks = Sinks(JsonlWriter(path), JsonlWriter(validation_path(path)) if chosen else None)
+    report, stats = _guarded(source, replace(options, held=chosen or None), sinks)
     assert sinks.train is not None
     report.sha256 = sinks.train.close()
     if validation_split and not split:
         report.error("invalid_validation_split", _SPLIT.format(v=validation_split))
     if split and validation is not None:
         report.error("invalid_validation_split", _BOTH)
+    elif chosen is not None and not chosen and report.valid_examples:
+        too_few = _TOO_FEW_TO_SPLIT.format(n=report.valid_examples, min=MIN_EXAMPLES)
+        report.warn("nothing_held_out", too_few)
     prepared = PreparedDataset(
         report, path, report.sha256, sinks.train.count, None, report.speakers, temporary
     )
@@ -99,6 +107,14 @@ def prepare(
             temporary,
         )
     return prepared
+
+
+def _plan_split(source: SourceLike, options: Options, share: float) -> frozenset[int]:
+    """A first pass that only learns which examples pass, then picks the held-out ones."""
+    units: array = array("q")
+    plan = replace(options, progress=None, count_tokens=False)
+    report, _ = _guarded(source, plan, Sinks(units=units))
+    return choose_held_out(units, share, seed=report.source_sha256 or "")
 
 
 def list_speakers(source: SourceLike, *, fmt: str | None = None) -> list[tuple[str, int]]:
@@ -180,5 +196,9 @@ def _sha256(src: Source) -> str:
 
 _SPLIT = "validation_split must be between 0 and 1 (exclusive), not {v}."
 _BOTH = "Give either a validation file or a validation split, not both."
+_TOO_FEW_TO_SPLIT = (
+    "{n} examples: too few to hold any out for validation and keep {min} for training, so "
+    "nothing was held out."
+)
 _OVERLAP = "Validation line {line} is also in the training data: validation should be unseen."
 _INTERNAL = "The dataset could not be analysed because of an internal error; it has been logged."

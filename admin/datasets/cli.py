@@ -7,13 +7,15 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 from admin.datasets.api import analyze, prepare
-from admin.datasets.detect import FORMATS
-from admin.datasets.engine import DEFAULT_MODEL
-from admin.datasets.output import validation_path
+from admin.datasets.arguments import FORMATS_HELP, epochs, format_name, minutes, share
+from admin.datasets.conversations import DEFAULT_SILENCE_MINUTES
+from admin.datasets.engine import DEFAULT_MODEL, MAX_EPOCHS
+from admin.datasets.output import PreparedDataset, validation_path
 from admin.datasets.progress import ProgressBar
 from admin.datasets.render import render_report_text
 from admin.datasets.report import DatasetReport
@@ -24,7 +26,7 @@ from admin.datasets.report import DatasetReport
 
 OK, INVALID, USAGE = 0, 1, 2
 PROGRESS_FROM_BYTES = 20_000_000  # bigger files show progress even when stderr is not a tty
-_FORMAT_HELP = f"input format (default: detected): {', '.join(FORMATS)}, kakao_txt"
+_FORMAT_HELP = f"input format (default: detected): {FORMATS_HELP}"
 
 
 def add_dataset_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -32,11 +34,13 @@ def add_dataset_commands(subparsers: argparse._SubParsersAction) -> None:
     commands = dataset.add_subparsers(dest="dataset_command", metavar="COMMAND", required=True)
 
     validate = commands.add_parser(
-        "validate", help="check a dataset, count its tokens and estimate the training cost"
+        "validate",
+        help="check a dataset, count its tokens and estimate the training cost",
+        description="Exit status: 0 valid, 1 invalid, 2 usage or I/O error.",
     )
     _common(validate)
     validate.add_argument(
-        "--epochs", type=int, help="epochs to price (default: the service's rule)"
+        "--epochs", type=epochs, help=f"epochs to price, 1 to {MAX_EPOCHS} (default: the rule)"
     )
     validate.add_argument("--validation", metavar="FILE", help="a validation file to check too")
     validate.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -45,21 +49,20 @@ def add_dataset_commands(subparsers: argparse._SubParsersAction) -> None:
     convert = commands.add_parser(
         "convert",
         help="write the dataset as normalised chat JSONL, ready to upload",
-        description="With --validation-split, a share of the examples goes to "
-        "OUT.validation.jsonl next to OUT.jsonl (chosen by a hash of each example, so the "
-        "split is the same every run). Nothing is written when the data is invalid, "
-        "unless --force.",
+        description="Writes every example that converts and passes its checks, then prints "
+        "the validation report; `validate` is the gate. With --validation-split, exactly "
+        "that share of the examples goes to OUT.validation.jsonl next to OUT.jsonl, the "
+        "same ones every run. Exit status: 0 examples written (even if the report has "
+        "errors), 1 nothing could be converted (nothing is written), 2 usage or I/O error.",
     )
     _common(convert)
     convert.add_argument("-o", "--output", required=True, metavar="OUT.jsonl")
     convert.add_argument(
         "--validation-split",
-        type=float,
-        default=0.0,
+        type=share,
         metavar="SHARE",
-        help="share of examples for validation, e.g. 0.1",
+        help="share of examples held out for validation, between 0 and 1, e.g. 0.1",
     )
-    convert.add_argument("--force", action="store_true", help="write even if there are errors")
     convert.add_argument("--json", action="store_true", help="print the report as JSON")
     convert.set_defaults(func=run_convert)
 
@@ -67,18 +70,24 @@ def add_dataset_commands(subparsers: argparse._SubParsersAction) -> None:
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", metavar="FILE")
     parser.add_argument(
-        "--model", default=DEFAULT_MODEL, help=f"base model (default {DEFAULT_MODEL})"
+        "--model", help=f"base model (default: $TUNEBOT_BASE_MODEL, else {DEFAULT_MODEL})"
     )
-    parser.add_argument("--format", dest="fmt", metavar="F", help=_FORMAT_HELP)
+    parser.add_argument("--format", dest="fmt", type=format_name, metavar="F", help=_FORMAT_HELP)
     parser.add_argument("--assistant", metavar="NAME", help="KakaoTalk: whose replies to learn")
     parser.add_argument("--system", metavar="TEXT", help="system prompt for converted data")
     parser.add_argument(
         "--silence-minutes",
-        type=int,
-        default=60,
+        type=minutes,
+        default=DEFAULT_SILENCE_MINUTES,
         metavar="N",
-        help="KakaoTalk: a silence this long starts a new conversation",
+        help="KakaoTalk: a silence this long starts a new conversation "
+        f"(default {DEFAULT_SILENCE_MINUTES})",
     )
+
+
+def _model(args: argparse.Namespace) -> str:
+    # The same default as the Slack path: TUNEBOT_BASE_MODEL, read where the command starts.
+    return args.model or os.environ.get("TUNEBOT_BASE_MODEL", "").strip() or DEFAULT_MODEL
 
 
 def run_validate(args: argparse.Namespace) -> int:
@@ -89,7 +98,7 @@ def run_validate(args: argparse.Namespace) -> int:
     try:
         report = analyze(
             args.file,
-            model=args.model,
+            model=_model(args),
             epochs=args.epochs,
             fmt=args.fmt,
             assistant=args.assistant,
@@ -113,36 +122,57 @@ def run_convert(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if not out.parent.is_dir():
         return _usage(f"cannot write {out}: {out.parent} is not a directory")
+    try:
+        # Written next to OUT first, then renamed into place: both files are created the
+        # same way (same permissions), and a failed run leaves the old files untouched.
+        work = Path(tempfile.mkdtemp(prefix=".tunebot-convert-", dir=out.parent))
+    except OSError as exc:
+        return _usage(f"cannot write {out}: {exc.strerror or exc}")
     bar = _progress_bar(args.file)
     try:
         prepared = prepare(
             args.file,
-            model=args.model,
+            model=_model(args),
             fmt=args.fmt,
             assistant=args.assistant,
             system_prompt=args.system,
             silence_minutes=args.silence_minutes,
-            validation_split=args.validation_split,
+            validation_split=args.validation_split or 0.0,
+            progress=bar,
+            output=work / out.name,
         )
-    finally:
         if bar is not None:
             bar.close()
-    report = prepared.report
-    try:
-        if report.valid or args.force:
-            written = [(prepared.jsonl_path, out, prepared.examples)]
-            if prepared.validation is not None:
-                held = prepared.validation
-                written.append((held.jsonl_path, validation_path(out), held.examples))
-            for source, target, count in written:
-                shutil.move(source, target)
-                print(f"Wrote {count:,} examples to {target}", file=sys.stderr)
+            bar = None
+        if prepared.examples:
+            _put_in_place(prepared, out)
+        else:
+            print(f"Nothing written to {out}: no example could be converted.", file=sys.stderr)
     except OSError as exc:
         return _usage(f"cannot write {out}: {exc.strerror or exc}")
     finally:
-        prepared.cleanup()
-    _print_report(report, args.json)
-    return OK if report.valid else INVALID
+        if bar is not None:
+            bar.close()
+        shutil.rmtree(work, ignore_errors=True)
+    _print_report(prepared.report, args.json)
+    return OK if prepared.examples else INVALID
+
+
+def _put_in_place(prepared: PreparedDataset, out: Path) -> None:
+    held, held_target = prepared.validation, validation_path(out)
+    os.replace(prepared.jsonl_path, out)
+    print(f"Wrote {prepared.examples:,} examples to {out}", file=sys.stderr)
+    if held is not None:
+        os.replace(held.jsonl_path, held_target)
+        print(f"Wrote {held.examples:,} validation examples to {held_target}", file=sys.stderr)
+    elif held_target.exists():
+        held_target.unlink()  # an earlier run's split would not match this training file
+        print(f"Removed {held_target}, left from an earlier run", file=sys.stderr)
+    if not prepared.report.valid:
+        print(
+            "The report below has errors: fix them, then `tunebot dataset validate` the file.",
+            file=sys.stderr,
+        )
 
 
 def _unreadable(name: str) -> str | None:

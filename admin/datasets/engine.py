@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
+import codecs
 import json
+from array import array
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,7 @@ from admin.datasets.pricing import (
 from admin.datasets.readers import ReadOptions, read_examples
 from admin.datasets.report import DatasetReport, Issue
 from admin.datasets.sources import Progress, Source, is_binary, read_head
+from admin.datasets.split import unit_key
 from admin.datasets.stats import DatasetStats
 from admin.tokens import encoding_for
 
@@ -41,20 +43,25 @@ class Options:
     fmt: str | None = None
     read: ReadOptions = field(default_factory=ReadOptions)
     progress: Progress | None = None
-    split: float = 0.0  # share of examples routed to the validation writer
+    held: frozenset[int] | None = None  # ordinals of the examples routed to validation
     held_out: bool = False  # a validation file: no minimum number of examples
+    count_tokens: bool = True  # off for the pass that only plans a split
 
 
 @dataclass
 class Sinks:
     train: JsonlWriter | None = None
     validation: JsonlWriter | None = None
+    units: array | None = None  # the unit key of every example that passed, in order
 
 
 def run(src: Source, options: Options, report: DatasetReport, sinks: Sinks) -> list[DatasetStats]:
     """Fill `report` (and `report.validation` when splitting); return [train, validation] stats."""
     report.source_bytes = src.size
     head = read_head(src)
+    if head.removeprefix(codecs.BOM_UTF8).strip() == b"" and src.size <= len(head) and head:
+        report.error("no_examples", _BLANK_FILE)  # before detection: it has nothing to go by
+        return []
     fmt = _choose_format(options.fmt, head, src.name, report)
     if fmt is None:
         return []
@@ -68,7 +75,8 @@ def run(src: Source, options: Options, report: DatasetReport, sinks: Sinks) -> l
         report.error("model_needs_prompt_completion", _LEGACY.format(model=model))
     if options.epochs is not None and not 1 <= options.epochs <= MAX_EPOCHS:
         report.error("invalid_epochs", f"Epochs must be 1 to {MAX_EPOCHS}, not {options.epochs}.")
-    held_out = DatasetReport(format=report.output_format, model=model) if options.split else None
+    splitting = options.held is not None
+    held_out = DatasetReport(format=report.output_format, model=model) if splitting else None
     stats = [DatasetStats(report, limit), DatasetStats(held_out or report, limit)]
 
     def counted(key: int, total: int, assistant: int) -> None:
@@ -102,8 +110,9 @@ def _scan(
     legacy: bool,
 ) -> None:
     system_prompt = options.read.system_prompt
-    threshold = int(options.split * 10_000)
+    held = options.held or frozenset()
     writing = sinks.train is not None
+    ordinal = -1  # of the examples that passed their checks
     errors, warnings = report.errors, report.warnings
     for line, raw, obj, kind in read_examples(src, fmt, options.read, report, options.progress):
         report.examples += 1
@@ -127,11 +136,15 @@ def _scan(
         if errs:
             errors.extend(errs)
             continue
-        payload = _compact(obj, line, report) if writing or raw is None else raw
+        compact = writing or raw is None or sinks.units is not None
+        payload = _compact(obj, line, report) if compact else raw
         if payload is None:
             continue
+        ordinal += 1
+        if sinks.units is not None:
+            sinks.units.append(unit_key(payload))
         side = 0
-        if threshold and _bucket(payload) < threshold:
+        if ordinal in held:
             side = 1
             report.examples -= 1
             assert held_out is not None
@@ -139,7 +152,8 @@ def _scan(
         else:
             report.valid_examples += 1
         stats[side].add_example(line, raw or payload, _system_of(obj, kind), kind != "pair")
-        counter.add(line << 1 | side, plan)
+        if options.count_tokens:
+            counter.add(line << 1 | side, plan)
         if writing:
             sink = sinks.validation if side else sinks.train
             assert sink is not None
@@ -152,12 +166,6 @@ def _compact(obj: dict[str, Any], line: int, report: DatasetReport) -> bytes | N
     except UnicodeEncodeError:
         report.error("invalid_unicode", _SURROGATE, line)
         return None
-
-
-def _bucket(payload: bytes) -> int:
-    # Hash, not position: the same example always lands on the same side, so duplicates
-    # never straddle training and validation, and re-running gives the same split.
-    return int.from_bytes(hashlib.blake2b(payload, digest_size=8).digest(), "big") % 10_000
 
 
 def _system_of(obj: dict[str, Any], kind: str) -> str | None:
@@ -173,7 +181,7 @@ def _choose_format(
     requested: str | None, head: bytes, name: str | None, report: DatasetReport
 ) -> str | None:
     if not head:
-        report.error("empty_file", "The file is empty: upload the dataset itself.")
+        report.error("empty_file", "The file is empty (0 bytes): there are no examples in it.")
         return None
     if requested:
         fmt = normalise_format(requested)
@@ -223,7 +231,8 @@ _UNDETECTED = (
     "prompt_completion, dpo, kakao_csv, kakao_txt, csv, tsv, xlsx, json)."
 )
 _BINARY = (
-    "This is a binary file, not text: upload the JSONL, CSV, TSV, TXT, JSON or XLSX file "
+    "This is a binary file, not text: give the JSONL, CSV, TSV, TXT, JSON or XLSX file "
     "itself (UTF-16 text: save it as UTF-8)."
 )
+_BLANK_FILE = "The file holds only blank lines: there are no examples in it."
 _UNKNOWN_MODEL = "No training price is known for {model}: the cost is not estimated."

@@ -53,7 +53,8 @@ def _skip_rest_of_line(stream: BinaryIO) -> None:
 def _json_issue(exc: ValueError, number: int, ended: bool) -> Issue:
     if not ended:
         return Issue("truncated_line", _TRUNCATED, number)
-    detail = getattr(exc, "msg", str(exc))
+    # json's own text can end in "at" ("Invalid control character at"): the column follows.
+    detail = str(getattr(exc, "msg", exc)).removesuffix(" at")
     column = getattr(exc, "colno", None)
     where = f" at column {column}" if column else ""
     return Issue("invalid_json", _INVALID.format(detail=detail, where=where), number)
@@ -68,6 +69,6 @@ def _kind(obj: Any) -> str:
 _TOO_LONG = f"The line is longer than {MAX_LINE_BYTES >> 20} MB: split it into smaller examples."
 _BLANK = "Blank line: remove it (every line must hold one example)."
 _ENCODING = "The line is not UTF-8 text: save the file as UTF-8."
-_TRUNCATED = "The file ends in the middle of this line: the upload or copy was cut off."
+_TRUNCATED = "The file ends in the middle of this line: it was cut off while being copied."
 _INVALID = "Not valid JSON ({detail}{where}): each line must be one complete JSON object."
 _NOT_OBJECT = "The line holds {kind}, not a JSON object with the example's keys."

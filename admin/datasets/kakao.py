@@ -1,4 +1,4 @@
-"""KakaoTalk exports (CSV, and PC / Android / iOS .txt) -> a stream of speaker messages."""
+"""KakaoTalk exports (CSV, and PC / Android / iOS .txt, Korean or English) -> speaker messages."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from admin.datasets.kakao_en import MEDIA_EN, is_day_line, parse_line
 from admin.datasets.report import Issue
 
 _AMPM = r"(?:(?P<ampm>오전|오후|AM|PM) ?)?"
@@ -40,8 +41,7 @@ SYSTEM = re.compile(
 )
 MEDIA = re.compile(
     r"^(사진|사진 \d+장|이모티콘|\(이모티콘\)|동영상|음성메시지|삭제된 메시지입니다\.?|파일: .*|"
-    r"Photo|Photos|\d+ [Pp]hotos|Emoticons?|Video|Voice message|File: .*|"
-    r"This message was deleted\.?|메시지가 삭제되었습니다\.?)$"
+    r"메시지가 삭제되었습니다\.?)$"
 )
 CSV_HEADER = ("date", "user", "message")
 _CSV_TIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y. %m. %d. %H:%M", "%Y/%m/%d %H:%M")
@@ -61,6 +61,7 @@ class KakaoMessage:
 
 def sniff_txt(text: str) -> str | None:
     """kakao_pc / kakao_android / kakao_ios from the first lines of a decoded export."""
+    english: str | None = None
     for line in text.splitlines()[:400]:
         line = line.rstrip("\r")
         if PC_MESSAGE.match(line) or PC_DATE.match(line) or PC_DATE_EN.match(line):
@@ -69,7 +70,12 @@ def sniff_txt(text: str) -> str | None:
             return "kakao_android"
         if IOS_MESSAGE.match(line):
             return "kakao_ios"
-    return None
+        en = parse_line(line)
+        if en is not None and " : " in en.rest and not en.notice:
+            if en.platform is not None:
+                return en.platform
+            english = "kakao_ios"  # only "May" so far: either app; both read the same
+    return english
 
 
 def _clock(h: str, mi: str, ampm: str | None) -> tuple[int, int]:
@@ -80,16 +86,21 @@ def _clock(h: str, mi: str, ampm: str | None) -> tuple[int, int]:
 
 
 def _is_dropped(speaker: str, text: str, dropped: Counter[str]) -> bool:
-    if not speaker or SYSTEM.search(text):
+    if not speaker or SYSTEM.search(text) or _is_invite(speaker, text):
         dropped["system_lines"] += 1
         return True
-    if MEDIA.match(text.strip()):
+    if MEDIA.match(text.strip()) or MEDIA_EN.match(text.strip()):
         dropped["media_messages"] += 1
         return True
     if not text.strip():
         dropped["empty_messages"] += 1
         return True
     return False
+
+
+def _is_invite(speaker: str, text: str) -> bool:
+    # English exports put notices under the inviter's name: "A","A invited B and C."
+    return text.startswith(f"{speaker} invited ") and text.rstrip().endswith(".")
 
 
 def parse_txt(lines: Iterable[str], variant: str, dropped: Counter[str]) -> Iterator[KakaoMessage]:
@@ -114,7 +125,7 @@ def parse_txt(lines: Iterable[str], variant: str, dropped: Counter[str]) -> Iter
             dropped["system_lines"] += is_system
             continue
         new_day = _day_line(line)
-        if new_day is not None or DATE_ONLY.match(line):
+        if new_day is not None or DATE_ONLY.match(line) or _english_day(line, variant):
             yield from flush()
             pending, extra, day = None, [], new_day or day
             continue
@@ -126,6 +137,13 @@ def parse_txt(lines: Iterable[str], variant: str, dropped: Counter[str]) -> Iter
             continue
         extra.append(line)
     yield from flush()
+
+
+def _english_day(line: str, variant: str) -> bool:
+    if variant == "kakao_pc":
+        return False
+    en = parse_line(line) if line[:1].isalnum() else None
+    return is_day_line(line) or (en is not None and not en.rest and not en.notice)
 
 
 def _day_line(line: str) -> tuple[int, int, int] | None:
@@ -149,13 +167,23 @@ def _message_header(
         return KakaoMessage(0, when, m["name"].strip(), m["text"]), False
     m = (ANDROID_MESSAGE if variant == "kakao_android" else IOS_MESSAGE).match(line)
     if not m:
-        return None
+        return _english_header(line)
     hour, minute = _clock(m["h"], m["mi"], m["ampm"])
     stamp = _stamp(int(m["y"]), int(m["mo"]), int(m["d"]), hour, minute)
     speaker, sep, text = m["rest"].partition(" : ")
     if not sep:
         return KakaoMessage(0, stamp, "", m["rest"]), True
     return KakaoMessage(0, stamp, speaker.strip(), text), False
+
+
+def _english_header(line: str) -> tuple[KakaoMessage, bool] | None:
+    en = parse_line(line) if line[:1].isalnum() else None
+    if en is None or not (en.rest or en.notice):
+        return None  # not a timestamp, or a day line
+    speaker, sep, text = en.rest.partition(" : ")
+    if en.notice or not sep:
+        return KakaoMessage(0, en.time, "", en.rest), True
+    return KakaoMessage(0, en.time, speaker.strip(), text), False
 
 
 def _stamp(year: int, month: int, day: int, hour: int, minute: int) -> datetime | None:

@@ -155,7 +155,7 @@ def kakao_speakers(src: Source, fmt: str) -> list[tuple[str, int]]:
     return count_speakers(_kakao_messages(src, fmt, encoding, scratch, None))
 
 
-_ENCODING = "The file is neither UTF-8 nor CP949 text: save it as UTF-8 and upload it again."
+_ENCODING = "The file is neither UTF-8 nor CP949 text: save it as UTF-8 and try again."
 _NO_MESSAGES = "No KakaoTalk messages were found in this {fmt} file: is it a chat export?"
 _PICK = "Choose whose replies the bot should learn (--assistant NAME). Speakers: {speakers}."
 _NOT_FOUND = "{a!r} does not speak in this chat. Speakers: {s}."

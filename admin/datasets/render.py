@@ -84,9 +84,20 @@ def _groups(log: IssueLog) -> list[str]:
         if lines:
             more = "…" if count > len(lines) else ""
             where = f" — line{'s' if len(lines) > 1 else ''} {', '.join(lines)}{more}"
+        messages = {i.message for i in issues}
+        if len(messages) > 1:  # each line has its own finding (JSON errors): show them all
+            out.append(f"`{code}` ×{count:,}:{_per_line(issues, count)}")
+            continue
         example = issues[0].message if issues else ""
         out.append(f"`{code}` ×{count:,}{where}: {example}")
     return out
+
+
+def _per_line(issues: list[Issue], count: int) -> str:
+    shown = issues[:_LINES_SHOWN]
+    lines = [f"\n    line {i.line}: {i.message}" if i.line else f"\n    {i.message}" for i in shown]
+    more = f"\n    … and {count - len(shown):,} more" if count > len(shown) else ""
+    return "".join(lines) + more
 
 
 def _fit(head: list[str], groups: list[tuple[str, str]], limit: int, *, slack: bool) -> str:

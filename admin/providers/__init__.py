@@ -1,8 +1,6 @@
-"""Fine-tuning providers behind one small interface; callers never know which one it is."""
+"""Fine-tuning providers as plugins behind one small interface; callers never name one."""
 
 from __future__ import annotations
-
-import openai
 
 from admin.providers.base import (
     Checkpoint,
@@ -19,12 +17,13 @@ from admin.providers.base import (
 )
 from admin.providers.nebius import NebiusProvider
 from admin.providers.openai_compat import OpenAICompatibleProvider
-
-KINDS = ("openai", "azure", "nebius")
+from admin.providers.plugin import Capability, Phase, ProviderPlugin
+from admin.providers.registry import Configured, Providers
 
 __all__ = [
-    "KINDS",
+    "Capability",
     "Checkpoint",
+    "Configured",
     "FineTuneProvider",
     "JobEvent",
     "JobSnapshot",
@@ -33,20 +32,11 @@ __all__ = [
     "NebiusProvider",
     "NotReady",
     "OpenAICompatibleProvider",
+    "Phase",
     "ProviderError",
+    "ProviderPlugin",
+    "Providers",
     "TrainRequest",
     "Unsupported",
     "UploadProgress",
-    "build_provider",
 ]
-
-
-def build_provider(kind: str, client: openai.OpenAI) -> FineTuneProvider:
-    """`client` already points at the provider: its base URL and key decide where jobs go."""
-    if kind in ("openai", "azure"):
-        # Azure's v1 API (`https://<resource>.openai.azure.com/openai/v1/`) has the same job
-        # routes as OpenAI, pause and resume included.
-        return OpenAICompatibleProvider(client, name=kind)
-    if kind == "nebius":
-        return NebiusProvider(client)
-    raise ValueError(f"unknown fine-tuning provider {kind!r}; one of {', '.join(KINDS)}")

@@ -109,7 +109,11 @@ class Providers:
             endpoint = plugin.chat_endpoint(values)
             gateway = plugin.build(values, endpoint=endpoint, context=context)
             on[name] = Configured(plugin, values, endpoint, gateway)
-        return cls(by_name=on, default=default, base=base or default, known=plugins, today=today)
+        # The default provider first: listings and help lead with where new jobs go.
+        ordered = dict(sorted(on.items(), key=lambda item: (item[0] != default, item[0])))
+        return cls(
+            by_name=ordered, default=default, base=base or default, known=plugins, today=today
+        )
 
     def __iter__(self) -> Iterator[Configured]:
         return iter(self.by_name.values())
