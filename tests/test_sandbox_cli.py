@@ -128,14 +128,18 @@ def bot(sandbox: Printed, folder: Path) -> Iterator[Path]:
 
 
 def _wait_healthy(process: subprocess.Popen[bytes], port: int, log: Path) -> None:
+    # The port came from free_port(): until this bot says it holds it, a health answer there
+    # could come from another process that took it meanwhile.
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and process.poll() is None:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as reply:
-                if reply.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)
+        if f"listening on :{port} " in log.read_text():
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as reply:
+                    if reply.status == 200:
+                        return
+            except OSError:
+                pass
+        time.sleep(0.1)
     raise AssertionError(f"tunebot run did not come up:\n{log.read_text()}")
 
 
