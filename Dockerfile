@@ -28,6 +28,9 @@ RUN pip install --no-deps . \
     && mkdir -p /data \
     && chown tunebot /data
 
+# The working directory holds the SQLite default (tunebot.db) and the dataset store (data/):
+# a volume, so they outlive the container even when no volume is named at `docker run`.
+VOLUME ["/data"]
 USER 10001
 WORKDIR /data
 EXPOSE 3000

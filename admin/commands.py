@@ -87,6 +87,19 @@ SPECS: dict[str, Spec] = {
         fields=PROVIDER_FIELD,
     ),
     "rollback": Spec("/finetune rollback", "switch back to the previous model"),
+    "deploy": Spec(
+        "/finetune deploy <job>",
+        "approve a trained model's paid deployment",
+        positional=1,
+        capability="deployments",
+    ),
+    "undeploy": Spec(
+        "/finetune undeploy <model> [provider=]",
+        "remove an old model's paid deployment (not the active model or the rollback target)",
+        positional=1,
+        fields=PROVIDER_FIELD,
+        capability="deployments",
+    ),
     "feedback": Spec(
         "/finetune feedback", "ratings of answers per model, corrections, latest answers rated 👎"
     ),

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from admin import deployments
 from admin.errors import TunebotError
 from admin.notices import failure_notice, live_notice
 from admin.outbox import Notifier, drain_outbox
@@ -31,6 +32,8 @@ class PollerDeps:
     notify_channel: str | None
     clock: Callable[[], datetime] = utcnow
     workers: int = 16
+    # A deployment costing more than this per day waits for `/finetune deploy`; None: never.
+    confirm_above_usd: float | None = None
 
 
 @dataclass
@@ -105,7 +108,18 @@ def poll_job(deps: PollerDeps, job_id: int) -> str:
                 finished_at=snap.finished_at,
             )
         stage = "succeeded"
-    if stage == "succeeded":
+    if stage == "succeeded" and deps.confirm_above_usd is not None:
+        stage = deployments.gate(
+            deps.session_factory,
+            provider,
+            job_id=job_id,
+            snap=snap,
+            threshold_per_day=deps.confirm_above_usd,
+            notify_channel=deps.notify_channel,
+        )
+        if stage == deployments.AWAITING:
+            return stage
+    if stage in ("succeeded", deployments.APPROVED):
         try:
             callable_model = provider.make_callable(snap)
         except NotReady as waiting:
@@ -115,7 +129,7 @@ def poll_job(deps: PollerDeps, job_id: int) -> str:
             job_repo.advance_stage(
                 session,
                 job_id=job_id,
-                from_stages=["succeeded"],
+                from_stages=["succeeded", deployments.APPROVED],
                 to_stage="callable",
                 callable_model=callable_model,
             )

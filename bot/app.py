@@ -8,6 +8,7 @@ from slack_bolt import App
 
 from bot import chat, commands, datasets, feedback, upload_flow
 from bot.deps import Deps
+from bot.logs import bolt_logger
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +24,9 @@ def build_app(deps: Deps) -> App:
         listener_executor=deps.executor,
         # auth.test at construction tells Bolt the bot's own user id, to ignore itself.
         token_verification_enabled=True,
-        logger=logging.getLogger("slack_bolt"),
+        # Bolt hands this logger's filters to its own: refused requests are summarised,
+        # never logged with their body.
+        logger=bolt_logger(),
     )
     # The file_share listener goes first: Bolt runs the first listener that matches.
     datasets.register(app, deps)

@@ -187,11 +187,12 @@ def _port_or_any(raw: str) -> int:
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
-    from storage.db import build_engine, upgrade
+    from storage.db import build_engine, check_connection, upgrade
 
     settings = Settings.from_env()
     _logging(settings)
     engine = build_engine(settings.database_url)
+    check_connection(engine)
     upgrade(engine, provider=settings.provider)
     print(f"database is up to date ({engine.url.render_as_string(hide_password=True)})")
     return 0
@@ -214,7 +215,7 @@ def _healthcheck(args: argparse.Namespace) -> int:
 
 
 def _logging(settings: Settings) -> None:
-    configure_logging(settings.log_level, settings.secrets())
+    configure_logging(settings.log_level, settings.secrets(), fmt=settings.log_format)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -224,6 +225,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except ConfigError as error:
         print(f"tunebot: configuration error: {error}", file=sys.stderr)
+        return 2
+    except Exception as error:
+        # A database or Slack that will not answer at start is for the person starting
+        # tunebot to fix: one line saying which and why, like a configuration error.
+        from bot.startup import is_startup_failure
+
+        if not is_startup_failure(error):
+            raise
+        print(f"tunebot: cannot start: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -8,7 +8,7 @@ from typing import Any
 from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
-from admin import lifecycle
+from admin import deployments, lifecycle
 from admin.commands import Command, help_text, parse_command
 from admin.errors import TunebotError, new_reference
 from admin.training import plan_training, start_training
@@ -88,10 +88,8 @@ def _dispatch(
 ) -> str:
     name, user = parsed.name, command["user_id"]
     if name == "providers":
-        respond(
-            response_type="ephemeral",
-            text=job_views.build_provider_list(deps.providers, deps.providers.today()),
-        )
+        text = job_views.build_provider_list(deps.providers, deps.providers.today())
+        respond(response_type="ephemeral", text=text + _deployment_lines(deps))
         return "listed"
     if name == "upload":
         client.views_open(
@@ -145,10 +143,8 @@ def _dispatch(
         respond(response_type="ephemeral", text=text)
         return "shown"
     if name == "models":
-        respond(
-            response_type="ephemeral",
-            text=job_views.build_model_list(_models(deps), deps.providers),
-        )
+        text = job_views.build_model_list(_models(deps), deps.providers)
+        respond(response_type="ephemeral", text=text + _deployment_lines(deps))
         return "listed"
     if name == "use":
         ref = lifecycle.resolve_model(
@@ -175,11 +171,35 @@ def _dispatch(
             f"{deps.providers.label(ref.provider)}.",
         )
         return f"rolled back to {ref}"
+    if name in ("deploy", "undeploy"):
+        return _deployment_command(deps, parsed, user, respond)
     if name == "feedback":
         return feedback.show_feedback(deps, client, respond)
     if name == "feedback dataset":
         return feedback.export_feedback(deps, parsed, user, respond)
     raise TunebotError(f"`{name}` is not available.")
+
+
+def _deployment_lines(deps: Deps) -> str:
+    """Paid deployments still running, with what each costs per day ("" when none)."""
+    running = deployments.describe(deployments.running(c.gateway for c in deps.providers))
+    return "\n*Deployments*\n" + "\n".join(running) if running else ""
+
+
+def _deployment_command(deps: Deps, parsed: Command, user: str, respond: Respond) -> str:
+    if parsed.name == "deploy":
+        label = deployments.approve(deps.session_factory, ref=parsed.args[0])
+        text = f"<@{user}> approved the deployment of {label}; it goes live once it answers."
+    else:
+        text = deployments.undeploy(
+            deps.session_factory,
+            [(c.name, c.gateway) for c in deps.providers],
+            model=parsed.args[0],
+            default_model=deps.base_model,
+            provider=parsed.options.get("provider"),
+        )
+    respond(response_type="in_channel", text=text)
+    return f"{parsed.name} {parsed.args[0]}"
 
 
 def train(

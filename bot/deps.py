@@ -47,6 +47,7 @@ class Deps:
             session_factory=self.session_factory,
             notifier=self.notifier,
             notify_channel=self.settings.notify_channel,
+            confirm_above_usd=self.settings.confirm_above_usd,
         )
 
     def close(self) -> None:
@@ -56,7 +57,9 @@ class Deps:
         self.engine.dispose()
 
 
-def build_slack_client(settings: Settings) -> PooledWebClient:
+def build_slack_client(
+    settings: Settings, *, logger: logging.Logger | None = None
+) -> PooledWebClient:
     # 429s (Retry-After), dropped connections and 5xx are retried by the SDK itself.
     return PooledWebClient(
         token=settings.slack_bot_token,
@@ -67,7 +70,7 @@ def build_slack_client(settings: Settings) -> PooledWebClient:
             ConnectionErrorRetryHandler(max_retry_count=2),
             ServerErrorRetryHandler(max_retry_count=2),
         ],
-        logger=logging.getLogger("slack_sdk.web"),
+        logger=logger or logging.getLogger("slack_sdk.web"),
     )
 
 

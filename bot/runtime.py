@@ -20,7 +20,8 @@ from bot.app import build_app
 from bot.config import Settings
 from bot.deps import Deps, build_deps
 from bot.server import HttpServer, build_asgi
-from storage.db import build_engine, upgrade
+from bot.startup import SLACK_FAILURES, SlackUnavailable, check_slack, slack_failure
+from storage.db import build_engine, check_connection, upgrade
 
 log = logging.getLogger(__name__)
 
@@ -52,15 +53,33 @@ def start(
     `migrate=False` is for web workers, whose database was upgraded before they started.
     """
     deps = build_deps(settings)
-    if migrate:
-        upgrade(deps.engine, provider=settings.provider)
-    app = build_app(deps)
+    try:
+        check_connection(deps.engine)
+        # On a quiet client first: a refusal is then tunebot's one line, without the SDK's.
+        check_slack(settings)
+        try:
+            app = build_app(deps)  # Bolt calls auth.test here
+        except SLACK_FAILURES as error:
+            raise slack_failure(settings, error) from None
+        if migrate:
+            upgrade(deps.engine, provider=settings.provider)
+    except BaseException:
+        deps.close()
+        raise
+    return _serve(settings, deps, app, host=host, reuse_port=reuse_port)
+
+
+def _serve(settings: Settings, deps: Deps, app: App, *, host: str, reuse_port: bool) -> Running:
     socket_handler = None
     if settings.socket_mode:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
         socket_handler = SocketModeHandler(app, app_token=settings.slack_app_token)
-        socket_handler.connect()
+        try:
+            socket_handler.connect()
+        except SLACK_FAILURES as error:
+            deps.close()
+            raise slack_failure(settings, error, "SLACK_APP_TOKEN") from None
         http = HttpServer(build_asgi(None, deps.engine), host=host, port=settings.port).start()
         log.info("connected to Slack in Socket Mode; health on :%s/healthz", http.port)
     else:
@@ -84,7 +103,12 @@ def start(
 def run_scheduler_forever(settings: Settings) -> None:
     """`tunebot scheduler`: only the poller, for deployments that run it apart from the bot."""
     deps = build_deps(settings)
-    upgrade(deps.engine, provider=settings.provider)
+    try:
+        check_connection(deps.engine)
+        upgrade(deps.engine, provider=settings.provider)
+    except BaseException:
+        deps.close()
+        raise
     scheduler = build_scheduler(
         deps.poller(),
         poll_seconds=settings.poll_seconds,
@@ -138,8 +162,12 @@ def _run_workers(settings: Settings) -> int:
     and the exit status is 1, so a supervisor restarts the whole.
     """
     engine = build_engine(settings.database_url)
-    upgrade(engine, provider=settings.provider)  # once, before the workers start
-    engine.dispose()
+    try:
+        check_connection(engine)
+        check_slack(settings)  # here, not in each worker: one line, not a traceback per worker
+        upgrade(engine, provider=settings.provider)  # once, before the workers start
+    finally:
+        engine.dispose()
     gc.freeze()  # keep the import-time objects out of the workers' collections (and pages)
     stopping = threading.Event()
     failed = threading.Event()
@@ -170,6 +198,9 @@ def _run_workers(settings: Settings) -> int:
     try:
         running = start(replace(settings, web_workers=1), reuse_port=True, migrate=False)
         stopping.wait()
+    except SlackUnavailable as error:
+        log.error("web worker 0 could not start: %s", error)
+        failed.set()
     except Exception:
         log.exception("web worker 0 failed")
         failed.set()

@@ -9,12 +9,21 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, make_url, text
+from sqlalchemy import URL, Engine, create_engine, event, make_url, text
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 SessionFactory = sessionmaker[Session]
+
+
+class DatabaseUnavailable(Exception):
+    """DATABASE_URL cannot be used: malformed, or naming a server or file that cannot be opened.
+
+    The message is one line for whoever starts tunebot; it names DATABASE_URL and never
+    contains the password.
+    """
 
 
 def normalise_url(url: str) -> str:
@@ -34,6 +43,7 @@ MAX_OVERFLOW = 30
 
 def build_engine(url: str, **kwargs: Any) -> Engine:
     url = normalise_url(url)
+    _parse(url)
     pool = {"pool_size": POOL_SIZE, "max_overflow": MAX_OVERFLOW}
     if url.startswith("sqlite"):
         connect_args = {
@@ -158,6 +168,54 @@ def upgrade(engine: Engine, revision: str = "head", *, provider: str = "openai")
     active model, history row and turn were answered by before the provider was stored.
     """
     command.upgrade(alembic_config(engine, provider=provider), revision)
+
+
+def _parse(url: str) -> URL:
+    """The URL, or DatabaseUnavailable saying what is wrong with it (never echoing it)."""
+    try:
+        parsed = make_url(url)
+        port = parsed.port
+    except (ArgumentError, ValueError):
+        raise DatabaseUnavailable(
+            "DATABASE_URL is not a database URL such as postgresql://user:password@host:5432/db "
+            "(a port must be a number, and @ : / in a password percent-encoded)"
+        ) from None
+    if port is not None and not 1 <= port <= 65535:
+        raise DatabaseUnavailable(f"DATABASE_URL has port {port}; a port is 1 to 65535")
+    return parsed
+
+
+def check_connection(engine: Engine) -> None:
+    """Open one connection, or raise DatabaseUnavailable saying in one line why it failed."""
+    url = engine.url
+    where = url.render_as_string(hide_password=True)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        folder = Path(str(url.database)).absolute().parent
+        if not folder.is_dir():
+            raise DatabaseUnavailable(
+                f"DATABASE_URL names a SQLite file in {folder}, a folder that does not exist; "
+                "create it or point DATABASE_URL elsewhere"
+            )
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except (SQLAlchemyError, OSError, ValueError) as error:
+        reason = _first_line(getattr(error, "orig", None) or error, url.password)
+        raise DatabaseUnavailable(
+            f"cannot connect to the database at {where} (DATABASE_URL): {reason}"
+        ) from None
+
+
+def _first_line(error: BaseException, password: str | None) -> str:
+    """The driver's own reason, shortened to what a person acts on, password masked."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    reason = lines[0] if lines else type(error).__name__
+    # psycopg: 'connection failed: connection to server at "h", port 5432 failed: FATAL: ...'
+    reason = reason.rpartition(" failed: ")[2] if " failed: " in reason else reason
+    reason = " ".join(reason.split())
+    if password:
+        reason = reason.replace(password, "***")
+    return reason
 
 
 def ping(engine: Engine) -> bool:

@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 from storage.models import AuditEntry, Job, JobEventRow
 from storage.repo import insert_ignore
 
-OPEN_STAGES = ("training", "succeeded", "callable")
+# "deploy_approved": an admin approved a costly deployment (admin/deployments.py).
+OPEN_STAGES = ("training", "succeeded", "deploy_approved", "callable")
 
 
 def create_job(session: Session, *, values: dict[str, Any]) -> Job:

@@ -139,5 +139,6 @@ def test_a_default_provider_that_is_not_configured_is_named() -> None:
 
 
 def test_an_unknown_provider_name_lists_the_installed_ones() -> None:
-    with pytest.raises(ConfigError, match="TUNEBOT_PROVIDER must be one of azure, nebius, openai"):
+    installed = "azure, fireworks, nebius, openai, together"
+    with pytest.raises(ConfigError, match=f"TUNEBOT_PROVIDER must be one of {installed}"):
         Settings.from_env({"TUNEBOT_PROVIDER": "bedrock"}, env_file=None)

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from admin.errors import TunebotError
 from admin.providers.plugin import Phase
@@ -151,3 +151,32 @@ class FineTuneProvider(Protocol):
         ...
 
     def model_info(self, model: str) -> ModelInfo: ...
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """A running deployment that serves one of our models, and what it costs while it runs."""
+
+    model: str  # the name chats use
+    state: str
+    hourly_usd: float | None = None
+
+
+@runtime_checkable
+class Deployments(Protocol):
+    """Gateways whose trained models run on paid deployments (Capability.DEPLOYMENTS)."""
+
+    def deployment_quote(self, job: JobSnapshot) -> float | None:
+        """USD per hour the deployment `make_callable(job)` would create will cost; None if
+        the provider does not say."""
+        ...
+
+    def hourly_cost(self, model: str) -> float | None:
+        """USD per hour the deployment serving `model` costs now; None if unknown."""
+        ...
+
+    def undeploy(self, model: str) -> bool:
+        """Delete the deployment serving `model`; False when there was none."""
+        ...
+
+    def list_deployments(self) -> list[Deployment]: ...

@@ -1,0 +1,160 @@
+"""admin/deployments.py: the cost gate before a paid deployment, and what undeploy refuses."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+
+import pytest
+
+from admin import deployments
+from admin.errors import TunebotError
+from admin.providers.base import NotReady, TrainRequest
+from admin.providers.hosted import deployment_name
+from admin.providers.plugin import ProviderContext
+from admin.providers.together import TogetherPlugin
+from admin.providers.together_gateway import TogetherGateway
+from emulators.together import TogetherEmulator
+from storage import job_repo, outbox, repo
+from storage.db import SessionFactory
+from storage.models import Job
+from storage.repo import ModelRef
+
+BASE = "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference"
+
+
+@pytest.fixture
+def together_emulator() -> Iterator[TogetherEmulator]:
+    with TogetherEmulator() as emu:
+        yield emu
+
+
+@pytest.fixture
+def gateway(together_emulator: TogetherEmulator) -> TogetherGateway:
+    plugin = TogetherPlugin()
+    values = plugin.values(
+        {
+            "TOGETHER_API_KEY": together_emulator.api_key,
+            "TOGETHER_BASE_URL": together_emulator.base_url,
+        }
+    )
+    built = plugin.build(
+        values, endpoint=plugin.chat_endpoint(values), context=ProviderContext(today=date.today)
+    )
+    assert isinstance(built, TogetherGateway)
+    return built
+
+
+def _succeeded_job(
+    session_factory: SessionFactory, gateway: TogetherGateway, emu: TogetherEmulator
+) -> tuple[int, str]:
+    emu.files["file-1"] = {"id": "file-1"}
+    job = gateway.create_job(TrainRequest(training_file="file-1", model=BASE))
+    emu.succeed_job(job.id)
+    with session_factory.begin() as session:
+        row = job_repo.create_job(
+            session,
+            values={
+                "provider": "together",
+                "provider_job_id": job.id,
+                "base_model": BASE,
+                "method": "supervised",
+                "hyperparameters": {},
+                "started_by": "U1",
+                "channel_id": "C1",
+                "status": "completed",
+            },
+        )
+        job_repo.advance_stage(
+            session, job_id=row.id, from_stages=["training"], to_stage="succeeded"
+        )
+        return row.id, job.id
+
+
+def test_a_costly_deployment_waits_for_approval_once(
+    session_factory: SessionFactory, gateway: TogetherGateway, together_emulator: TogetherEmulator
+) -> None:
+    job_id, provider_id = _succeeded_job(session_factory, gateway, together_emulator)
+    snap = gateway.get_job(provider_id)
+    for _ in range(2):  # a second scheduler, or the next tick
+        stage = deployments.gate(
+            session_factory,
+            gateway,
+            job_id=job_id,
+            snap=snap,
+            threshold_per_day=50.0,
+            notify_channel=None,
+        )
+        assert stage == deployments.AWAITING
+    with session_factory() as session:
+        queued = outbox.pending(session)
+        assert session.get(Job, job_id).stage == deployments.AWAITING  # type: ignore[union-attr]
+    assert len(queued) == 1 and "$3.99/hour ($95.76/day)" in queued[0].payload["text"]
+    assert not together_emulator.endpoints  # nothing was deployed
+    label = deployments.approve(session_factory, ref=f"job-{job_id}")
+    with session_factory() as session:
+        assert session.get(Job, job_id).stage == deployments.APPROVED  # type: ignore[union-attr]
+    with pytest.raises(TunebotError, match="not waiting"):
+        deployments.approve(session_factory, ref=label)
+
+
+def test_a_cheap_deployment_is_approved_and_not_asked_again(
+    session_factory: SessionFactory, gateway: TogetherGateway, together_emulator: TogetherEmulator
+) -> None:
+    job_id, provider_id = _succeeded_job(session_factory, gateway, together_emulator)
+    stage = deployments.gate(
+        session_factory,
+        gateway,
+        job_id=job_id,
+        snap=gateway.get_job(provider_id),
+        threshold_per_day=500.0,
+        notify_channel=None,
+    )
+    assert stage == deployments.APPROVED
+    with session_factory() as session:
+        assert not outbox.pending(session)
+        assert job_repo.open_jobs(session)[0].stage == deployments.APPROVED
+
+
+def test_undeploy_refuses_the_active_model_and_the_rollback_target(
+    session_factory: SessionFactory, gateway: TogetherGateway
+) -> None:
+    with session_factory.begin() as session:
+        for model in ("acme/oldest", "acme/previous", "acme/current"):
+            repo.set_active_model(
+                session, model=ModelRef("together", model), reason="use", set_by_user="U1"
+            )
+    providers = [("together", gateway)]
+    base = ModelRef("together", BASE)
+    for model, why in (("acme/current", "active model"), ("acme/previous", "rollback target")):
+        with pytest.raises(TunebotError, match=why):
+            deployments.undeploy(session_factory, providers, model=model, default_model=base)
+    with pytest.raises(TunebotError, match="No deployment serves"):
+        deployments.undeploy(session_factory, providers, model="acme/oldest", default_model=base)
+
+
+def test_undeploy_removes_an_old_models_endpoint(
+    session_factory: SessionFactory, gateway: TogetherGateway, together_emulator: TogetherEmulator
+) -> None:
+    _, provider_id = _succeeded_job(session_factory, gateway, together_emulator)
+    job = gateway.get_job(provider_id)
+    with pytest.raises(NotReady):
+        gateway.make_callable(job)
+    together_emulator.set_deployment_state(deployment_name(job.id), "DEPLOYMENT_STATE_READY")
+    model = gateway.make_callable(job)
+    text = deployments.undeploy(
+        session_factory,
+        [("together", gateway)],
+        model=model,
+        default_model=ModelRef("together", BASE),
+    )
+    assert "Removed the deployment" in text and not together_emulator.endpoints
+
+
+def test_daily_costs_and_the_threshold() -> None:
+    assert deployments.needs_confirmation(1.0, 23.0) and not deployments.needs_confirmation(
+        1.0, 24.0
+    )
+    assert deployments.needs_confirmation(None, 1000.0)  # an unknown price is always asked
+    lines = deployments.describe([deployments.Deployment("acme/a", "DEPLOYMENT_STATE_READY", 2.0)])
+    assert lines == ["• `acme/a` deployed (deployment_state_ready), $48.00/day"]
