@@ -108,6 +108,13 @@ SPECS: dict[str, Spec] = {
         "build datasets from answers rated 👍 and from corrections (plus DPO pairs)",
         fields=FEEDBACK_FIELDS,
     ),
+    "eval": Spec(
+        "/finetune eval <job> [against=<model>] [provider=]",
+        "show the job's evaluation report; with `against=`, compare again now",
+        positional=1,
+        fields={"against": (str, "a model to compare the job's model with"), **PROVIDER_FIELD},
+    ),
+    "promote": Spec("/finetune promote <job>", "make a held-back model live anyway", positional=1),
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from admin.evaluation.report import headline, report_blocks
 from admin.providers.base import JobSnapshot, MetricPoint
 from storage.models import Job
 
@@ -27,8 +28,16 @@ def recipients(job: Job, notify_channel: str | None) -> list[str]:
 
 
 def live_notice(
-    job: Job, snap: JobSnapshot, points: list[MetricPoint], notify_channel: str | None
+    job: Job,
+    snap: JobSnapshot,
+    points: list[MetricPoint],
+    notify_channel: str | None,
+    *,
+    evaluation: dict[str, Any] | None = None,
+    not_evaluated: str | None = None,
 ) -> list[Notice]:
+    """`evaluation`: the gate's report (scores in the text and as Block Kit); `not_evaluated`:
+    why there was none, said in the announcement."""
     model = job.callable_model or job.fine_tuned_model or "?"
     last = points[-1] if points else None
     losses = "no loss figures reported"
@@ -43,8 +52,14 @@ def live_notice(
         f"• training took {_duration(job.created_at, job.finished_at or snap.finished_at)}"
         f" · trained tokens: {_count(snap.trained_tokens or job.trained_tokens)}",
         f"• {losses}",
-        "tunebot answers with it from now on. `/finetune rollback` returns to the previous model.",
     ]
+    if evaluation is not None:
+        lines.append(f"• {headline(evaluation)}")
+    elif not_evaluated:
+        lines.append(f"• {not_evaluated}")
+    lines.append(
+        "tunebot answers with it from now on. `/finetune rollback` returns to the previous model."
+    )
     chart = None
     if points:
         chart = {
@@ -52,7 +67,45 @@ def live_notice(
             "filename": f"{job.label}-loss.png",
             "points": [[p.step, p.train_loss, p.valid_loss] for p in points],
         }
-    payload = {"text": "\n".join(lines), "chart": chart}
+    payload: dict[str, Any] = {"text": "\n".join(lines), "chart": chart}
+    if evaluation is not None:
+        payload["blocks"] = report_blocks(evaluation, intro="\n".join(lines))
+    return [(channel, dict(payload)) for channel in recipients(job, notify_channel)]
+
+
+def held_back_notice(
+    job: Job, report: dict[str, Any], notify_channel: str | None, *, deployed: bool = False
+) -> list[Notice]:
+    """The gate kept the current model: why, with the scores (or the failure) to show for it."""
+    model = job.callable_model or job.fine_tuned_model or "?"
+    lines = [
+        f":warning: *{job.label} was held back*: `{model}` did not go live; the current model "
+        "keeps answering.",
+    ]
+    if report.get("error"):
+        lines.append(
+            f"• The evaluation failed {report.get('failures', 0)} times: {report['error']}"
+        )
+    else:
+        margin = report["margin"]
+        rule = (
+            f"it may score at most {margin:g} chrF points below the current one"
+            if margin
+            else "it must score at least as well as the current one"
+        )
+        lines.append(f"• {headline(report)}; {rule}.")
+    lines.append(
+        f"`/finetune eval {job.label}` shows the full report; `/finetune promote {job.label}` "
+        "makes it live anyway."
+    )
+    if deployed:
+        lines.append(
+            f"Its deployment keeps running, and billing, until `/finetune undeploy {model} "
+            f"provider={job.provider}` removes it."
+        )
+    payload: dict[str, Any] = {"text": "\n".join(lines), "chart": None}
+    if not report.get("error"):
+        payload["blocks"] = report_blocks(report, intro="\n".join(lines))
     return [(channel, dict(payload)) for channel in recipients(job, notify_channel)]
 
 

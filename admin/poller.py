@@ -11,6 +11,8 @@ from typing import Any
 
 from admin import deployments
 from admin.errors import TunebotError
+from admin.evaluation.config import EvalDeps
+from admin.evaluation.gate import Stage, gate
 from admin.notices import failure_notice, live_notice
 from admin.outbox import Notifier, drain_outbox
 from admin.providers.base import FineTuneProvider, JobSnapshot, NotReady
@@ -34,6 +36,7 @@ class PollerDeps:
     workers: int = 16
     # A deployment costing more than this per day waits for `/finetune deploy`; None: never.
     confirm_above_usd: float | None = None
+    evaluation: EvalDeps | None = None  # None: no gate, a succeeded job goes live (TUNEBOT_EVAL)
 
 
 @dataclass
@@ -55,7 +58,7 @@ def tick(deps: PollerDeps) -> TickReport:
         for outcome in pool.map(lambda j: _poll_safely(deps, *j), jobs):
             if outcome == "error":
                 report.errors += 1
-            elif outcome in ("live", "failed", "cancelled"):
+            elif outcome in ("live", "held_back", "failed", "cancelled"):
                 (report.went_live if outcome == "live" else report.finished).append(outcome)
     report.sent = drain_outbox(deps.session_factory, deps.notifier, now=deps.clock())
     return report
@@ -134,7 +137,7 @@ def poll_job(deps: PollerDeps, job_id: int) -> str:
                 callable_model=callable_model,
             )
         stage = "callable"
-    if stage == "callable":
+    if stage in (Stage.CALLABLE, Stage.EVALUATING):
         return _go_live(provider, deps, job_id, snap)
     return stage
 
@@ -147,17 +150,32 @@ def _go_live(provider: FineTuneProvider, deps: PollerDeps, job_id: int, snap: Jo
     if not provider.is_answering(model.model):
         log.info("job %s: %s does not answer yet; trying again next tick", job_id, model)
         return "callable"
+    # The gate: evaluating until the new model has answered the held-out prompts beside the
+    # current one, then live, or held back (announced by the gate).
+    outcome = gate(
+        deps.evaluation, job_id=job_id, clock=deps.clock, notify_channel=deps.notify_channel
+    )
+    if outcome.stage != Stage.LIVE:
+        return str(outcome.stage)
     points = provider.metrics(snap)
     with deps.session_factory.begin() as session:
         # The swap, its history row and the notifications commit together or not at all.
         if not job_repo.advance_stage(
-            session, job_id=job_id, from_stages=["callable"], to_stage="live"
+            session, job_id=job_id, from_stages=[Stage.CALLABLE, Stage.EVALUATING], to_stage="live"
         ):
             return "live"  # another scheduler carried it through
         job = session.get(Job, job_id, populate_existing=True)
         assert job is not None
         repo.set_active_model(session, model=model, reason="job", set_by_job=job.label)
-        for channel, payload in live_notice(job, snap, points, deps.notify_channel):
+        notices = live_notice(
+            job,
+            snap,
+            points,
+            deps.notify_channel,
+            evaluation=outcome.report,
+            not_evaluated=outcome.note,
+        )
+        for channel, payload in notices:
             outbox.enqueue(
                 session,
                 dedupe_key=f"{job.label}:live:{channel}",

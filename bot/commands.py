@@ -15,6 +15,7 @@ from admin.training import plan_training, start_training
 from bot import feedback, job_views, upload_views
 from bot.admins import audit, require_admin
 from bot.deps import Deps
+from bot.eval_commands import run_eval_command
 from storage import job_repo, repo
 from storage.repo import ModelRef
 
@@ -163,6 +164,8 @@ def _dispatch(
         )
         respond(response_type="in_channel" if changed else "ephemeral", text=text)
         return f"use {ref}: {'switched' if changed else 'unchanged'}"
+    if name in ("eval", "promote"):
+        return run_eval_command(deps, parsed, user, respond)
     if name == "rollback":
         ref = lifecycle.rollback(deps.session_factory, user=user, default_model=deps.base_model)
         respond(

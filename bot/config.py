@@ -59,6 +59,12 @@ class Settings:
     log_format: str = "text"
     feedback_dms: bool = False
     feedback_keep_days: int = 90
+    # The eval gate: a new model goes live only if it scores on held-out data at least as well
+    # as the current one, less `eval_margin` chrF points (TUNEBOT_EVAL=off goes live as before).
+    eval_enabled: bool = True
+    eval_max_examples: int = 50
+    eval_margin: float = 0.0
+    judge_model: str | None = None
 
     @property
     def socket_mode(self) -> bool:
@@ -125,6 +131,12 @@ class Settings:
             "log_format": _choice(env, "TUNEBOT_LOG_FORMAT", ("text", "json"), "text"),
             "feedback_dms": _choice(env, "TUNEBOT_FEEDBACK_DMS", ("on", "off"), "off") == "on",
             "feedback_keep_days": _int(env, "TUNEBOT_FEEDBACK_KEEP_DAYS", 90, minimum=1),
+            "eval_enabled": _choice(env, "TUNEBOT_EVAL", ("on", "off"), "on") == "on",
+            "eval_max_examples": _int(
+                env, "TUNEBOT_EVAL_MAX_EXAMPLES", 50, minimum=1, maximum=10_000
+            ),
+            "eval_margin": _points(env, "TUNEBOT_EVAL_MARGIN", 0.0),
+            "judge_model": text("TUNEBOT_JUDGE_MODEL"),
         }
         settings = cls(**kwargs)
         if settings.slack_app_token and not settings.slack_app_token.startswith("xapp-"):
@@ -273,6 +285,21 @@ def _money(env: Mapping[str, str], name: str, default: float) -> float:
         ) from None
     if value < 0:
         raise ConfigError(f"{name} must be 0 or more, got {raw}")
+    return value
+
+
+def _points(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(
+            f"{name} must be a number of chrF points such as 0 or 2.5, got {raw!r}"
+        ) from None
+    if not 0 <= value <= 100:
+        raise ConfigError(f"{name} must be between 0 and 100 chrF points, got {raw}")
     return value
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
@@ -14,12 +14,17 @@ from slack_sdk.http_retry.builtin_handlers import (
 from sqlalchemy import Engine
 
 from admin.datastore import DatasetStore
+from admin.evaluation.answering import ClientPool
+from admin.evaluation.config import EvalConfig, EvalDeps, ModelPair
+from admin.lifecycle import resolve_model
 from admin.poller import PollerDeps
+from admin.providers.plugin import Capability
 from admin.providers.registry import Providers
 from bot.config import Settings
 from bot.llm import ChatRouter
 from bot.notify import SlackNotifier
 from bot.slack_http import PooledWebClient
+from storage import repo
 from storage.db import SessionFactory, build_engine, build_session_factory
 from storage.repo import ModelRef
 
@@ -35,6 +40,7 @@ class Deps:
     store: DatasetStore
     notifier: SlackNotifier
     executor: ThreadPoolExecutor
+    eval_clients: ClientPool = field(default_factory=ClientPool)
 
     @property
     def base_model(self) -> ModelRef:
@@ -48,6 +54,45 @@ class Deps:
             notifier=self.notifier,
             notify_channel=self.settings.notify_channel,
             confirm_above_usd=self.settings.confirm_above_usd,
+            evaluation=self.evaluation() if self.settings.eval_enabled else None,
+        )
+
+    def evaluation(self) -> EvalDeps:
+        """The eval gate's dependencies (also for `/finetune eval`, whatever TUNEBOT_EVAL says)."""
+        settings = self.settings
+
+        def current_model() -> ModelPair:
+            with self.session_factory() as session:
+                return repo.get_active_model(session, default=self.base_model)
+
+        def named_model(model: str, provider: str | None) -> ModelPair:
+            return resolve_model(
+                self.session_factory,
+                self.providers,
+                model=model,
+                provider=provider,
+                default_model=self.base_model,
+            )
+
+        return EvalDeps(
+            config=EvalConfig(
+                enabled=settings.eval_enabled,
+                max_examples=settings.eval_max_examples,
+                margin=settings.eval_margin,
+                judge_model=settings.judge_model,
+                max_tokens=settings.max_reply_tokens,
+            ),
+            session_factory=self.session_factory,
+            store=self.store,
+            endpoint_for=lambda provider: self.providers.get(provider).endpoint,
+            current_model=current_model,
+            resolve_model=named_model,
+            default_provider=settings.base_model_provider,
+            clients=self.eval_clients,
+            bills_while_deployed=lambda provider: (
+                provider in self.providers
+                and Capability.DEPLOYMENTS in self.providers.get(provider).plugin.capabilities
+            ),
         )
 
     def close(self) -> None:

@@ -53,7 +53,8 @@ class SlackNotifier:
     def _post(self, channel: str, message: OutgoingMessage) -> str:
         response = self._client.chat_postMessage(
             channel=channel,
-            text=message.payload["text"],
+            text=message.payload["text"],  # the notification's words when blocks are shown
+            blocks=message.payload.get("blocks"),
             metadata={"event_type": EVENT_TYPE, "event_payload": {"outbox_id": message.id}},
             unfurl_links=False,
         )

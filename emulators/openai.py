@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import functools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import TypeVar
 
 from emulators import openai_chat as chat
@@ -40,7 +40,10 @@ class OpenAIEmulator(LoopbackServer):
         for model_id in models:
             self.add_model(model_id)
         self.reply: chat.Reply = chat.default_reply
+        self.scripts: dict[str, chat.Reply] = {}  # per model, ahead of `reply`
         self.chunk_delay = 0.0
+        # Seconds per generated token, streamed or not: a model's pace, for benchmarks.
+        self.token_delay = 0.0
         self.results_base64 = True  # as OpenAI serves fine-tune results files
         self._uploads = UploadStore(self.state)
         self._custom = CustomModels(self.state)
@@ -66,8 +69,15 @@ class OpenAIEmulator(LoopbackServer):
 
     def _chat(self, request: Request) -> Response:
         return chat.complete(
-            self.state, request, reply_with=self.reply, chunk_delay=self.chunk_delay
+            self.state,
+            request,
+            reply_with=self._reply,
+            chunk_delay=self.chunk_delay,
+            token_delay=self.token_delay,
         )
+
+    def _reply(self, model: str, messages: list[Json]) -> str:
+        return self.scripts.get(model, self.reply)(model, messages)
 
     def not_found(self, request: Request) -> Response:
         return invalid_url(request)
@@ -76,6 +86,14 @@ class OpenAIEmulator(LoopbackServer):
         return internal_error()
 
     # -- test controls -----------------------------------------------------------------------
+
+    def script(self, model: str, answers: chat.Reply | Mapping[str, str]) -> None:
+        """Answer chat requests for `model` with `answers(model, messages)`, or look the last
+        user message up in a mapping (a question it lacks gets the default reply)."""
+        if callable(answers):
+            self.scripts[model] = answers
+        else:
+            self.scripts[model] = chat.lookup_reply(dict(answers), self.reply)
 
     def fail_next(
         self,

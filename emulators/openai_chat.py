@@ -32,6 +32,17 @@ def default_reply(model: str, messages: list[dict[str, Any]]) -> str:
     return f'[{model}] You asked: "{quoted}". Here is a short, deterministic emulated answer.'
 
 
+def lookup_reply(answers: dict[str, str], otherwise: Reply) -> Reply:
+    """A reply that answers each known question (the last user message) from `answers`."""
+
+    def reply(model: str, messages: list[dict[str, Any]]) -> str:
+        asked = next((text_of(m) for m in reversed(messages) if m.get("role") == "user"), "")
+        found = answers.get(asked)
+        return found if found is not None else otherwise(model, messages)
+
+    return reply
+
+
 def tokens(text: str) -> int:
     return max(1, len(text) // 4) if text else 0
 
@@ -81,7 +92,14 @@ def _validate(body: Json) -> list[dict[str, Any]]:
     return messages
 
 
-def complete(state: State, request: Request, *, reply_with: Reply, chunk_delay: float) -> Response:
+def complete(
+    state: State,
+    request: Request,
+    *,
+    reply_with: Reply,
+    chunk_delay: float,
+    token_delay: float = 0.0,
+) -> Response:
     body = body_of(request.json())
     messages = _validate(body)
     requested = str(body["model"])
@@ -104,9 +122,12 @@ def complete(state: State, request: Request, *, reply_with: Reply, chunk_delay: 
     n = int(body.get("n") or 1)
     if body.get("stream"):
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-        events = _events(head, text, finish, n, usage if include_usage else None, chunk_delay)
+        pace = (chunk_delay, token_delay)
+        events = _events(head, text, finish, n, usage if include_usage else None, pace)
         headers = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
         return Response(200, events, headers | {"x-request-id": request_id()})
+    if token_delay:
+        time.sleep(token_delay * tokens(text) * n)  # the whole answer is generated first
     choices: list[Json] = [
         {
             "index": i,
@@ -120,7 +141,7 @@ def complete(state: State, request: Request, *, reply_with: Reply, chunk_delay: 
 
 
 def _events(
-    head: Json, text: str, finish: str, n: int, usage: Json | None, chunk_delay: float
+    head: Json, text: str, finish: str, n: int, usage: Json | None, pace: tuple[float, float]
 ) -> Iterator[bytes]:
     """Chunks as OpenAI streams them: role first, then content pieces, then finish, then usage."""
     base = head | {"object": "chat.completion.chunk"}
@@ -136,8 +157,9 @@ def _events(
     for index in range(n):
         yield event([choice(index, {"role": "assistant", "content": "", "refusal": None})], **extra)
         for piece in pieces:
-            if chunk_delay:
-                time.sleep(chunk_delay)
+            delay = pace[0] + pace[1] * max(1, tokens(piece))
+            if delay:
+                time.sleep(delay)
             yield event([choice(index, {"content": piece})], **extra)
         yield event([choice(index, {}, finish)], **extra)
     if usage is not None:

@@ -47,6 +47,7 @@ BLOCK_TYPES = {
 MESSAGE_ONLY = {"context_actions", "markdown", "file", "table"}
 MAX_BLOCKS = {"message": 50, "modal": 100, "home": 100}
 MARKDOWN_LIMIT = 12000
+SECTION_TEXT, SECTION_FIELDS, FIELD_TEXT = 3000, 10, 2000  # a section's text and its fields
 
 
 class _Checker:
@@ -79,10 +80,25 @@ class _Checker:
                 self.fail("must provide a string", f"{where}/text")
             elif len(text) > MARKDOWN_LIMIT:
                 self.fail(f"must be at most {MARKDOWN_LIMIT} characters", f"{where}/text")
-        elif kind == "section" and "accessory" in block:
-            self.element(block["accessory"], f"{where}/accessory", ACCESSORIES)
+        elif kind == "section":
+            self.section(block, where)
         elif kind == "input":
             self.element(block.get("element"), f"{where}/element", INPUT_ELEMENTS)
+
+    def section(self, block: dict[str, Any], where: str) -> None:
+        text = (block.get("text") or {}).get("text") if isinstance(block.get("text"), dict) else ""
+        fields = block.get("fields") or []
+        if not text and not fields:
+            self.fail("must provide either text or fields", where)
+        if text and len(text) > SECTION_TEXT:
+            self.fail(f"must be less than {SECTION_TEXT + 1} characters", f"{where}/text/text")
+        if len(fields) > SECTION_FIELDS:
+            self.fail(f"must provide no more than {SECTION_FIELDS} items", f"{where}/fields")
+        for n, item in enumerate(fields):
+            if len(str((item or {}).get("text") or "")) > FIELD_TEXT:
+                self.fail(f"must be less than {FIELD_TEXT + 1} characters", f"{where}/fields/{n}")
+        if "accessory" in block:
+            self.element(block["accessory"], f"{where}/accessory", ACCESSORIES)
 
     def elements(self, block: dict[str, Any], where: str, allowed: set[str], most: int) -> None:
         elements = block.get("elements")

@@ -11,8 +11,9 @@ from sqlalchemy.orm import Session
 from storage.models import AuditEntry, Job, JobEventRow
 from storage.repo import insert_ignore
 
-# "deploy_approved": an admin approved a costly deployment (admin/deployments.py).
-OPEN_STAGES = ("training", "succeeded", "deploy_approved", "callable")
+# "deploy_approved": an admin approved a costly deployment (admin/deployments.py);
+# "evaluating" stays open: a crash mid-evaluation is resumed by the next tick.
+OPEN_STAGES = ("training", "succeeded", "deploy_approved", "callable", "evaluating")
 
 
 def create_job(session: Session, *, values: dict[str, Any]) -> Job:

@@ -179,8 +179,9 @@ class Job(Base):
     started_by: Mapped[str] = mapped_column(String(32))
     channel_id: Mapped[str | None] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(32))  # the provider's own word
-    # training -> succeeded -> callable -> live | failed | cancelled: each step one guarded
-    # UPDATE, so two schedulers, a crash or a restart carry a job forward exactly once.
+    # training -> succeeded -> callable -> [evaluating ->] live | held_back, or failed |
+    # cancelled: each step one guarded UPDATE, so two schedulers, a crash or a restart carry a
+    # job forward exactly once.
     stage: Mapped[str] = mapped_column(String(32), index=True)
     fine_tuned_model: Mapped[str | None] = mapped_column(String(255))
     callable_model: Mapped[str | None] = mapped_column(String(255))
@@ -231,6 +232,52 @@ class Outbox(Base):
     last_error: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Evaluation(Base):
+    """A comparison of a job's model with another on held-out data: the gate before a job goes
+    live (key `gate:<job id>`, one per job), or one run on demand."""
+
+    __tablename__ = "evaluations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(128), unique=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"), index=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"))
+    candidate_provider: Mapped[str] = mapped_column(String(32))
+    candidate_model: Mapped[str] = mapped_column(String(255))
+    current_provider: Mapped[str] = mapped_column(String(32))
+    current_model: Mapped[str] = mapped_column(String(255))
+    examples: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))  # running | done
+    verdict: Mapped[str | None] = mapped_column(String(16))  # live | held_back (gate only)
+    # Runs that ended in a provider failure; after a few the job is held back with the reason.
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    # Whoever holds an unexpired lease is answering; a crashed runner's lease runs out.
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    busy_seconds: Mapped[float] = mapped_column(default=0.0)
+    report: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    requested_by: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class EvalAnswer(Base):
+    """One answer (or judge verdict) of an evaluation, stored as it arrives, once."""
+
+    __tablename__ = "eval_answers"
+    __table_args__ = (UniqueConstraint("evaluation_id", "example", "side"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    evaluation_id: Mapped[int] = mapped_column(ForeignKey("evaluations.id"))
+    example: Mapped[int] = mapped_column(Integer)
+    side: Mapped[str] = mapped_column(String(16))  # candidate | current | judge-1 | judge-2
+    text: Mapped[str] = mapped_column(Text)
+    prompt_tokens: Mapped[int | None] = mapped_column(Integer)
+    completion_tokens: Mapped[int | None] = mapped_column(Integer)
+    seconds: Mapped[float] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class AuditEntry(Base):
@@ -302,6 +349,8 @@ __all__ = [
     "Base",
     "Dataset",
     "DatasetUpload",
+    "EvalAnswer",
+    "Evaluation",
     "Job",
     "JobEventRow",
     "ModelHistory",

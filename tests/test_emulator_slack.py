@@ -235,6 +235,20 @@ def test_a_stream_past_the_limit_is_refused_and_keeps_its_text(
     assert slack.messages(channel, ts)[-1]["text"] == "a" * 90
 
 
+def test_blocks_over_slacks_limits_are_refused_as_invalid_blocks(
+    slack: SlackEmulator, client: WebClient
+) -> None:
+    _, channel, _ = _thread(slack, client)
+    section = {"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3000}}
+    client.chat_postMessage(channel=channel, text="fits", blocks=[section] * 50)
+    too_long = {"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3001}}
+    fields = {"type": "section", "fields": [{"type": "mrkdwn", "text": "f"}] * 11}
+    for blocks in ([section] * 51, [too_long], [fields]):
+        with pytest.raises(SlackApiError, match="invalid_blocks") as refused:
+            client.chat_postMessage(channel=channel, text="too much", blocks=blocks)
+        assert refused.value.response["response_metadata"]["messages"][0].startswith("[ERROR]")
+
+
 def test_a_rate_limit_is_retried_by_the_sdk_handler(
     slack: SlackEmulator, client: WebClient
 ) -> None:
