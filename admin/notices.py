@@ -134,6 +134,8 @@ def _duration(start: datetime | None, end: datetime | None) -> str:
     if start is None or end is None:
         return "an unknown time"
     minutes = max(0, int((end - start).total_seconds() // 60))
+    if minutes == 0:
+        return "under a minute"
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes} min" if hours else f"{minutes} min"
 

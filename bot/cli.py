@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from admin.datasets.cli import add_dataset_commands
 from bot.config import ConfigError, Settings
@@ -41,9 +42,48 @@ def build_parser() -> argparse.ArgumentParser:
         "--local",
         action="store_true",
         help="train a tiny model for real on this CPU with the local trainer and serve it "
-        "through an emulated vLLM (needs tunebot[train]; about 2 minutes)",
+        "through an emulated vLLM (needs tunebot[train]; about a minute)",
+    )
+    demo.add_argument(
+        "--keep",
+        metavar="DIR",
+        type=_keep_folder,
+        help="keep the session's SQLite database and the loss chart PNG in DIR",
     )
     demo.set_defaults(func=_demo)
+
+    sandbox = commands.add_parser(
+        "sandbox",
+        help="run local Slack and OpenAI emulators for your own `tunebot run` (no Slack needed)",
+        description="Start emulators of the Slack and OpenAI APIs on 127.0.0.1 with a ready "
+        "workspace (#sandbox with the bot in it, an admin and a member), print the "
+        "environment variables that point `tunebot run` at them and a signed curl that "
+        "mentions the bot, and serve until Ctrl-C.",
+    )
+    sandbox.add_argument(
+        "--port",
+        type=_port,
+        default=3000,
+        help="the port `tunebot run` will listen on (printed as PORT; default 3000)",
+    )
+    sandbox.add_argument(
+        "--events-url",
+        metavar="URL",
+        help="where Slack sends events (default http://127.0.0.1:PORT/slack/events)",
+    )
+    sandbox.add_argument(
+        "--slack-port",
+        type=_port_or_any,
+        default=3001,
+        help="port of the Slack API emulator (default 3001; 0: any free port)",
+    )
+    sandbox.add_argument(
+        "--openai-port",
+        type=_port_or_any,
+        default=3002,
+        help="port of the OpenAI API emulator (default 3002; 0: any free port)",
+    )
+    sandbox.set_defaults(func=_sandbox)
 
     scheduler = commands.add_parser(
         "scheduler",
@@ -141,7 +181,49 @@ def _demo(args: argparse.Namespace) -> int:
         return play_local(sys.stdout)
     from emulators.demo import play
 
-    return play(sys.stdout)
+    return play(sys.stdout, keep=args.keep)
+
+
+def _sandbox(args: argparse.Namespace) -> int:
+    from emulators.sandbox_serve import SandboxError, serve
+
+    try:
+        return serve(
+            sys.stdout,
+            port=args.port,
+            events_url=args.events_url,
+            slack_port=args.slack_port,
+            openai_port=args.openai_port,
+        )
+    except SandboxError as error:
+        print(f"tunebot: sandbox: {error}", file=sys.stderr)
+        return 2
+
+
+def _keep_folder(raw: str) -> Path:
+    folder = Path(raw)
+    if folder.exists() and not folder.is_dir():
+        raise argparse.ArgumentTypeError(f"{raw} is not a folder")
+    if (folder / "tunebot.db").exists():
+        raise argparse.ArgumentTypeError(f"{raw} already has a tunebot.db; choose a new folder")
+    return folder
+
+
+def _port(raw: str) -> int:
+    port = _port_or_any(raw)
+    if port == 0:
+        raise argparse.ArgumentTypeError("a port is a number from 1 to 65535, not 0")
+    return port
+
+
+def _port_or_any(raw: str) -> int:
+    try:
+        port = int(raw)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is a number from 1 to 65535, not {raw!r}")
+    return port
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:

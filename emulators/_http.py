@@ -68,10 +68,11 @@ class LoopbackServer:
     def origin(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> Self:
+    def start(self, port: int = 0) -> Self:
+        """Listen on 127.0.0.1:`port` (0: any free port, what tests use)."""
         if self._httpd is not None:
             return self
-        httpd = _ThreadingServer(("127.0.0.1", 0), _Handler)
+        httpd = _ThreadingServer(("127.0.0.1", port), _Handler)
         httpd.app = self
         self._httpd = httpd
         self._thread = threading.Thread(

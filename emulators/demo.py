@@ -4,34 +4,85 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, TextIO
 
 from emulators.demo_feedback import play_feedback
+from emulators.openai_chat import text_of
 from emulators.sandbox import Sandbox
 
 ADMIN = "U0DEMOADM"
 CHANNEL = "C0DEMOGEN"
 
+# A team chat as KakaoTalk exports it: one conversation a day, each asked and answered once
+# (a repeated example would be flagged as a duplicate), with the emoticon placeholders
+# KakaoTalk writes for stickers, which conversion drops.
+TEAM_CHAT = [
+    ("배포 언제 해요?", "금요일 오후 세 시에 해요!"),
+    ("오늘 당직 누구예요?", "이번 주는 제가 당직이에요 :)"),
+    ("회의실 예약했어요?", "네, 3층 큰 회의실로 잡아뒀어요."),
+    ("점심 뭐 먹을까요?", "오늘은 국밥 어때요?"),
+    ("스탠드업 몇 시예요?", "매일 아침 열 시 반이에요."),
+    ("코드 리뷰 부탁해도 될까요?", "네, 링크 주시면 오후에 볼게요."),
+    ("서버 로그 어디서 봐요?", "그라파나 대시보드에 다 있어요."),
+    ("휴가 신청은 어디서 해요?", "인사 시스템에서 하시면 돼요."),
+    ("테스트 다 통과했어요?", "네, CI 전부 초록불이에요."),
+    ("회고 언제 해요?", "스프린트 끝나는 목요일에 해요."),
+    ("신규 입사자 온보딩 누가 해요?", "제가 맡을게요."),
+    ("장애 보고서 썼어요?", "초안을 공유 드라이브에 올려뒀어요."),
+    ("데이터베이스 백업 확인했어요?", "어젯밤 백업 정상이에요."),
+    ("워크숍 장소 정해졌어요?", "강남 공유 오피스로 정했어요."),
+    ("릴리스 노트 누가 써요?", "이번엔 제가 쓸게요."),
+    ("모니터링 알림이 너무 많아요.", "임계값을 조정해 볼게요."),
+    ("디자인 시안 나왔어요?", "내일 오전에 공유될 거예요."),
+    ("이번 달 회식 언제예요?", "다음 주 금요일 저녁이에요."),
+]
 KAKAO_CSV = "Date,User,Message\n" + "".join(
     f'2026-10-{day:02d} 10:00:00,"민지","{question}"\n'
     f'2026-10-{day:02d} 10:01:00,"준","{answer}"\n'
     f'2026-10-{day:02d} 10:01:30,"준","이모티콘"\n'
-    for day, (question, answer) in enumerate(
-        [("배포 언제 해요?", "금요일 오후 세 시에 해요!")] * 6
-        + [("오늘 당직 누구예요?", "이번 주는 제가 당직이에요 :)")] * 6
-        + [("회의실 예약했어요?", "네, 3층 큰 회의실로 잡아뒀어요.")] * 6,
-        start=1,
-    )
+    for day, (question, answer) in enumerate(TEAM_CHAT, start=1)
 )
 
 
-def play(out: TextIO) -> int:
-    """Run the session and write the transcript to `out`; 0 when every step worked."""
+def reply(model: str, messages: list[dict[str, Any]]) -> str:
+    """The emulated models' answers: a fine-tune answers what it learned, in 준's words."""
+    last = next((text_of(m) for m in reversed(messages) if m.get("role") == "user"), "")
+    asked = " ".join(last.split())
+    if model.startswith("ft:"):
+        return dict(TEAM_CHAT).get(asked, "확인해 보고 알려드릴게요!")
+    return f"I can't tell how your team does that yet (you asked: {asked[:80]!r})."
+
+
+def play(out: TextIO, keep: Path | None = None) -> int:
+    """Run the session and write the transcript to `out`; 0 when every step worked.
+
+    With `keep`, the database and the loss chart are left in that folder.
+    """
     logging.basicConfig(level=logging.WARNING)
+    # Polling every second, a tick that runs long makes the next one skip: expected here.
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)
+    database_url = None
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+        database_url = f"sqlite:///{keep.resolve() / 'tunebot.db'}"
     with Sandbox.open(
-        admins=frozenset({ADMIN}), notify_channel=CHANNEL, run_scheduler=True, poll_seconds=1
+        database_url=database_url,
+        admins=frozenset({ADMIN}),
+        notify_channel=CHANNEL,
+        run_scheduler=True,
+        poll_seconds=1,
     ) as box:
-        return _play(box, out)
+        box.openai.reply = reply
+        code = _play(box, out)
+        if keep is not None:
+            kept = ["tunebot.db"]
+            for upload in box.slack.uploads:
+                (keep / upload["filename"]).write_bytes(upload["bytes"])
+                kept.append(upload["filename"])
+            out.write(f"kept in {keep}: {', '.join(kept)}\n")
+        return code
 
 
 def _play(box: Sandbox, out: TextIO) -> int:
@@ -40,19 +91,20 @@ def _play(box: Sandbox, out: TextIO) -> int:
     minji = slack.add_user("minji")
     jun = slack.add_user("jun")
     slack.add_channel("general", channel_id=CHANNEL)
-    names = {minji: "minji", jun: "jun", ADMIN: "admin"}
+    names = {minji: "minji", jun: "jun", ADMIN: "admin", slack.bot_user_id: "tunebot"}
     bot = f"<@{slack.bot_user_id}>"
 
     def line(where: str, who: str, text: str) -> None:
-        flat = re.sub(r"\s+", " ", text).strip()
+        flat = re.sub(r"\s+", " ", as_seen(text, names)).strip()
         out.write(f"{where:<18} {who}: {flat}\n")
 
     def ask(user: str, channel: str, text: str, where: str, thread: str | None = None) -> str:
         delivery = slack.post_as_user(user, channel, text, thread_ts=thread)
-        line(where, names[user], text.replace(bot, "@tunebot"))
+        line(where, names[user], text)
         turn = box.wait_for_turn(channel, delivery.ts)
-        for reply in box.replies_after(channel, thread or delivery.ts, delivery.ts):
-            line(where, f"tunebot [{turn.model}]", reply["text"])
+        # An answer may span several messages; the model that wrote it is named on the first.
+        for n, part in enumerate(box.replies_after(channel, thread or delivery.ts, delivery.ts)):
+            line(where, "tunebot" if n else f"tunebot [{turn.model}]", part["text"])
         return delivery.ts
 
     out.write("tunebot demo: the real bot over HTTP, with emulated Slack and OpenAI APIs on\n")
@@ -124,3 +176,37 @@ def play_local(out: TextIO) -> int:
     from emulators.demo_local import play_local as run_local
 
     return run_local(out)
+
+
+# -- the transcript shows Slack mrkdwn as a person sees it in the client, in plain text
+
+# Slack's reference, "Formatting text for app surfaces": <@U...>, <#C...|name>, <!here>,
+# <!subteam^ID|@handle>, <url|label>, *bold*, _italic_, ~strike~, `code`; &, <, > escaped.
+_ANGLE = re.compile(r"<([^<>]+)>")
+# Markers count only at word edges, as Slack reads them: snake_case and 2 * 3 stay as they are.
+_STYLES = [
+    re.compile(rf"(?<![\w{m}]){m}(?=\S)([^{m}\n]*?\S){m}(?![\w{m}])") for m in (r"\*", "_", "~")
+]
+_CODE = re.compile(r"`([^`\n]+)`")
+
+
+def as_seen(text: str, names: Mapping[str, str]) -> str:
+    """`<@U0ADM> started *job-1*` -> `@admin started job-1`; `:emoji:` names stay."""
+    text = _ANGLE.sub(lambda found: _entity(found.group(1), names), text)
+    text = _CODE.sub(r"\1", text)
+    for style in _STYLES:
+        text = style.sub(r"\1", text)
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def _entity(inner: str, names: Mapping[str, str]) -> str:
+    target, _, label = inner.partition("|")
+    if target.startswith("@"):
+        return f"@{names.get(target[1:], label or target[1:])}"
+    if target.startswith("#"):
+        return f"#{label or target[1:]}"
+    if target.startswith("!subteam^"):
+        return label or "@group"
+    if target.startswith("!"):
+        return f"@{target[1:]}"
+    return label or target

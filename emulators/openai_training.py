@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import base64
 import copy
+import json
 import zlib
 from typing import Any
 
+from admin.tokens import count_messages, count_text
 from emulators.openai_files import store
 from emulators.openai_jobs import add_event, get
 from emulators.openai_models import add_model, base_of
@@ -15,7 +17,8 @@ from emulators.openai_state import Json, State, now
 STATUSES = ("validating_files", "queued", "running", "paused", "succeeded", "failed", "cancelled")
 TERMINAL = ("succeeded", "failed", "cancelled")
 # What OpenAI picks for "auto" on a small dataset; echoed once the job starts running.
-RESOLVED = {"batch_size": 1, "learning_rate_multiplier": 1.8, "n_epochs": 3, "beta": 0.1}
+# Epochs depend on the dataset's size (see default_epochs).
+RESOLVED = {"batch_size": 1, "learning_rate_multiplier": 1.8, "beta": 0.1}
 _NOTES = {
     "queued": "Files validated, moving job to queued state",
     "running": "Fine-tuning job started",
@@ -24,11 +27,61 @@ _NOTES = {
 }
 
 
-def _resolve_auto(job: Json) -> None:
+def default_epochs(n_examples: int) -> int:
+    """OpenAI's "auto" epochs as its fine-tuning cookbook gives the rule: aim at 3 epochs,
+    but train on at least 100 and at most 25,000 examples in all, within 1..25 epochs."""
+    if n_examples <= 0:
+        return 3
+    if n_examples * 3 < 100:
+        return min(25, 100 // n_examples)
+    if n_examples * 3 > 25_000:
+        return max(1, 25_000 // n_examples)
+    return 3
+
+
+def billed_tokens(data: bytes, model: str) -> tuple[int, int]:
+    """(tokens billed per epoch, examples) of a training file, counted as the cookbook does:
+    3 per message, its strings encoded, 1 per name, 3 to prime the reply; prompt/completion
+    pairs as their two texts. Truncation at the training context is not emulated."""
+    tokens = examples = 0
+    for line in data.decode("utf-8", errors="replace").splitlines():
+        if not line.strip():
+            continue
+        examples += 1
+        try:
+            example = json.loads(line)
+        except ValueError:
+            tokens += len(line) // 4
+            continue
+        tokens += _example_tokens(example, model) if isinstance(example, dict) else 0
+    return tokens, examples
+
+
+def _example_tokens(example: Json, model: str) -> int:
+    if isinstance(example.get("messages"), list):
+        return count_messages(_dicts(example["messages"]), model)
+    if isinstance(example.get("input"), dict):  # preference (DPO): prompt, then both replies
+        messages = _dicts(example["input"].get("messages"))
+        for key in ("preferred_output", "non_preferred_output"):
+            messages += _dicts(example.get(key))
+        return count_messages(messages, model)
+    texts = (example.get("prompt"), example.get("completion"))
+    return sum(count_text(t, model) for t in texts if isinstance(t, str))
+
+
+def _dicts(value: Any) -> list[Json]:
+    return [m for m in value if isinstance(m, dict)] if isinstance(value, list) else []
+
+
+def _resolve_auto(state: State, job: Json) -> None:
     section = job["method"][job["method"]["type"]]
     for key, value in section["hyperparameters"].items():
         if value == "auto" and key in RESOLVED:
             section["hyperparameters"][key] = RESOLVED[key]
+        elif value == "auto" and key == "n_epochs":
+            training = state.files.get(job["training_file"])
+            _, examples = billed_tokens(training.data, job["model"]) if training else (0, 0)
+            section["hyperparameters"][key] = default_epochs(examples)
     for key in job["hyperparameters"]:
         if key in section["hyperparameters"]:
             job["hyperparameters"][key] = section["hyperparameters"][key]
@@ -54,7 +107,7 @@ def advance_job(state: State, job_id: str, status: str) -> Json:
             raise ValueError(f"job {job_id} is already {job['status']}")
         job["status"] = status
         if status == "running":
-            _resolve_auto(job)
+            _resolve_auto(state, job)
             job["estimated_finish"] = now() + 600
         add_event(state, job_id, _NOTES.get(status, f"Job moved to {status}"))
         return copy.deepcopy(job)
@@ -102,7 +155,7 @@ def succeed_job(
         job = get(state, job_id)
         if job["status"] in TERMINAL:
             raise ValueError(f"job {job_id} is already {job['status']}")
-        _resolve_auto(job)
+        _resolve_auto(state, job)
         tag = base64.b32encode(zlib.crc32(job_id.encode()).to_bytes(5, "big")).decode().lower()[:8]
         suffix = job.get("user_provided_suffix") or ""
         model = fine_tuned_model or f"ft:{base_of(job['model'])}:{state.org_slug}:{suffix}:{tag}"
@@ -140,6 +193,7 @@ def succeed_job(
         results = store(state, "step_metrics.csv", content, "fine-tune-results")
         training = state.files.get(job["training_file"])
         epochs = job["hyperparameters"].get("n_epochs") or 3
+        per_epoch = billed_tokens(training.data, job["model"])[0] if training else 1000
         job |= {
             "status": "succeeded",
             "fine_tuned_model": model,
@@ -148,7 +202,8 @@ def succeed_job(
         }
         job |= {
             "result_files": [results["id"]],
-            "trained_tokens": (len(training.data) // 4 if training else 1000) * int(epochs),
+            # "The total number of billable tokens processed by this fine-tuning job."
+            "trained_tokens": per_epoch * int(epochs),
         }
         add_event(state, job_id, f"New fine-tuned model created: {model}")
         add_event(state, job_id, "The job has successfully completed")

@@ -10,25 +10,12 @@ from typing import Any
 
 from sqlalchemy import select
 
-from admin.providers.registry import discover
 from bot.config import Settings
 from bot.runtime import Running, start
 from emulators.openai import OpenAIEmulator
+from emulators.sandbox_serve import emulated_provider_env
 from emulators.slack import SlackEmulator
 from storage.models import Turn
-
-
-def emulated_provider_env(emulator: OpenAIEmulator, names: tuple[str, ...]) -> dict[str, str]:
-    """Each named provider's key and URL variables, pointed at `emulator` (from its plugin)."""
-    plugins = discover()
-    env: dict[str, str] = {}
-    for name in names:
-        for setting in plugins[name].settings:
-            if setting.enables and setting.secret:
-                env[setting.variable] = emulator.api_key
-            elif setting.url:
-                env[setting.variable] = emulator.base_url
-    return env
 
 
 @dataclass

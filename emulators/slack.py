@@ -59,8 +59,8 @@ class SlackEmulator(LoopbackServer):
         self.router.add("POST", "/upload/v1/{file_id}", lambda r: files.receive_upload(self.ws, r))
         self.router.add("POST", "/response/{team}/{key}", self.interactivity.receive_response)
 
-    def start(self) -> SlackEmulator:
-        super().start()
+    def start(self, port: int = 0) -> SlackEmulator:
+        super().start(port)
         self.ws.origin = self.origin
         return self
 

@@ -13,6 +13,7 @@ import openai
 import pytest
 from openai import OpenAI
 
+from admin.datasets.api import analyze
 from emulators.openai import OpenAIEmulator
 
 TRAINING = (
@@ -196,7 +197,8 @@ def test_a_succeeded_job_has_results_events_checkpoints_and_a_model(
     done = client.fine_tuning.jobs.retrieve(job.id)
     assert done.status == "succeeded" and done.fine_tuned_model == model
     assert model.startswith("ft:gpt-4o-mini-2024-07-18:emulator::")
-    assert done.hyperparameters.n_epochs == 3 and (done.trained_tokens or 0) > 0
+    # "auto" epochs follow the dataset's size: one example is trained 25 times.
+    assert done.hyperparameters.n_epochs == 25 and (done.trained_tokens or 0) > 0
     raw = client.files.content(done.result_files[0]).content
     rows = list(csv.DictReader(io.StringIO(base64.b64decode(raw).decode())))
     losses = [float(r["train_loss"]) for r in rows]
@@ -300,3 +302,29 @@ def test_a_deployed_checkpoint_becomes_callable_after_polling(
     assert call("GET", "/v0/models/tunebot-v1")["status"] == "pending"
     assert call("GET", "/v0/models/tunebot-v1")["status"] == "active"
     assert (_ask(client, "tunebot-v1").choices[0].message.content or "").startswith("[tunebot-v1]")
+
+
+@pytest.mark.parametrize(
+    "example",
+    [
+        TRAINING,
+        b'{"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "name": '
+        b'"minji", "content": "\xeb\xb0\xb0\xed\x8f\xac?"}, {"role": "assistant", '
+        b'"content": "Friday 3 pm"}]}\n',
+        b'{"input": {"messages": [{"role": "user", "content": "hi"}]}, "preferred_output": '
+        b'[{"role": "assistant", "content": "hello!"}], "non_preferred_output": '
+        b'[{"role": "assistant", "content": "what"}]}\n',
+    ],
+)
+def test_trained_tokens_are_the_estimates_billed_tokens_times_its_epochs(
+    client: OpenAI, emulator: OpenAIEmulator, example: bytes
+) -> None:
+    data = b"".join(example.replace(b"hi", f"hi {i}".encode()) for i in range(20))
+    report = analyze(data, model="gpt-4o-mini-2024-07-18")
+    file_id = client.files.create(file=("train.jsonl", data), purpose="fine-tune").id
+    job = client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=file_id)
+    emulator.succeed_job(job.id)
+
+    done = client.fine_tuning.jobs.retrieve(job.id)
+    assert report.epochs == done.hyperparameters.n_epochs == 5
+    assert done.trained_tokens == report.tokens.billed_per_epoch * report.epochs

@@ -137,7 +137,7 @@ def test_get_job_follows_the_job_to_each_phase(
     emulator.advance_job(job_id, "running")
     running = provider.get_job(job_id)
     assert running.phase == "active" and running.estimated_finish is not None
-    assert running.hyperparameters["n_epochs"] == 3  # "auto", resolved once running
+    assert running.hyperparameters["n_epochs"] == 5  # "auto" for 20 examples, once running
     model = emulator.succeed_job(job_id)
     done = provider.get_job(job_id)
     assert done.phase == "succeeded" and done.fine_tuned_model == model
