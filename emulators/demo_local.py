@@ -98,7 +98,7 @@ def _play(root: Path, out: TextIO) -> int:
         out.write(f"   tunebot: {(stored or report['text'].splitlines())[0]}\n\n")
 
         words = (
-            f"train ds-1 provider=local model={vllm.served_name} epochs=20 lr=0.01 batch=6 "
+            f"train ds-1 provider=local model={vllm.served_name} epochs=60 lr=0.01 batch=6 "
             "lora_r=16 lora_alpha=32 lora_dropout=0 max_len=128"
         )
         out.write(f"-- /finetune {words.replace(str(model), '<tiny model>')}\n")
