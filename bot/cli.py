@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -175,6 +176,8 @@ def _trainer(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    if not _has_emulators("demo"):
+        return 2
     if getattr(args, "local", False):
         from emulators.demo import play_local
 
@@ -184,7 +187,21 @@ def _demo(args: argparse.Namespace) -> int:
     return play(sys.stdout, keep=args.keep)
 
 
+def _has_emulators(command: str) -> bool:
+    """The emulators are a development tool the Docker image leaves out: say so in one line."""
+    if importlib.util.find_spec("emulators") is not None:
+        return True
+    print(
+        f"tunebot: {command} needs the emulators package, which this installation (the Docker "
+        "image) leaves out; run it from a clone: pip install . && tunebot " + command,
+        file=sys.stderr,
+    )
+    return False
+
+
 def _sandbox(args: argparse.Namespace) -> int:
+    if not _has_emulators("sandbox"):
+        return 2
     from emulators.sandbox_serve import SandboxError, serve
 
     try:

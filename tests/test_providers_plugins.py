@@ -94,3 +94,34 @@ def test_production_code_never_imports_the_emulators() -> None:
         "assert not [m for m in sys.modules if m.split('.')[0] == 'emulators'], 'emulators'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_only_a_status_the_provider_does_not_know_is_logged_and_only_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    plugin = discover()["openai"]
+    with caplog.at_level("WARNING", logger="admin.providers.plugin"):
+        phases = [plugin.phase(s) for s in ("validating_files", "queued", "running", "paused")]
+        plugin.phase("succeeded")
+        first, second = plugin.phase("thinking_hard"), plugin.phase("thinking_hard")
+
+    assert set(phases) == {"active"} and first == second == "active"
+    assert [r.getMessage() for r in caplog.records] == [
+        "OpenAI reported job status 'thinking_hard', which tunebot does not know; "
+        "treating it as still in progress"
+    ]
+
+
+def test_demo_without_the_emulators_package_says_so_in_one_line(tmp_path: Path) -> None:
+    # As in the Docker image, where emulators/ is not installed: the import finds nothing.
+    code = "import sys; sys.modules['emulators'] = None\nfrom bot.cli import main\n"
+    for name in ("demo", "sandbox"):
+        result = subprocess.run(
+            [sys.executable, "-c", code + f"sys.exit(main([{name!r}]))"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.count("\n") == 1 and "needs the emulators package" in result.stderr

@@ -45,9 +45,14 @@ class StatusTable:
         return self.table.get(status, Phase.ACTIVE)
 
 
-# OpenAI's job statuses: validating_files, queued, running, pausing, paused are in progress.
+# OpenAI's job statuses, as its API reference lists them (Nebius and Azure use the same).
 OPENAI_PHASES = StatusTable(
     {
+        "validating_files": Phase.ACTIVE,
+        "queued": Phase.ACTIVE,
+        "running": Phase.ACTIVE,
+        "pausing": Phase.ACTIVE,
+        "paused": Phase.ACTIVE,
         "succeeded": Phase.SUCCEEDED,
         "failed": Phase.FAILED,
         "cancelled": Phase.CANCELLED,
