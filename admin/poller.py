@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from admin import deployments
+from admin import deployments, serving
 from admin.errors import TunebotError
 from admin.evaluation.config import EvalDeps
 from admin.evaluation.gate import Stage, gate
@@ -37,6 +37,8 @@ class PollerDeps:
     # A deployment costing more than this per day waits for `/finetune deploy`; None: never.
     confirm_above_usd: float | None = None
     evaluation: EvalDeps | None = None  # None: no gate, a succeeded job goes live (TUNEBOT_EVAL)
+    # What answers when the active model can no longer be served; None: nothing is reloaded.
+    base_model: ModelRef | None = None
 
 
 @dataclass
@@ -60,6 +62,16 @@ def tick(deps: PollerDeps) -> TickReport:
                 report.errors += 1
             elif outcome in ("live", "held_back", "failed", "cancelled"):
                 (report.went_live if outcome == "live" else report.finished).append(outcome)
+    if deps.base_model is not None:
+        try:
+            serving.keep_serving(
+                deps.session_factory,
+                deps.providers,
+                base_model=deps.base_model,
+                notify_channel=deps.notify_channel,
+            )
+        except Exception:
+            log.exception("checking that the active model is served failed")
     report.sent = drain_outbox(deps.session_factory, deps.notifier, now=deps.clock())
     return report
 
@@ -127,6 +139,16 @@ def poll_job(deps: PollerDeps, job_id: int) -> str:
             callable_model = provider.make_callable(snap)
         except NotReady as waiting:
             log.info("job %s: %s", job_id, waiting)
+            with deps.session_factory() as session:
+                waiting_job = session.get(Job, job_id)
+            if waiting_job is not None:
+                serving.waited_too_long(
+                    deps.session_factory,
+                    waiting_job,
+                    waiting,
+                    now=deps.clock(),
+                    notify_channel=deps.notify_channel,
+                )
             return stage
         with deps.session_factory.begin() as session:
             job_repo.advance_stage(

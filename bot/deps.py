@@ -55,6 +55,7 @@ class Deps:
             notify_channel=self.settings.notify_channel,
             confirm_above_usd=self.settings.confirm_above_usd,
             evaluation=self.evaluation() if self.settings.eval_enabled else None,
+            base_model=self.base_model,
         )
 
     def evaluation(self) -> EvalDeps:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from tests.local_helpers import QA, chat_jsonl, require_train_extra, tiny_model
@@ -11,7 +12,7 @@ require_train_extra()
 from admin.poller import tick  # noqa: E402
 from emulators.sandbox import Sandbox  # noqa: E402
 from emulators.vllm import VllmEmulator  # noqa: E402
-from storage import job_repo  # noqa: E402
+from storage import job_repo, repo  # noqa: E402
 from tests.test_dataset_intake import final_reply, send  # noqa: E402
 from tests.test_jobs import command  # noqa: E402
 from trainer.worker import Worker  # noqa: E402
@@ -60,3 +61,23 @@ def test_a_local_job_from_slack_trains_swaps_in_and_answers_through_vllm(
         asked = box.slack.post_as_user(user, NOTIFY, f"<@{box.slack.bot_user_id}> {QA[0][0]}")
         assert box.wait_for_turn(NOTIFY, asked.ts, timeout=30).model == adapter
         assert vllm.chats[-1]["model"] == adapter and "max_tokens" in vllm.chats[-1]
+
+        # vLLM restarts and forgets runtime-loaded adapters: the scheduler loads it again.
+        vllm.restart()
+        assert adapter not in vllm.loras
+        tick(box.deps.poller())
+        assert adapter in vllm.loras
+
+        # Restarted again with the adapter's folder gone: back to the base model, said once.
+        vllm.restart()
+        shutil.rmtree(models / adapter)
+        tick(box.deps.poller())
+        tick(box.deps.poller())
+        with box.deps.session_factory() as session:
+            assert repo.get_active_model(session, default=box.deps.base_model) == (
+                box.deps.base_model
+            )
+        gone = [
+            m for m in box.slack.messages(NOTIFY) if "cannot be served" in (m.get("text") or "")
+        ]
+        assert len(gone) == 1 and adapter in gone[0]["text"]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, timedelta
 
 from admin.lifecycle import check_shutdown
 from admin.poller import tick
 from emulators.sandbox import Sandbox
 from storage import repo
+from storage.models import utcnow
 from storage.repo import ModelRef
 from tests.test_jobs import ADMIN, NOTIFY, box, channel_texts, command, only_job, upload
 
@@ -149,3 +151,33 @@ def test_the_nebius_backend_deploys_the_model_before_swapping(database_url: str)
         user = b.slack.add_user("minji")
         asked = b.slack.post_as_user(user, NOTIFY, f"<@{b.slack.bot_user_id}> hi")
         assert b.wait_for_turn(NOTIFY, asked.ts).model == job.callable_model
+
+
+def test_a_model_still_deploying_after_ten_minutes_is_announced_once(database_url: str) -> None:
+    with Sandbox.open(
+        database_url=database_url,
+        admins=frozenset({ADMIN}),
+        notify_channel=NOTIFY,
+        provider="nebius",
+        serve_as=("nebius",),
+    ) as b:
+        b.slack.add_user("admin", user_id=ADMIN)
+        b.slack.add_channel("ml", channel_id=NOTIFY)
+        b.openai.activation_polls = 1000  # the deployment never becomes active here
+        upload(b)
+        command(b, "train ds-1")
+        b.openai.succeed_job(only_job(b).provider_job_id)
+
+        tick(b.deps.poller())  # just trained: waiting is normal
+        assert not [t for t in channel_texts_all(b) if ":hourglass:" in t]
+        later = replace(b.deps.poller(), clock=lambda: utcnow() + timedelta(minutes=11))
+        tick(later)
+        tick(later)
+
+        waiting = [t for t in channel_texts_all(b) if ":hourglass:" in t]
+        assert len(waiting) == 1 and "job-1 finished training" in waiting[0]
+        assert only_job(b).stage == "succeeded"
+
+
+def channel_texts_all(box: Sandbox) -> list[str]:
+    return [m.get("text") or "" for m in box.slack.messages(NOTIFY) if m.get("bot_id")]

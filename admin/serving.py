@@ -1,0 +1,114 @@
+"""Keeping models served: reload after a server restart, fall back when a model is gone, and
+say once when a trained model has waited too long to become callable."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Protocol, runtime_checkable
+
+from admin.lifecycle import rollback_target
+from admin.providers.base import NotReady
+from admin.providers.registry import Providers
+from storage import outbox, repo
+from storage.db import SessionFactory
+from storage.models import Job
+from storage.repo import ModelRef
+
+log = logging.getLogger(__name__)
+
+DEPLOY_PATIENCE = timedelta(minutes=10)
+
+
+@runtime_checkable
+class Reloadable(Protocol):
+    """A gateway whose server forgets models on restart (vLLM's runtime-loaded adapters)."""
+
+    def ensure_loaded(self, model: str) -> bool:
+        """Load `model` again if needed; False when it can no longer be served at all."""
+        ...
+
+
+def keep_serving(
+    session_factory: SessionFactory,
+    providers: Providers,
+    *,
+    base_model: ModelRef,
+    notify_channel: str | None,
+) -> ModelRef | None:
+    """Make sure the active model and the rollback target are loaded; returns the model
+    switched to when the active one was gone (once, with one notice), else None."""
+    with session_factory() as session:
+        current = repo.get_active_model(session, default=base_model)
+        previous = rollback_target(session, current=current, default_model=base_model)
+    for ref in (current, previous):
+        if ref is None or ref.provider not in providers:
+            continue
+        gateway = providers.gateway(ref.provider)
+        if not isinstance(gateway, Reloadable):
+            continue
+        try:
+            servable = gateway.ensure_loaded(ref.model)
+        except NotReady as waiting:
+            log.info("%s is not loaded yet: %s", ref, waiting)
+            continue
+        if not servable and ref == current:
+            return _fall_back(session_factory, providers, current, base_model, notify_channel)
+    return None
+
+
+def _fall_back(
+    session_factory: SessionFactory,
+    providers: Providers,
+    missing: ModelRef,
+    base: ModelRef,
+    notify_channel: str | None,
+) -> ModelRef | None:
+    with session_factory.begin() as session:
+        switched = repo.set_active_model(
+            session, model=base, reason="fallback", set_by_job=None, expected=missing
+        )
+        if switched and notify_channel:
+            outbox.enqueue(
+                session,
+                dedupe_key=f"gone:{missing.provider}:{missing.model}",
+                kind="fallback",
+                channel=notify_channel,
+                payload={
+                    "text": f":warning: `{missing.model}` cannot be served by "
+                    f"{providers.label(missing.provider)} any more (its files are gone), so "
+                    f"tunebot now answers with `{base.model}`. `/finetune models` lists the "
+                    "others; `/finetune use <model>` switches.",
+                    "chart": None,
+                },
+            )
+    log.warning("%s can no longer be served; %s", missing, "fell back" if switched else "kept")
+    return base if switched else None
+
+
+def waited_too_long(
+    session_factory: SessionFactory,
+    job: Job,
+    waiting: NotReady,
+    *,
+    now: datetime,
+    notify_channel: str | None,
+) -> bool:
+    """A trained model still not callable DEPLOY_PATIENCE after training ended: say so once."""
+    since = job.finished_at or job.polled_at
+    if notify_channel is None or since is None or now - since < DEPLOY_PATIENCE:
+        return False
+    minutes = int((now - since).total_seconds() // 60)
+    with session_factory.begin() as session:
+        return outbox.enqueue(
+            session,
+            dedupe_key=f"{job.label}:deploy_waiting",
+            kind="deploy_waiting",
+            channel=notify_channel,
+            payload={
+                "text": f":hourglass: {job.label} finished training {minutes} minutes ago, but "
+                f"its model cannot answer yet: {waiting} tunebot keeps trying and swaps it in "
+                "as soon as it can.",
+                "chart": None,
+            },
+        )
