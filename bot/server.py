@@ -50,12 +50,16 @@ async def _to_bolt(app: App, scope: dict[str, Any], receive: Receive, send: Send
     if body is None:  # too large, or the client went away (then the answer goes nowhere)
         await _send_json(send, 413, {"ok": False, "error": "request_too_large"})
         return
-    request = BoltRequest(
-        # Undecodable bytes stay replaced, so the signature check refuses them (401).
-        body=body.decode("utf-8", errors="replace"),
-        query=scope["query_string"].decode("latin-1"),
-        headers=headers,
-    )
+    try:
+        request = BoltRequest(
+            # Undecodable bytes stay replaced, so the signature check refuses them (401).
+            body=body.decode("utf-8", errors="replace"),
+            query=scope["query_string"].decode("latin-1"),
+            headers=headers,
+        )
+    except ValueError:  # declared JSON that is not: never from Slack
+        await _send_json(send, 400, {"ok": False, "error": "invalid_body"})
+        return
     if headers.get("content-type", "").startswith("application/json"):
         # Events API: Bolt acknowledges an event before its listener runs (on the executor),
         # so dispatching here takes a fraction of a millisecond and saves a thread hand-off.

@@ -80,3 +80,20 @@ def test_a_body_that_is_not_utf8_is_refused_as_unsigned(sandbox: Sandbox) -> Non
     )
     assert connection.getresponse().status == 401
     connection.close()
+
+
+def test_a_body_declared_json_that_is_not_gets_a_400_and_the_bot_keeps_answering(
+    sandbox: Sandbox,
+) -> None:
+    url = urlsplit(sandbox.slack.events_url or "")
+    connection = http.client.HTTPConnection(url.netloc, timeout=10)
+    connection.request(
+        "POST", url.path, body=b"token=abc&not=json", headers={"Content-Type": "application/json"}
+    )
+    assert connection.getresponse().status == 400
+    connection.close()
+
+    user = sandbox.slack.add_user("minji")
+    channel = sandbox.slack.add_channel("general")
+    asked = sandbox.slack.post_as_user(user, channel, f"{_mention(sandbox)} hello")
+    assert sandbox.wait_for_turn(channel, asked.ts).outcome == "answered"
