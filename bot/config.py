@@ -183,10 +183,11 @@ class Settings:
         plugins = discover()
         on = [name for name, plugin in plugins.items() if plugin.is_configured(self.provider_env)]
         if not on:
+            # A provider needing two variables (a key and an account) names both together.
             ways = ", ".join(
-                f"{s.variable} ({plugin.label})"
+                " and ".join(s.variable for s in plugin.missing({})) + f" ({plugin.label})"
                 for plugin in plugins.values()
-                for s in plugin.missing({})
+                if plugin.missing({})
             )
             return [f"no model provider is configured: set one of {ways}"]
         problems = []
