@@ -30,6 +30,8 @@ from admin.providers.plugin import (
     ProviderPlugin,
     Setting,
     TrainOption,
+    absolute_lr_option,
+    lora_options,
 )
 from admin.tokens import base_model, encoding_name_for
 
@@ -231,23 +233,12 @@ class NebiusPlugin(ProviderPlugin):
     train_options = (
         MODEL_OPTION,
         EPOCHS_OPTION,
-        TrainOption(
-            "lr",
-            float,
-            "absolute learning rate, such as 0.00001",
-            target="learning_rate",
-            minimum=0,
-            exclusive_minimum=True,
-        ),
+        absolute_lr_option("absolute learning rate, such as 0.00001"),
         BATCH_OPTION,
         SUFFIX_OPTION,
         VALIDATION_OPTION,
         SEED_OPTION,
-        TrainOption("lora_r", int, "LoRA rank", target="lora_r", minimum=1, maximum=128),
-        TrainOption("lora_alpha", int, "LoRA alpha", target="lora_alpha", minimum=1),
-        TrainOption(
-            "lora_dropout", float, "LoRA dropout", target="lora_dropout", minimum=0, maximum=0.5
-        ),
+        *lora_options(max_rank=128, max_dropout=0.5),
     )
     default_base_model = "meta-llama/Llama-3.1-8B-Instruct"
     token_counting = "approximate: counted with tiktoken, the model's own tokenizer differs"

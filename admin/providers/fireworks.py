@@ -25,6 +25,7 @@ from admin.providers.plugin import (
     ProviderPlugin,
     Setting,
     TrainOption,
+    absolute_lr_option,
 )
 
 FIREWORKS_DEFAULT_URL = "https://api.fireworks.ai"
@@ -83,14 +84,7 @@ class FireworksPlugin(ProviderPlugin):
             max_length=255,
         ),
         EPOCHS_OPTION,
-        TrainOption(
-            "lr",
-            float,
-            "absolute learning rate, such as 0.0001",
-            target="learning_rate",
-            minimum=0,
-            exclusive_minimum=True,
-        ),
+        absolute_lr_option("absolute learning rate, such as 0.0001"),
         BATCH_OPTION,
         SUFFIX_OPTION,
         VALIDATION_OPTION,

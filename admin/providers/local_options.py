@@ -16,6 +16,8 @@ from admin.providers.plugin import (
     SUFFIX_OPTION,
     VALIDATION_OPTION,
     TrainOption,
+    absolute_lr_option,
+    lora_options,
 )
 
 
@@ -61,36 +63,17 @@ LOCAL_TRAIN_OPTIONS: tuple[TrainOption, ...] = (
         max_length=255,
     ),
     TrainOption("epochs", int, "epochs", minimum=1, maximum=100, default=str(_D.epochs)),
-    TrainOption(
-        "lr",
-        float,
-        "absolute learning rate",
-        target="learning_rate",
-        minimum=0,
-        exclusive_minimum=True,
-        default=f"{_D.learning_rate:g}",
-    ),
+    absolute_lr_option("absolute learning rate", default=f"{_D.learning_rate:g}"),
     TrainOption(
         "batch", int, "examples per device step", target="batch_size", minimum=1, default="4"
     ),
     TrainOption("grad_accum", int, "gradient accumulation steps", minimum=1, default="1"),
     TrainOption("max_len", int, "max sequence length in tokens", minimum=16, default="1024"),
-    TrainOption(
-        "lora_r",
-        int,
-        "LoRA rank (at most the vLLM server's --max-lora-rank)",
-        minimum=1,
-        maximum=512,
-        default=str(_D.lora_r),
-    ),
-    TrainOption("lora_alpha", int, "LoRA alpha", minimum=1, default=str(_D.lora_alpha)),
-    TrainOption(
-        "lora_dropout",
-        float,
-        "LoRA dropout",
-        minimum=0,
-        maximum=0.9,
-        default=f"{_D.lora_dropout:g}",
+    *lora_options(
+        max_rank=512,
+        max_dropout=0.9,
+        rank_help="LoRA rank (at most the vLLM server's --max-lora-rank)",
+        defaults=(str(_D.lora_r), str(_D.lora_alpha), f"{_D.lora_dropout:g}"),
     ),
     TrainOption(
         "lora_targets",

@@ -183,6 +183,39 @@ BETA_OPTION = TrainOption(
     minimum=0,
     exclusive_minimum=True,
 )
+
+
+def absolute_lr_option(help: str, *, default: str | None = None) -> TrainOption:
+    """`lr=` for providers that take an absolute learning rate (not OpenAI's multiplier)."""
+    return TrainOption(
+        "lr",
+        float,
+        help,
+        target="learning_rate",
+        minimum=0,
+        exclusive_minimum=True,
+        default=default,
+    )
+
+
+def lora_options(
+    *,
+    max_rank: int,
+    max_dropout: float,
+    rank_help: str = "LoRA rank",
+    defaults: tuple[str, str, str] | None = None,
+) -> tuple[TrainOption, ...]:
+    """`lora_r=`, `lora_alpha=`, `lora_dropout=` with a provider's own bounds and defaults."""
+    rank, alpha, dropout = defaults or (None, None, None)
+    return (
+        TrainOption("lora_r", int, rank_help, minimum=1, maximum=max_rank, default=rank),
+        TrainOption("lora_alpha", int, "LoRA alpha", minimum=1, default=alpha),
+        TrainOption(
+            "lora_dropout", float, "LoRA dropout", minimum=0, maximum=max_dropout, default=dropout
+        ),
+    )
+
+
 # Options tunebot itself reads before any provider is involved.
 PROVIDER_OPTION_KEY = "provider"
 

@@ -23,6 +23,8 @@ from admin.providers.plugin import (
     ProviderPlugin,
     Setting,
     TrainOption,
+    absolute_lr_option,
+    lora_options,
 )
 from admin.providers.together_gateway import TogetherGateway
 
@@ -65,15 +67,7 @@ class TogetherPlugin(ProviderPlugin):
     train_options = (
         MODEL_OPTION,
         EPOCHS_OPTION,
-        TrainOption(
-            "lr",
-            float,
-            "absolute learning rate, such as 0.00001",
-            target="learning_rate",
-            minimum=0,
-            exclusive_minimum=True,
-            default="0.00001",
-        ),
+        absolute_lr_option("absolute learning rate, such as 0.00001", default="0.00001"),
         BATCH_OPTION,
         TrainOption("suffix", str, "text to put in the model's name", max_length=40),
         VALIDATION_OPTION,
@@ -88,11 +82,7 @@ class TogetherPlugin(ProviderPlugin):
             target="lora",
             default="lora",
         ),
-        TrainOption("lora_r", int, "LoRA rank", target="lora_r", minimum=1, maximum=128),
-        TrainOption("lora_alpha", int, "LoRA alpha", target="lora_alpha", minimum=1),
-        TrainOption(
-            "lora_dropout", float, "LoRA dropout", target="lora_dropout", minimum=0, maximum=0.99
-        ),
+        *lora_options(max_rank=128, max_dropout=0.99),
     )
     default_base_model = "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference"
     token_counting = (
