@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from emulators.openai import OpenAIEmulator
+from emulators.sandbox_serve import emulated_provider_env
 from emulators.slack import SlackEmulator
 
 
@@ -27,8 +28,8 @@ def service_env(
         "SLACK_BOT_TOKEN": slack.bot_token,
         "SLACK_SIGNING_SECRET": slack.signing_secret,
         "SLACK_API_URL": slack.api_url,
-        "OPENAI_API_KEY": openai.api_key,
-        "OPENAI_BASE_URL": openai.base_url,
+        # The model provider's variables as its plugin declares them, as Sandbox.open sets them.
+        **emulated_provider_env(openai, ("openai",)),
         "PORT": str(port),
         **extra,
     }
