@@ -4,11 +4,8 @@ only if it scores at least as well; otherwise it is held back, and admins can pr
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from admin.poller import tick
 from emulators.sandbox import Sandbox
@@ -26,19 +23,9 @@ from tests.eval_helpers import (
     train,
     within_slack_limits,
 )
+from tests.test_jobs import box
 
-
-@pytest.fixture
-def box(database_url: str, tmp_path: Path) -> Iterator[Sandbox]:
-    with Sandbox.open(
-        database_url=database_url,
-        admins=frozenset({ADMIN}),
-        notify_channel=NOTIFY,
-        data_dir=tmp_path / "data",
-    ) as b:
-        b.slack.add_user("admin", user_id=ADMIN)
-        b.slack.add_channel("ml", channel_id=NOTIFY)
-        yield b
+__all__ = ["box"]  # the shared sandbox fixture
 
 
 def trained(box: Sandbox, *, candidate: Any, current: Any = None) -> tuple[str, dict[str, str]]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import re
 import threading
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -32,21 +31,11 @@ from tests.eval_helpers import (
     responses,
     train,
 )
+from tests.test_jobs import box
 
 JUDGE = "judge-model"
 
-
-@pytest.fixture
-def box(database_url: str, tmp_path: Path) -> Iterator[Sandbox]:
-    with Sandbox.open(
-        database_url=database_url,
-        admins=frozenset({ADMIN}),
-        notify_channel=NOTIFY,
-        data_dir=tmp_path / "data",
-    ) as b:
-        b.slack.add_user("admin", user_id=ADMIN)
-        b.slack.add_channel("ml", channel_id=NOTIFY)
-        yield b
+__all__ = ["box"]  # the shared sandbox fixture
 
 
 def trained(box: Sandbox) -> tuple[str, dict[str, str]]:
