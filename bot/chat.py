@@ -13,7 +13,7 @@ from slack_sdk import WebClient
 
 from admin.errors import ModelUnavailable, ProviderUnavailable, TunebotError, new_reference
 from bot.deps import Deps
-from bot.feedback import record_answer
+from bot.feedback import answer_values
 from bot.feedback_views import build_feedback_blocks
 from bot.history import (
     APOLOGY_EVENT,
@@ -24,7 +24,7 @@ from bot.history import (
 )
 from bot.llm import ReplyStream
 from bot.streaming import ReplyWriter
-from storage import outbox, repo
+from storage import feedback_repo, outbox, repo
 from storage.models import Turn, utcnow
 from storage.repo import ModelRef
 
@@ -145,6 +145,7 @@ def answer(
         model=model.model,
         outcome="answered",
     )
+    answer_row: dict[str, Any] | None = None  # kept for ratings once the answer is whole
     writer = ReplyWriter(
         client,
         channel=question.channel,
@@ -181,7 +182,7 @@ def answer(
         # Feedback buttons go under the last part of a finished answer, never on an apology.
         writer.finish(blocks=build_feedback_blocks() if writer.text else None)
         if writer.text and writer.message_ts:
-            record_answer(
+            answer_row = answer_values(
                 deps,
                 channel=question.channel,
                 thread_ts=question.thread_ts,
@@ -199,7 +200,10 @@ def answer(
         turn.outcome, turn.error_ref = _apologise(client, writer, question, error)
     turn.latency_ms = int((time.monotonic() - started) * 1000)
     try:
+        # One write transaction per answer: under a burst, SQLite writers queue for its lock.
         with deps.session_factory.begin() as session:
+            if answer_row is not None:
+                feedback_repo.record_answer(session, values=answer_row)
             repo.record_turn(session, turn=turn)
     except Exception:
         log.exception("could not record the turn for %s:%s", question.channel, question.ts)

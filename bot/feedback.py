@@ -78,7 +78,7 @@ def register(app: App, deps: Deps) -> None:
                 )
 
 
-def record_answer(
+def answer_values(
     deps: Deps,
     *,
     channel: str,
@@ -90,10 +90,11 @@ def record_answer(
     model: str,
     prompt: list[dict[str, Any]],
     text: str,
-) -> None:
-    """Keep a finished answer for ratings; never raises. DM texts only with feedback_dms on."""
+) -> dict[str, Any]:
+    """A finished answer as it is kept for ratings (written with the turn, in one transaction).
+    DM texts are kept only with feedback_dms on."""
     keep_texts = not is_dm or deps.settings.feedback_dms
-    values = {
+    return {
         "channel_id": channel,
         "thread_ts": thread_ts,
         "message_ts": message_ts,
@@ -104,11 +105,6 @@ def record_answer(
         "prompt": prompt if keep_texts else None,
         "text": text if keep_texts else None,
     }
-    try:
-        with deps.session_factory.begin() as session:
-            feedback_repo.record_answer(session, values=values)
-    except Exception:
-        log.exception("could not record the answer %s:%s for feedback", channel, message_ts)
 
 
 def show_feedback(deps: Deps, client: WebClient, respond: Respond) -> str:

@@ -38,13 +38,9 @@ class RatedAnswer:
     corrections: list[str]
 
 
-def record_answer(session: Session, *, values: dict[str, Any]) -> int | None:
-    """Store a finished answer once per message; its id, or None if it was already stored."""
-    values = {"created_at": utcnow(), **values}
-    if not insert_ignore(session, Answer, values):
-        return None
-    found = find_answer(session, channel_id=values["channel_id"], message_ts=values["message_ts"])
-    return found.id if found is not None else None
+def record_answer(session: Session, *, values: dict[str, Any]) -> bool:
+    """Store a finished answer once per message; False if it was already stored."""
+    return insert_ignore(session, Answer, {"created_at": utcnow(), **values})
 
 
 def find_answer(session: Session, *, channel_id: str, message_ts: str) -> Answer | None:
