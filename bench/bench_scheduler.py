@@ -62,7 +62,7 @@ def tick_over(jobs: int) -> float:
 
 def _job_values(box: Sandbox, i: int) -> dict[str, object]:
     """A job created at the emulator through the real provider, as /finetune train does."""
-    provider = box.deps.provider
+    provider = box.deps.providers.gateway(None)  # the default provider, as train does
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "data.jsonl"
         path.write_text(EXAMPLE * 10)
