@@ -22,13 +22,24 @@ _OWN_OPTIONS = {PROVIDER_OPTION_KEY, "model", "validation", "method"}
 _REQUEST_FIELDS = {f.name for f in dataclasses.fields(TrainRequest)}
 
 
+HOW_TO_HOLD_OUT = (
+    "Add held-out data with `split=0.1` when you add the dataset, or `validation=ds-N` "
+    "when you train."
+)
+
+
 @dataclass(frozen=True)
 class TrainPlan:
     provider: str
     dataset_id: int
+    # The held-out data the eval gate compares models on: `validation=`, else the share set
+    # aside with `split=` when the dataset was added; None when there is none.
     validation_id: int | None
     request: TrainRequest  # file ids are filled in when the job starts
     estimate: Estimate
+    # The provider takes a validation file too (and then reports validation loss).
+    sends_validation: bool = False
+    held_out: str = ""  # one sentence for the admin: which held-out data, or how to add it
 
 
 def plan_training(
@@ -53,6 +64,13 @@ def plan_training(
         validation = None
         if options.get("validation"):
             validation = _usable(session, options["validation"], role="validation")
+            if validation.id == dataset.id:
+                raise TunebotError(
+                    f"{dataset.label} cannot be its own held-out data: name another dataset "
+                    "with `validation=`."
+                )
+        else:
+            validation = _linked_held_out(session, dataset)
         model = options.get("model") or _default_model(
             configured, providers, dataset, default_model
         )
@@ -77,12 +95,17 @@ def plan_training(
             **fields,
         )
         epochs = int(options.get("epochs") or dataset.report.get("epochs") or 3)
+        sends = validation is not None and plugin.option("validation") is not None
         return TrainPlan(
             provider=configured.name,
             dataset_id=dataset.id,
             validation_id=validation.id if validation else None,
             request=request,
             estimate=plugin.estimate(dataset.report, model, epochs),
+            sends_validation=sends,
+            held_out=_held_out_sentence(
+                dataset, validation, named=bool(options.get("validation")), sends=sends
+            ),
         )
 
 
@@ -110,7 +133,9 @@ def start_training(
     request = dataclasses.replace(
         plan.request,
         training_file=file_of(plan.dataset_id),
-        validation_file=file_of(plan.validation_id) if plan.validation_id else None,
+        validation_file=(
+            file_of(plan.validation_id) if plan.validation_id and plan.sends_validation else None
+        ),
     )
     snapshot_ = configured.gateway.create_job(request)
     with session_factory.begin() as session:
@@ -157,6 +182,29 @@ def _default_model(
     if configured.plugin.default_base_model:
         return configured.plugin.default_base_model
     raise TunebotError(f"Name the base model to fine-tune at {configured.label} with `model=`.")
+
+
+def _linked_held_out(session: Any, dataset: Dataset) -> Dataset | None:
+    """The part set aside with `split=` when `dataset` was added, if it can be evaluated on."""
+    part = repo.held_out_part(session, dataset_id=dataset.id)
+    return part if part is not None and part.report.get("valid") else None
+
+
+def _held_out_sentence(
+    dataset: Dataset, validation: Dataset | None, *, named: bool, sends: bool
+) -> str:
+    if validation is None:
+        return (
+            f"No held-out data for {dataset.label}: the new model will go live without an "
+            f"evaluation. {HOW_TO_HOLD_OUT}"
+        )
+    source = "named with `validation=`" if named else f"set aside when {dataset.label} was added"
+    count = validation.examples
+    uses = "the eval gate compares the new model with the current one on it before it goes live"
+    if sends:
+        uses += ", and the provider reports validation loss on it"
+    example = "example" if count == 1 else "examples"
+    return f"Held-out data: {validation.label} ({count} {example}, {source}); {uses}."
 
 
 def _usable(session: Any, ref: str, *, role: str) -> Dataset:

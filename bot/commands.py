@@ -243,7 +243,7 @@ def train(
         replace_original=confirmed,
         text=f"<@{user}> started *{label}* (`{snap.id}`) at {deps.providers.label(plan.provider)}: "
         f"ds-{plan.dataset_id} on `{plan.request.model}`, {plan.estimate.describe()}. "
-        "I will post here when it is done; "
+        f"{plan.held_out} I will post here when it is done; "
         f"`/finetune status {label}` shows progress.",
     )
     return f"started {label} ({snap.id})"

@@ -119,7 +119,8 @@ def build_confirmation(
 ) -> list[dict[str, Any]]:
     text = (
         f"Training ds-{plan.dataset_id} on `{plan.request.model}` would cost "
-        f"{plan.estimate.describe()}, above the ${threshold:g} that needs a confirmation."
+        f"{plan.estimate.describe()}, above the ${threshold:g} that needs a confirmation. "
+        f"{plan.held_out}"
     )
     return [
         {"type": "section", "text": {"type": "mrkdwn", "text": text}},

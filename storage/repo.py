@@ -226,5 +226,15 @@ def get_dataset(session: Session, *, dataset_id: int) -> Dataset | None:
     return session.get(Dataset, dataset_id)
 
 
+def held_out_part(session: Session, *, dataset_id: int) -> Dataset | None:
+    """The share set aside with `split=` when `dataset_id` was added (the newest, if several)."""
+    return session.scalars(
+        select(Dataset)
+        .where(Dataset.validation_for_id == dataset_id)
+        .order_by(Dataset.id.desc())
+        .limit(1)
+    ).first()
+
+
 def list_datasets(session: Session, *, limit: int = 20) -> list[Dataset]:
     return list(session.scalars(select(Dataset).order_by(Dataset.id.desc()).limit(limit)).all())

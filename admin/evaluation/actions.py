@@ -10,8 +10,9 @@ from typing import Any
 from admin.errors import TunebotError
 from admin.evaluation import run as runner
 from admin.evaluation.config import EvalDeps
-from admin.evaluation.gate import HOW_TO_HOLD_OUT, Stage, finalise
+from admin.evaluation.gate import Stage, finalise
 from admin.evaluation.report import headline, report_blocks
+from admin.training import HOW_TO_HOLD_OUT
 from storage import eval_repo, job_repo, outbox, repo
 from storage.db import SessionFactory
 from storage.models import Evaluation, Job

@@ -13,16 +13,11 @@ from admin.evaluation import run as runner
 from admin.evaluation.config import EvalDeps, ModelPair
 from admin.evaluation.heldout import load_examples
 from admin.notices import held_back_notice
+from admin.training import HOW_TO_HOLD_OUT
 from storage import eval_repo, job_repo, outbox, repo
 from storage.models import Dataset, Evaluation, Job
 
 log = logging.getLogger(__name__)
-
-HOW_TO_HOLD_OUT = (
-    "Add held-out data with `split=0.1` when you add the dataset, or `validation=ds-N` "
-    "when you train."
-)
-
 
 class Stage(StrEnum):
     CALLABLE = "callable"
