@@ -28,6 +28,8 @@ class ModelLine:
     by: str
     shutdown: date | None
     advice: str = ""  # how to move it before it shuts down
+    # The trained model's name at its provider, when it answers under another (an endpoint).
+    trained: str | None = None
 
     @property
     def model(self) -> str:

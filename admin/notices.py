@@ -22,6 +22,17 @@ _ADVICE = {
 }
 
 
+def model_names(job: Job) -> str:
+    """The trained model as its provider lists it, and where it answers when that differs
+    (Together serves a fine-tune from an endpoint tunebot created)."""
+    trained = job.fine_tuned_model or job.callable_model
+    if trained is None:
+        return "no model yet"
+    if job.callable_model and job.callable_model != trained:
+        return f"`{trained}` (served as `{job.callable_model}`)"
+    return f"`{trained}`"
+
+
 def recipients(job: Job, notify_channel: str | None) -> list[str]:
     """The team's channel (if configured) and the admin who started the job, by DM."""
     return [c for c in (notify_channel, job.started_by) if c]
@@ -38,7 +49,6 @@ def live_notice(
 ) -> list[Notice]:
     """`evaluation`: the gate's report (scores in the text and as Block Kit); `not_evaluated`:
     why there was none, said in the announcement."""
-    model = job.callable_model or job.fine_tuned_model or "?"
     last = points[-1] if points else None
     losses = "no loss figures reported"
     if last is not None:
@@ -46,7 +56,7 @@ def live_notice(
         if last.valid_loss is not None:
             losses += f" · validation loss {last.valid_loss:.4f}"
     lines = [
-        f":tada: *A new model is live*: `{model}`",
+        f":tada: *A new model is live*: {model_names(job)}",
         f"• from {job.label} (`{job.provider_job_id}`) on `{job.base_model}`, "
         f"started by <@{job.started_by}>",
         f"• training took {_duration(job.created_at, job.finished_at or snap.finished_at)}"
@@ -77,10 +87,9 @@ def held_back_notice(
     job: Job, report: dict[str, Any], notify_channel: str | None, *, deployed: bool = False
 ) -> list[Notice]:
     """The gate kept the current model: why, with the scores (or the failure) to show for it."""
-    model = job.callable_model or job.fine_tuned_model or "?"
     lines = [
-        f":warning: *{job.label} was held back*: `{model}` did not go live; the current model "
-        "keeps answering.",
+        f":warning: *{job.label} was held back*: {model_names(job)} did not go live; the "
+        "current model keeps answering.",
     ]
     if report.get("error"):
         lines.append(
@@ -99,8 +108,9 @@ def held_back_notice(
         "makes it live anyway."
     )
     if deployed:
+        served = job.callable_model or job.fine_tuned_model
         lines.append(
-            f"Its deployment keeps running, and billing, until `/finetune undeploy {model} "
+            f"Its deployment keeps running, and billing, until `/finetune undeploy {served} "
             f"provider={job.provider}` removes it."
         )
     payload: dict[str, Any] = {"text": "\n".join(lines), "chart": None}

@@ -261,12 +261,15 @@ def _models(deps: Deps) -> list[lifecycle.ModelLine]:
     with deps.session_factory() as session:
         active = repo.get_active_model(session, default=deps.base_model)
         history = repo.model_history(session, limit=30)
+        jobs = job_repo.jobs_for_models(session, models={h.model for h in history})
     seen: dict[ModelRef, lifecycle.ModelLine] = {}
 
     def line(ref: ModelRef, since: str, by: str) -> lifecycle.ModelLine:
         ends = lifecycle.shutdown_date(deps.providers, ref)
         advice = lifecycle.migration_advice(deps.session_factory, deps.providers, ref, ends)
-        return lifecycle.ModelLine(ref, ref == active, since, by, ends, advice)
+        job = jobs.get(ref.model)
+        trained = job.fine_tuned_model if job is not None and job.provider == ref.provider else None
+        return lifecycle.ModelLine(ref, ref == active, since, by, ends, advice, trained)
 
     for entry in history:
         if entry.ref in seen:

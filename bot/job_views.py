@@ -6,6 +6,7 @@ from datetime import date
 from typing import Any
 
 from admin.lifecycle import ModelLine
+from admin.notices import model_names
 from admin.providers.base import Checkpoint, JobSnapshot
 from admin.providers.registry import Providers
 from admin.training import TrainPlan
@@ -26,7 +27,7 @@ def build_job_list(jobs: list[Job]) -> str:
         return "No fine-tuning jobs yet. Start one with `/finetune train ds-N`."
     lines = ["*Fine-tuning jobs* (newest first)"]
     for job in jobs:
-        model = f" → `{job.callable_model or job.fine_tuned_model}`" if job.fine_tuned_model else ""
+        model = f" → {model_names(job)}" if job.fine_tuned_model else ""
         lines.append(
             f"• *{job.label}* `{job.provider_job_id}` {job.status} ({job.stage}) on "
             f"`{job.base_model}` from ds-{job.dataset_id}{model}, by <@{job.started_by}> "
@@ -50,7 +51,7 @@ def build_job_status(job: Job, snap: JobSnapshot | None) -> str:
     if snap and snap.estimated_finish and snap.phase == "active":
         lines.append(f"• expected to finish {_when(snap.estimated_finish)}")
     if job.fine_tuned_model:
-        lines.append(f"• model `{job.callable_model or job.fine_tuned_model}`")
+        lines.append(f"• model {model_names(job)}")
     if job.error_code or job.error_message:
         lines.append(f"• error `{job.error_code}`: {job.error_message}")
     lines.append(f"• started by <@{job.started_by}> {_when(job.created_at)}")
@@ -83,7 +84,10 @@ def build_model_list(lines_: list[ModelLine], providers: Providers) -> str:
         where = providers.label(line.ref.provider)
         off = "" if line.ref.provider in providers else " (not configured)"
         shutdown = f", stops answering on *{line.shutdown.isoformat()}*" if line.shutdown else ""
-        lines.append(f"{star}`{line.model}` at {where}{off}: {line.since}, {line.by}{shutdown}")
+        name = f"`{line.model}`"
+        if line.trained and line.trained != line.model:
+            name = f"`{line.trained}` (served as `{line.model}`)"
+        lines.append(f"{star}{name} at {where}{off}: {line.since}, {line.by}{shutdown}")
         if line.advice:
             lines.append(f"    ↳ {line.advice}")
     return "\n".join(lines)

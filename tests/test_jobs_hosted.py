@@ -120,7 +120,15 @@ def test_a_dm_dataset_trains_deploys_once_and_answers(box: Sandbox, hosted: Host
         active = repo.get_active_model(session, default=ModelRef("openai", "?"))
     assert active.provider == hosted.name
     [announcement] = channel_texts(box, NOTIFY)
-    assert active.model in announcement
+    trained = only_job(box).fine_tuned_model
+    assert trained is not None
+    # The trained model as the provider's dashboard lists it, and where it answers when that
+    # is another name (Together's endpoint); the status and the model list say the same.
+    named = f"`{trained}`" + ("" if trained == active.model else f" (served as `{active.model}`)")
+    assert named in announcement
+    assert (trained == active.model) == (hosted.name == "fireworks")
+    assert named in command(box, "status job-1")["text"]
+    assert named in command(box, "models")["text"]
     user = box.slack.add_user("minji")
     asked = box.slack.post_as_user(user, NOTIFY, f"<@{box.slack.bot_user_id}> hi")
     assert box.wait_for_turn(NOTIFY, asked.ts).model == active.model

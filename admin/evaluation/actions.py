@@ -12,6 +12,7 @@ from admin.evaluation import run as runner
 from admin.evaluation.config import EvalDeps
 from admin.evaluation.gate import Stage, finalise
 from admin.evaluation.report import headline, report_blocks
+from admin.notices import model_names
 from admin.training import HOW_TO_HOLD_OUT
 from storage import eval_repo, job_repo, outbox, repo
 from storage.db import SessionFactory
@@ -75,7 +76,7 @@ def promote(
         )
         if notify_channel:
             text = (
-                f":arrow_up: <@{user}> made `{job.callable_model}` ({job.label}) live although "
+                f":arrow_up: <@{user}> made {model_names(job)} ({job.label}) live although "
                 f"its evaluation held it back. `/finetune rollback` returns to the previous model."
             )
             outbox.enqueue(

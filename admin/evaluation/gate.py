@@ -19,6 +19,7 @@ from storage.models import Dataset, Evaluation, Job
 
 log = logging.getLogger(__name__)
 
+
 class Stage(StrEnum):
     CALLABLE = "callable"
     EVALUATING = "evaluating"
