@@ -1,8 +1,10 @@
-"""Paid deployments of trained models: confirm costly ones, list their cost, undeploy old ones.
+"""Paid deployments of trained models: whether one needs an admin's approval, what they cost,
+and removing old ones.
 
 Used for any gateway that implements the `Deployments` protocol; no provider is named here.
 A deployment is never torn down by surprise: the active model and the rollback target keep
-theirs, and only `/finetune undeploy <model>` removes one.
+theirs, and only `/finetune undeploy <model>` removes one. Approving one is a job's move
+(admin.job_stages).
 """
 
 from __future__ import annotations
@@ -12,88 +14,12 @@ from collections.abc import Iterable
 
 from admin import lifecycle
 from admin.errors import TunebotError
-from admin.notices import recipients
-from admin.providers.base import Deployment, Deployments, FineTuneProvider, JobSnapshot
-from storage import job_repo, outbox, repo
+from admin.providers.base import Deployment, Deployments, FineTuneProvider
+from storage import repo
 from storage.db import SessionFactory
-from storage.models import Job
 from storage.repo import ModelRef
 
 log = logging.getLogger(__name__)
-
-AWAITING = "awaiting_deployment"  # parked until an admin approves the daily cost
-APPROVED = "deploy_approved"  # approved: the poller deploys it like a "succeeded" job
-
-
-def daily_cost(hourly_usd: float | None) -> float | None:
-    return None if hourly_usd is None else hourly_usd * 24
-
-
-def needs_confirmation(hourly_usd: float | None, threshold_per_day: float) -> bool:
-    """True when the deployment would cost more than the threshold per day (or says nothing)."""
-    daily = daily_cost(hourly_usd)
-    return daily is None or daily > threshold_per_day
-
-
-def gate(
-    session_factory: SessionFactory,
-    gateway: FineTuneProvider,
-    *,
-    job_id: int,
-    snap: JobSnapshot,
-    threshold_per_day: float,
-    notify_channel: str | None,
-) -> str:
-    """The stage a succeeded job moves to before its deployment is created: AWAITING (an admin
-    must approve the cost; announced once) or APPROVED. Decided once per job, by a guarded
-    UPDATE, so a tick after a restart mid-deployment does not ask again."""
-    if not isinstance(gateway, Deployments):
-        return "succeeded"
-    hourly = gateway.deployment_quote(snap)
-    if not needs_confirmation(hourly, threshold_per_day):
-        with session_factory.begin() as session:
-            job_repo.advance_stage(
-                session, job_id=job_id, from_stages=["succeeded"], to_stage=APPROVED
-            )
-        return APPROVED
-    with session_factory.begin() as session:
-        if not job_repo.advance_stage(
-            session, job_id=job_id, from_stages=["succeeded"], to_stage=AWAITING
-        ):
-            return AWAITING  # another scheduler parked it
-        job = session.get(Job, job_id, populate_existing=True)
-        assert job is not None
-        cost = (
-            "an unknown price" if hourly is None else f"${hourly:.2f}/hour (${hourly * 24:.2f}/day)"
-        )
-        text = (
-            f":moneybag: *{job.label} finished training.* Serving it needs a dedicated "
-            f"deployment at {cost}, above the ${threshold_per_day:.2f}/day that needs a "
-            f"confirmation. Deploy it with `/finetune deploy {job.label}`."
-        )
-        for channel in recipients(job, notify_channel):
-            outbox.enqueue(
-                session,
-                dedupe_key=f"{job.label}:deploy-confirm:{channel}",
-                kind="job_notice",
-                channel=channel,
-                payload={"text": text, "chart": None},
-            )
-    log.info("job %s waits for an admin to approve its deployment", job_id)
-    return AWAITING
-
-
-def approve(session_factory: SessionFactory, *, ref: str) -> str:
-    """`/finetune deploy <job>`: let the poller create the deployment; returns the job label."""
-    with session_factory.begin() as session:
-        job = job_repo.find_job(session, ref=ref)
-        if job is None:
-            raise TunebotError(f"There is no job `{ref}`. `/finetune jobs` lists them.")
-        if not job_repo.advance_stage(
-            session, job_id=job.id, from_stages=[AWAITING], to_stage=APPROVED
-        ):
-            raise TunebotError(f"{job.label} is not waiting for a deployment ({job.stage}).")
-        return job.label
 
 
 def protected(session_factory: SessionFactory, *, default_model: ModelRef) -> set[ModelRef]:

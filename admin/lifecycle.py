@@ -8,10 +8,11 @@ from datetime import date
 
 from sqlalchemy.orm import Session
 
+from admin import announce
 from admin.errors import TunebotError
 from admin.providers.registry import Providers
 from admin.training import retrain_hint
-from storage import job_repo, outbox, repo
+from storage import job_repo, repo
 from storage.db import SessionFactory
 from storage.repo import ModelRef
 
@@ -92,12 +93,12 @@ def check_shutdown(
         f"tunebot falls back to `{default_model.model}`."
     )
     with session_factory.begin() as session:
-        outbox.enqueue(
+        announce.post(
             session,
-            dedupe_key=f"shutdown:{ref.provider}:{ref.model}:{threshold}",
-            kind="shutdown",
+            key=f"shutdown:{ref.provider}:{ref.model}:{threshold}",
+            kind=announce.Kind.SHUTDOWN,
             channel=notify_channel,
-            payload={"text": text, "chart": None},
+            payload=announce.text(text),
         )
     return left
 

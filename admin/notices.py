@@ -1,15 +1,16 @@
-"""What the team is told when a job ends: text and chart data, ready for the outbox."""
+"""What the team is told about a job: the text, chart data and blocks of each message.
+
+Builders only; admin.announce queues them, in the transaction of the move they are about."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
+from admin.announce import Payload
 from admin.evaluation.report import headline, report_blocks
-from admin.providers.base import JobSnapshot, MetricPoint
+from admin.providers.base import MetricPoint
 from storage.models import Job
-
-Notice = tuple[str, dict[str, Any]]  # (channel id or user id to DM, payload)
 
 _ADVICE = {
     "invalid_training_file": "Check the data with `tunebot dataset validate FILE` and upload it "
@@ -33,20 +34,13 @@ def model_names(job: Job) -> str:
     return f"`{trained}`"
 
 
-def recipients(job: Job, notify_channel: str | None) -> list[str]:
-    """The team's channel (if configured) and the admin who started the job, by DM."""
-    return [c for c in (notify_channel, job.started_by) if c]
-
-
 def live_notice(
     job: Job,
-    snap: JobSnapshot,
     points: list[MetricPoint],
-    notify_channel: str | None,
     *,
     evaluation: dict[str, Any] | None = None,
     not_evaluated: str | None = None,
-) -> list[Notice]:
+) -> Payload:
     """`evaluation`: the gate's report (scores in the text and as Block Kit); `not_evaluated`:
     why there was none, said in the announcement."""
     last = points[-1] if points else None
@@ -59,8 +53,8 @@ def live_notice(
         f":tada: *A new model is live*: {model_names(job)}",
         f"• from {job.label} (`{job.provider_job_id}`) on `{job.base_model}`, "
         f"started by <@{job.started_by}>",
-        f"• training took {_duration(job.created_at, job.finished_at or snap.finished_at)}"
-        f" · trained tokens: {_count(snap.trained_tokens or job.trained_tokens)}",
+        f"• training took {_duration(job.created_at, job.finished_at)}"
+        f" · trained tokens: {_count(job.trained_tokens)}",
         f"• {losses}",
     ]
     if evaluation is not None:
@@ -77,15 +71,13 @@ def live_notice(
             "filename": f"{job.label}-loss.png",
             "points": [[p.step, p.train_loss, p.valid_loss] for p in points],
         }
-    payload: dict[str, Any] = {"text": "\n".join(lines), "chart": chart}
+    payload: Payload = {"text": "\n".join(lines), "chart": chart}
     if evaluation is not None:
         payload["blocks"] = report_blocks(evaluation, intro="\n".join(lines))
-    return [(channel, dict(payload)) for channel in recipients(job, notify_channel)]
+    return payload
 
 
-def held_back_notice(
-    job: Job, report: dict[str, Any], notify_channel: str | None, *, deployed: bool = False
-) -> list[Notice]:
+def held_back_notice(job: Job, report: dict[str, Any], *, deployed: bool = False) -> Payload:
     """The gate kept the current model: why, with the scores (or the failure) to show for it."""
     lines = [
         f":warning: *{job.label} was held back*: {model_names(job)} did not go live; the "
@@ -113,31 +105,59 @@ def held_back_notice(
             f"Its deployment keeps running, and billing, until `/finetune undeploy {served} "
             f"provider={job.provider}` removes it."
         )
-    payload: dict[str, Any] = {"text": "\n".join(lines), "chart": None}
+    payload: Payload = {"text": "\n".join(lines), "chart": None}
     if not report.get("error"):
         payload["blocks"] = report_blocks(report, intro="\n".join(lines))
-    return [(channel, dict(payload)) for channel in recipients(job, notify_channel)]
+    return payload
 
 
-def failure_notice(job: Job, snap: JobSnapshot, notify_channel: str | None) -> list[Notice]:
-    verb = "was cancelled" if snap.phase == "cancelled" else "failed"
+def failure_notice(
+    job: Job, outcome: str, error_code: str | None, error_message: str | None
+) -> Payload:
+    """`outcome`: the stage it ended in, failed or cancelled."""
+    cancelled = outcome == "cancelled"
+    verb = "was cancelled" if cancelled else "failed"
     lines = [f":x: *Fine-tuning {job.label} {verb}* (`{job.provider_job_id}`, `{job.base_model}`)"]
-    if snap.error_code or snap.error_message:
-        lines.append(
-            f"The provider says: `{snap.error_code or 'error'}`: {snap.error_message or ''}"
-        )
+    if error_code or error_message:
+        lines.append(f"The provider says: `{error_code or 'error'}`: {error_message or ''}")
     lines.append("The active model did not change.")
-    if snap.phase == "cancelled":
+    if cancelled:
         advice = f"Start it again with `/finetune train ds-{job.dataset_id}` when you are ready."
     else:
         advice = _ADVICE.get(
-            snap.error_code or "",
+            error_code or "",
             f"Read the job's events with `/finetune events {job.label}`, fix the data or the "
             "options, and start it again.",
         )
     lines.append(f"What to try: {advice}")
-    payload = {"text": "\n".join(lines), "chart": None}
-    return [(channel, dict(payload)) for channel in recipients(job, notify_channel)]
+    return {"text": "\n".join(lines), "chart": None}
+
+
+def deploy_confirm_notice(job: Job, hourly: float | None, threshold_per_day: float) -> Payload:
+    cost = "an unknown price" if hourly is None else f"${hourly:.2f}/hour (${hourly * 24:.2f}/day)"
+    return {
+        "text": f":moneybag: *{job.label} finished training.* Serving {model_names(job)} needs "
+        f"a dedicated deployment at {cost}, above the ${threshold_per_day:.2f}/day that needs "
+        f"a confirmation. Deploy it with `/finetune deploy {job.label}`.",
+        "chart": None,
+    }
+
+
+def deploy_waiting_notice(job: Job, minutes: int, reason: str) -> Payload:
+    return {
+        "text": f":hourglass: {job.label} finished training {minutes} minutes ago, but its "
+        f"model cannot answer yet: {reason} tunebot keeps trying and swaps it in as soon as it "
+        "can.",
+        "chart": None,
+    }
+
+
+def promoted_notice(job: Job, user: str) -> Payload:
+    return {
+        "text": f":arrow_up: <@{user}> made {model_names(job)} ({job.label}) live although its "
+        "evaluation held it back. `/finetune rollback` returns to the previous model.",
+        "chart": None,
+    }
 
 
 def _duration(start: datetime | None, end: datetime | None) -> str:

@@ -1,23 +1,20 @@
-"""Keeping models served: reload after a server restart, fall back when a model is gone, and
-say once when a trained model has waited too long to become callable."""
+"""Keeping the active model and the rollback target served: reload them after a server restart,
+and fall back to the base model (said once) when the active one is gone."""
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
+from admin import announce
 from admin.lifecycle import rollback_target
 from admin.providers.base import NotReady
 from admin.providers.registry import Providers
-from storage import outbox, repo
+from storage import repo
 from storage.db import SessionFactory
-from storage.models import Job
 from storage.repo import ModelRef
 
 log = logging.getLogger(__name__)
-
-DEPLOY_PATIENCE = timedelta(minutes=10)
 
 
 @runtime_checkable
@@ -68,47 +65,18 @@ def _fall_back(
         switched = repo.set_active_model(
             session, model=base, reason="fallback", set_by_job=None, expected=missing
         )
-        if switched and notify_channel:
-            outbox.enqueue(
+        if switched:
+            announce.post(
                 session,
-                dedupe_key=f"gone:{missing.provider}:{missing.model}",
-                kind="fallback",
+                key=f"gone:{missing.provider}:{missing.model}",
+                kind=announce.Kind.FALLBACK,
                 channel=notify_channel,
-                payload={
-                    "text": f":warning: `{missing.model}` cannot be served by "
+                payload=announce.text(
+                    f":warning: `{missing.model}` cannot be served by "
                     f"{providers.label(missing.provider)} any more (its files are gone), so "
                     f"tunebot now answers with `{base.model}`. `/finetune models` lists the "
-                    "others; `/finetune use <model>` switches.",
-                    "chart": None,
-                },
+                    "others; `/finetune use <model>` switches."
+                ),
             )
     log.warning("%s can no longer be served; %s", missing, "fell back" if switched else "kept")
     return base if switched else None
-
-
-def waited_too_long(
-    session_factory: SessionFactory,
-    job: Job,
-    waiting: NotReady,
-    *,
-    now: datetime,
-    notify_channel: str | None,
-) -> bool:
-    """A trained model still not callable DEPLOY_PATIENCE after training ended: say so once."""
-    since = job.finished_at or job.polled_at
-    if notify_channel is None or since is None or now - since < DEPLOY_PATIENCE:
-        return False
-    minutes = int((now - since).total_seconds() // 60)
-    with session_factory.begin() as session:
-        return outbox.enqueue(
-            session,
-            dedupe_key=f"{job.label}:deploy_waiting",
-            kind="deploy_waiting",
-            channel=notify_channel,
-            payload={
-                "text": f":hourglass: {job.label} finished training {minutes} minutes ago, but "
-                f"its model cannot answer yet: {waiting} tunebot keeps trying and swaps it in "
-                "as soon as it can.",
-                "chart": None,
-            },
-        )

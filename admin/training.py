@@ -9,6 +9,8 @@ from typing import Any
 
 from admin.datastore import DatasetStore
 from admin.errors import TunebotError
+from admin.evaluation.heldout import HOW_TO_HOLD_OUT
+from admin.job_stages import JobStage
 from admin.providers.base import JobSnapshot, Method, TrainRequest
 from admin.providers.plugin import PROVIDER_OPTION_KEY, Estimate
 from admin.providers.registry import Configured, Providers
@@ -20,12 +22,6 @@ from storage.models import Dataset
 # Options tunebot reads itself rather than passing to the provider.
 _OWN_OPTIONS = {PROVIDER_OPTION_KEY, "model", "validation", "method"}
 _REQUEST_FIELDS = {f.name for f in dataclasses.fields(TrainRequest)}
-
-
-HOW_TO_HOLD_OUT = (
-    "Add held-out data with `split=0.1` when you add the dataset, or `validation=ds-N` "
-    "when you train."
-)
 
 
 @dataclass(frozen=True)
@@ -153,6 +149,7 @@ def start_training(
                 "started_by": user,
                 "channel_id": channel,
                 "status": snapshot_.status,
+                "stage": JobStage.TRAINING,
             },
         )
         return job.label, snapshot_

@@ -11,6 +11,7 @@ from typing import Any
 from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
 
+from admin import announce
 from admin.errors import ModelUnavailable, ProviderUnavailable, TunebotError, new_reference
 from bot.deps import Deps
 from bot.feedback import answer_values
@@ -24,7 +25,7 @@ from bot.history import (
 )
 from bot.llm import ReplyStream
 from bot.streaming import ReplyWriter
-from storage import feedback_repo, outbox, repo
+from storage import feedback_repo, repo
 from storage.models import Turn, utcnow
 from storage.repo import ModelRef
 
@@ -225,20 +226,19 @@ def fall_back(deps: Deps, missing: ModelRef) -> ModelRef:
         switched = repo.set_active_model(
             session, model=base, reason="fallback", set_by_job=None, expected=missing
         )
-        if switched and deps.settings.notify_channel:
-            outbox.enqueue(
+        if switched:
+            announce.post(
                 session,
-                dedupe_key=f"fallback:{missing.provider}:{missing.model}:{utcnow().isoformat()}",
-                kind="fallback",
+                key=f"fallback:{missing.provider}:{missing.model}:{utcnow().isoformat()}",
+                kind=announce.Kind.FALLBACK,
                 channel=deps.settings.notify_channel,
-                payload={
-                    "text": f":warning: `{missing.model}` no longer answers at "
+                payload=announce.text(
+                    f":warning: `{missing.model}` no longer answers at "
                     f"{deps.providers.label(missing.provider)} (it says the model does not "
                     f"exist), so tunebot now answers with `{base.model}` at "
                     f"{deps.providers.label(base.provider)}. "
-                    "`/finetune models` lists the others; `/finetune use <model>` switches.",
-                    "chart": None,
-                },
+                    "`/finetune models` lists the others; `/finetune use <model>` switches."
+                ),
             )
     log.warning(
         "active model %s unavailable; %s",

@@ -8,7 +8,7 @@ from typing import Any
 from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
-from admin import deployments, lifecycle
+from admin import deployments, job_stages, lifecycle
 from admin.commands import Command, help_text, parse_command
 from admin.errors import TunebotError, new_reference
 from admin.training import plan_training, start_training
@@ -191,7 +191,7 @@ def _deployment_lines(deps: Deps) -> str:
 
 def _deployment_command(deps: Deps, parsed: Command, user: str, respond: Respond) -> str:
     if parsed.name == "deploy":
-        label = deployments.approve(deps.session_factory, ref=parsed.args[0])
+        label = job_stages.approve_deployment(deps.session_factory, ref=parsed.args[0])
         text = f"<@{user}> approved the deployment of {label}; it goes live once it answers."
     else:
         text = deployments.undeploy(

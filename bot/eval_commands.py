@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from slack_bolt import Respond
 
+from admin import job_stages
 from admin.commands import Command
 from admin.evaluation import actions
 from bot.deps import Deps
@@ -14,9 +15,9 @@ def run_eval_command(deps: Deps, parsed: Command, user: str, respond: Respond) -
     """Both subcommands after the ack; returns the audit outcome."""
     job_ref = parsed.args[0]
     if parsed.name == "promote":
-        model = actions.promote(
+        model = job_stages.promote(
             deps.session_factory,
-            job_ref=job_ref,
+            ref=job_ref,
             user=user,
             notify_channel=deps.settings.notify_channel,
         )

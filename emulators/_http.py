@@ -52,6 +52,8 @@ class LoopbackServer:
         self.router = Router()
         self._httpd: _ThreadingServer | None = None
         self._thread: threading.Thread | None = None
+        # Every request's method and path, in arrival order: what a test counts calls with.
+        self.requests: list[tuple[str, str]] = []
 
     @property
     def port(self) -> int:
@@ -111,6 +113,7 @@ class LoopbackServer:
         self.stop()
 
     def handle(self, request: Request) -> Response:
+        self.requests.append((request.method, request.path))
         found = self.router.match(request.method, request.path)
         if found is None:
             return self.not_found(request)

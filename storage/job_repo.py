@@ -1,4 +1,7 @@
-"""Jobs, their events, and the audit log: guarded stage changes make every outcome happen once."""
+"""Jobs, their events, and the audit log: guarded stage changes make every outcome happen once.
+
+The stages themselves, and which moves are allowed, are admin.job_stages'; this module stores
+their values and moves a row only from the stage its caller read."""
 
 from __future__ import annotations
 
@@ -11,13 +14,10 @@ from sqlalchemy.orm import Session
 from storage.models import AuditEntry, Job, JobEventRow
 from storage.repo import insert_ignore
 
-# "deploy_approved": an admin approved a costly deployment (admin/deployments.py);
-# "evaluating" stays open: a crash mid-evaluation is resumed by the next tick.
-OPEN_STAGES = ("training", "succeeded", "deploy_approved", "callable", "evaluating")
-
 
 def create_job(session: Session, *, values: dict[str, Any]) -> Job:
-    job = Job(stage="training", **values)
+    """A new job; `values` include its first stage (admin.job_stages owns the stage names)."""
+    job = Job(**values)
     session.add(job)
     session.flush()
     return job
@@ -35,9 +35,9 @@ def list_jobs(session: Session, *, limit: int = 20) -> list[Job]:
     return list(session.scalars(select(Job).order_by(Job.id.desc()).limit(limit)).all())
 
 
-def open_jobs(session: Session) -> list[Job]:
-    """Jobs whose outcome tunebot has not finished carrying out."""
-    return list(session.scalars(select(Job).where(Job.stage.in_(OPEN_STAGES)).order_by(Job.id)))
+def open_jobs(session: Session, *, stages: Iterable[str]) -> list[Job]:
+    """Jobs in `stages`: those whose outcome tunebot has not finished carrying out."""
+    return list(session.scalars(select(Job).where(Job.stage.in_(tuple(stages))).order_by(Job.id)))
 
 
 def update_job(session: Session, *, job_id: int, values: dict[str, Any]) -> None:

@@ -179,9 +179,8 @@ class Job(Base):
     started_by: Mapped[str] = mapped_column(String(32))
     channel_id: Mapped[str | None] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(32))  # the provider's own word
-    # training -> succeeded -> callable -> [evaluating ->] live | held_back, or failed |
-    # cancelled: each step one guarded UPDATE, so two schedulers, a crash or a restart carry a
-    # job forward exactly once.
+    # How far tunebot has carried it: admin.job_stages.JobStage's values, each move one guarded
+    # UPDATE, so two schedulers, a crash or a restart carry a job forward exactly once.
     stage: Mapped[str] = mapped_column(String(32), index=True)
     fine_tuned_model: Mapped[str | None] = mapped_column(String(255))
     callable_model: Mapped[str | None] = mapped_column(String(255))
@@ -192,6 +191,12 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     polled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # What later stages need from the provider's last word when training ended (its result
+    # files, its hyperparameters, the loss per step), so a finished job is not polled again.
+    provider_result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Whether the new model answers: asked this many times so far, next not before then.
+    ready_checks: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_ready_check: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     @property
     def label(self) -> str:
@@ -250,7 +255,8 @@ class Evaluation(Base):
     current_model: Mapped[str] = mapped_column(String(255))
     examples: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16))  # running | done
-    verdict: Mapped[str | None] = mapped_column(String(16))  # live | held_back (gate only)
+    # The stage its verdict sent the job to (gate only): live | held_back.
+    verdict: Mapped[str | None] = mapped_column(String(16))
     # Runs that ended in a provider failure; after a few the job is held back with the reason.
     failures: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(String(500))

@@ -1,4 +1,4 @@
-"""admin/deployments.py: the cost gate before a paid deployment, and what undeploy refuses."""
+"""The cost gate before a paid deployment (a job's move), and what undeploy refuses."""
 
 from __future__ import annotations
 
@@ -7,11 +7,15 @@ from datetime import date
 
 import pytest
 
-from admin import deployments
+from admin import deployments, job_stages
 from admin.errors import TunebotError
+from admin.job_stages import JobStage
+from admin.outbox import RetryLater
+from admin.poller import PollerDeps
 from admin.providers.base import NotReady, TrainRequest
 from admin.providers.hosted import deployment_name
 from admin.providers.plugin import ProviderContext
+from admin.providers.registry import Providers
 from admin.providers.together import TogetherPlugin
 from admin.providers.together_gateway import TogetherGateway
 from emulators.together import TogetherEmulator
@@ -63,57 +67,70 @@ def _succeeded_job(
                 "started_by": "U1",
                 "channel_id": "C1",
                 "status": "completed",
+                "stage": JobStage.TRAINING,
             },
         )
         job_repo.advance_stage(
             session, job_id=row.id, from_stages=["training"], to_stage="succeeded"
         )
+        job_repo.update_job(
+            session,
+            job_id=row.id,
+            values={"fine_tuned_model": job.fine_tuned_model, "provider_result": None},
+        )
         return row.id, job.id
+
+
+class Silent:
+    """A Notifier for tests that read the outbox instead of Slack."""
+
+    def deliver(self, message: object, save: object) -> None:
+        raise RetryLater("not sending in this test")
+
+
+def _poller(session_factory: SessionFactory, emu: TogetherEmulator, threshold: float) -> PollerDeps:
+    env = {"TOGETHER_API_KEY": emu.api_key, "TOGETHER_BASE_URL": emu.base_url}
+    providers = Providers.from_env(env, default="together", plugins={"together": TogetherPlugin()})
+    return PollerDeps(
+        providers=providers,
+        session_factory=session_factory,
+        notifier=Silent(),
+        notify_channel="C0NOTIFY",
+        confirm_above_usd=threshold,
+    )
 
 
 def test_a_costly_deployment_waits_for_approval_once(
     session_factory: SessionFactory, gateway: TogetherGateway, together_emulator: TogetherEmulator
 ) -> None:
-    job_id, provider_id = _succeeded_job(session_factory, gateway, together_emulator)
-    snap = gateway.get_job(provider_id)
+    job_id, _ = _succeeded_job(session_factory, gateway, together_emulator)
+    poller = _poller(session_factory, together_emulator, threshold=50.0)
     for _ in range(2):  # a second scheduler, or the next tick
-        stage = deployments.gate(
-            session_factory,
-            gateway,
-            job_id=job_id,
-            snap=snap,
-            threshold_per_day=50.0,
-            notify_channel=None,
-        )
-        assert stage == deployments.AWAITING
+        assert job_stages.advance(poller, job_id) == JobStage.AWAITING_DEPLOYMENT
     with session_factory() as session:
         queued = outbox.pending(session)
-        assert session.get(Job, job_id).stage == deployments.AWAITING  # type: ignore[union-attr]
-    assert len(queued) == 1 and "$3.99/hour ($95.76/day)" in queued[0].payload["text"]
+    # Asked once in the channel and once of the admin who started it, with the daily cost.
+    assert [q.channel for q in queued] == ["C0NOTIFY", "U1"]
+    assert all("$3.99/hour ($95.76/day)" in q.payload["text"] for q in queued)
     assert not together_emulator.endpoints  # nothing was deployed
-    label = deployments.approve(session_factory, ref=f"job-{job_id}")
+    label = job_stages.approve_deployment(session_factory, ref=f"job-{job_id}")
     with session_factory() as session:
-        assert session.get(Job, job_id).stage == deployments.APPROVED  # type: ignore[union-attr]
+        assert session.get(Job, job_id).stage == JobStage.DEPLOY_APPROVED  # type: ignore[union-attr]
     with pytest.raises(TunebotError, match="not waiting"):
-        deployments.approve(session_factory, ref=label)
+        job_stages.approve_deployment(session_factory, ref=label)
 
 
 def test_a_cheap_deployment_is_approved_and_not_asked_again(
     session_factory: SessionFactory, gateway: TogetherGateway, together_emulator: TogetherEmulator
 ) -> None:
-    job_id, provider_id = _succeeded_job(session_factory, gateway, together_emulator)
-    stage = deployments.gate(
-        session_factory,
-        gateway,
-        job_id=job_id,
-        snap=gateway.get_job(provider_id),
-        threshold_per_day=500.0,
-        notify_channel=None,
-    )
-    assert stage == deployments.APPROVED
+    job_id, _ = _succeeded_job(session_factory, gateway, together_emulator)
+    poller = _poller(session_factory, together_emulator, threshold=500.0)
+
+    # Approved at once; the endpoint is created and provisions (not callable yet).
+    assert job_stages.advance(poller, job_id) == JobStage.DEPLOY_APPROVED
     with session_factory() as session:
         assert not outbox.pending(session)
-        assert job_repo.open_jobs(session)[0].stage == deployments.APPROVED
+    assert len(together_emulator.endpoints) == 1
 
 
 def test_undeploy_refuses_the_active_model_and_the_rollback_target(
@@ -152,9 +169,8 @@ def test_undeploy_removes_an_old_models_endpoint(
 
 
 def test_daily_costs_and_the_threshold() -> None:
-    assert deployments.needs_confirmation(1.0, 23.0) and not deployments.needs_confirmation(
-        1.0, 24.0
-    )
-    assert deployments.needs_confirmation(None, 1000.0)  # an unknown price is always asked
+    assert job_stages.needs_confirmation(1.0, 23.0)
+    assert not job_stages.needs_confirmation(1.0, 24.0)
+    assert job_stages.needs_confirmation(None, 1000.0)  # an unknown price is always asked
     lines = deployments.describe([deployments.Deployment("acme/a", "DEPLOYMENT_STATE_READY", 2.0)])
     assert lines == ["• `acme/a` deployed (deployment_state_ready), $48.00/day"]

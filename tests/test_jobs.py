@@ -155,7 +155,9 @@ def test_success_swaps_the_model_in_and_tells_the_channel_and_the_admin(box: San
 
     first = tick(box.deps.poller())  # the new model still answers 404: no swap yet
     assert first.went_live == [] and only_job(box).stage == "callable"
-    second = tick(box.deps.poller())
+    later = box.deps.poller()
+    later.clock = lambda: utcnow() + timedelta(minutes=1)  # asked again after a pause
+    second = tick(later)
 
     assert second.went_live == ["live"]
     with box.deps.session_factory() as session:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from admin.deployments import APPROVED, AWAITING
+from admin.job_stages import JobStage
 from admin.poller import tick
 from admin.providers.hosted import deployment_name
 from bot.deps import build_deps
@@ -109,7 +109,7 @@ def test_a_dm_dataset_trains_deploys_once_and_answers(box: Sandbox, hosted: Host
 
     hosted.succeed(job.provider_job_id)
     tick(box.deps.poller())  # trained: the deployment is created and provisions
-    assert hosted.deployments() == 1 and only_job(box).stage == APPROVED
+    assert hosted.deployments() == 1 and only_job(box).stage == JobStage.DEPLOY_APPROVED
     tick(box.deps.poller())  # still provisioning: nothing new is created
     assert hosted.deployments() == 1
     hosted.ready(job.provider_job_id)
@@ -194,7 +194,7 @@ def test_a_costly_deployment_waits_for_deploy(database_url: str, hosted: Hosted)
         hosted.succeed(job.provider_job_id)
         tick(box.deps.poller())
         tick(box.deps.poller())
-        assert only_job(box).stage == AWAITING and hosted.deployments() == 0
+        assert only_job(box).stage == JobStage.AWAITING_DEPLOYMENT and hosted.deployments() == 0
         [asked] = [t for t in _texts(box) if "/finetune deploy job-1" in t]
         assert "/day" in asked
         assert "approved the deployment" in command(box, "deploy job-1")["text"]

@@ -20,7 +20,7 @@ def _job() -> Job:
 def test_a_held_back_model_on_a_deployment_says_how_to_stop_its_bill() -> None:
     report = {"error": "the candidate timed out", "failures": 3}
 
-    [(_, payload)] = held_back_notice(_job(), report, None, deployed=True)
+    payload = held_back_notice(_job(), report, deployed=True)
 
     assert "keeps running, and billing" in payload["text"]
     assert "`/finetune undeploy proj/tunebot-ft-abc provider=together`" in payload["text"]
@@ -29,6 +29,6 @@ def test_a_held_back_model_on_a_deployment_says_how_to_stop_its_bill() -> None:
 def test_a_held_back_model_without_a_deployment_says_nothing_of_billing() -> None:
     report = {"error": "the candidate timed out", "failures": 3}
 
-    [(_, payload)] = held_back_notice(_job(), report, None)
+    payload = held_back_notice(_job(), report)
 
     assert "billing" not in payload["text"] and "promote job-4" in payload["text"]

@@ -1,4 +1,5 @@
-"""What admins do with evaluations: read a job's report, promote a held-back model, re-run."""
+"""What admins do with evaluations: read a job's report, or compare its model again on demand.
+(Promoting a held-back model is a job's move: admin.job_stages.promote.)"""
 
 from __future__ import annotations
 
@@ -10,14 +11,13 @@ from typing import Any
 from admin.errors import TunebotError
 from admin.evaluation import run as runner
 from admin.evaluation.config import EvalDeps
-from admin.evaluation.gate import Stage, finalise
+from admin.evaluation.gate import finalise
+from admin.evaluation.heldout import HOW_TO_HOLD_OUT
 from admin.evaluation.report import headline, report_blocks
-from admin.notices import model_names
-from admin.training import HOW_TO_HOLD_OUT
-from storage import eval_repo, job_repo, outbox, repo
+from admin.job_stages import JobStage
+from storage import eval_repo, job_repo, repo
 from storage.db import SessionFactory
 from storage.models import Evaluation, Job
-from storage.repo import ModelRef
 
 
 def show(session_factory: SessionFactory, *, job_ref: str) -> tuple[str, list[Any] | None]:
@@ -45,48 +45,14 @@ def show(session_factory: SessionFactory, *, job_ref: str) -> tuple[str, list[An
     if report.get("error"):
         text = f"{job.label}'s evaluation failed {report['failures']} times: {report['error']}"
         return text, None
-    verdict = {"live": "went live", "held_back": "was held back"}.get(row.verdict or "", "")
+    said = {JobStage.LIVE: "went live", JobStage.HELD_BACK: "was held back"}
+    verdict = said.get(JobStage(row.verdict), "") if row.verdict else ""
     intro = (
         f"*Evaluation of {job.label}* ({'gate' if row.key.startswith('gate:') else 'on demand'}"
         f"{', ' + verdict if verdict else ''}, {row.finished_at:%Y-%m-%d %H:%M} UTC)\n"
         f"{headline(report)}"
     )
     return intro, report_blocks(report, intro=intro, full=True)
-
-
-def promote(
-    session_factory: SessionFactory, *, job_ref: str, user: str, notify_channel: str | None
-) -> str:
-    """Make a held-back job's model live anyway; returns the model. One guarded change."""
-    with session_factory.begin() as session:
-        job = _job(session, job_ref)
-        if job.stage != Stage.HELD_BACK or not job.callable_model:
-            raise TunebotError(f"{job.label} is not held back (it is {job.stage}).")
-        if not job_repo.advance_stage(
-            session, job_id=job.id, from_stages=[Stage.HELD_BACK], to_stage=Stage.LIVE
-        ):
-            raise TunebotError(f"{job.label} was just changed by someone else; look again.")
-        # A held-back job is by definition not the active model, so this always switches.
-        repo.set_active_model(
-            session,
-            model=ModelRef(job.provider, job.callable_model),
-            reason="promote",
-            set_by_user=user,
-            set_by_job=job.label,
-        )
-        if notify_channel:
-            text = (
-                f":arrow_up: <@{user}> made {model_names(job)} ({job.label}) live although "
-                f"its evaluation held it back. `/finetune rollback` returns to the previous model."
-            )
-            outbox.enqueue(
-                session,
-                dedupe_key=f"{job.label}:promoted:{notify_channel}",
-                kind="job_promoted",
-                channel=notify_channel,
-                payload={"text": text, "chart": None},
-            )
-        return job.callable_model
 
 
 def evaluate_now(

@@ -1,4 +1,9 @@
-"""The gate before a job goes live: callable -> evaluating -> live | held_back, each step once."""
+"""The eval gate's decisions: which held-out data a job is judged on, its evaluation started
+once, resumed after a crash, and its verdict recorded once.
+
+The job's stages, and what people are told, belong to admin.job_stages; this module only says
+what the comparison found, inside the transaction that moves the job.
+"""
 
 from __future__ import annotations
 
@@ -6,81 +11,38 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
+
+from sqlalchemy.orm import Session
 
 from admin.evaluation import run as runner
 from admin.evaluation.config import EvalDeps, ModelPair
-from admin.evaluation.heldout import load_examples
-from admin.notices import held_back_notice
-from admin.training import HOW_TO_HOLD_OUT
-from storage import eval_repo, job_repo, outbox, repo
+from admin.evaluation.heldout import HOW_TO_HOLD_OUT, load_examples
+from storage import eval_repo, repo
 from storage.models import Dataset, Evaluation, Job
 
 log = logging.getLogger(__name__)
 
 
-class Stage(StrEnum):
-    CALLABLE = "callable"
-    EVALUATING = "evaluating"
-    LIVE = "live"
-    HELD_BACK = "held_back"
-
-
 @dataclass(frozen=True)
-class GateOutcome:
-    """What the poller does next: swap (`live`), wait (`evaluating`), or nothing (held back)."""
+class Decision:
+    """What the comparison found; `passed`: the candidate scored well enough to go live."""
 
-    stage: Stage
-    report: dict[str, Any] | None = None
-    note: str | None = None  # why a job that goes live was not evaluated
+    evaluation_id: int
+    passed: bool
+    report: dict[str, Any]
+    seconds: float = 0.0
 
 
 def gate_key(job_id: int) -> str:
     return f"gate:{job_id}"
 
 
-def gate(
-    deps: EvalDeps | None,
-    *,
-    job_id: int,
-    clock: Callable[[], datetime],
-    notify_channel: str | None,
-) -> GateOutcome:
-    """Evaluate a callable job's model (or resume its evaluation) and decide; safe to call from
-    several schedulers and again after a crash."""
+def held_out_for(deps: EvalDeps | None, session: Session, job: Job) -> Dataset | str | None:
+    """The job's held-out dataset; a note saying why it goes live unevaluated; or None when
+    the gate is off (TUNEBOT_EVAL=off)."""
     if deps is None or not deps.config.enabled:
-        return GateOutcome(Stage.LIVE)
-    with deps.session_factory() as session:
-        job = session.get(Job, job_id)
-        assert job is not None and job.callable_model
-        row = eval_repo.find(session, key=gate_key(job_id))
-        heldout = _heldout(deps, session, job) if row is None else None
-    if row is None:
-        if isinstance(heldout, str):
-            return GateOutcome(Stage.LIVE, note=heldout)
-        assert isinstance(heldout, Dataset)
-        row_id = _start(deps, job, heldout)
-        if row_id is None:
-            return GateOutcome(Stage.EVALUATING)  # another scheduler claimed it
-    elif row.status == eval_repo.DONE:
-        return GateOutcome(Stage(row.verdict or Stage.HELD_BACK), row.report)
-    else:
-        row_id = row.id
-    result = runner.run(deps, row_id, clock=clock)
-    if result.busy:
-        return GateOutcome(Stage.EVALUATING)
-    if result.report is None:
-        if result.failures < deps.config.max_failures:
-            return GateOutcome(Stage.EVALUATING)  # retried on the next tick
-        report = {"error": result.error, "failures": result.failures}
-        return _decide(deps, row_id, job_id, report, Stage.HELD_BACK, clock, notify_channel)
-    verdict = Stage.LIVE if result.report["passed"] else Stage.HELD_BACK
-    return _decide(deps, row_id, job_id, result.report, verdict, clock, notify_channel, result)
-
-
-def _heldout(deps: EvalDeps, session: Any, job: Job) -> Dataset | str:
-    """The job's held-out dataset, or the note that says why it cannot be evaluated."""
+        return None
     if job.validation_dataset_id is None:
         return f"Not evaluated: {job.label} had no held-out data. {HOW_TO_HOLD_OUT}"
     dataset = repo.get_dataset(session, dataset_id=job.validation_dataset_id)
@@ -98,20 +60,70 @@ def _heldout(deps: EvalDeps, session: Any, job: Job) -> Dataset | str:
     return dataset
 
 
-def _start(deps: EvalDeps, job: Job, dataset: Dataset) -> int | None:
-    current = deps.current_model()
+def start(deps: EvalDeps, session: Session, job: Job, dataset: Dataset) -> int:
+    """Create the job's evaluation, in the transaction whose guarded move claimed it."""
     assert job.callable_model is not None
-    with deps.session_factory.begin() as session:
-        # The guarded stage change is the claim: one scheduler creates the evaluation.
-        if not job_repo.advance_stage(
-            session, job_id=job.id, from_stages=[Stage.CALLABLE], to_stage=Stage.EVALUATING
-        ):
+    current = deps.current_model()
+    row = eval_repo.create_evaluation(
+        session, values=_values(deps, gate_key(job.id), job, dataset, current)
+    )
+    assert row is not None
+    return row.id
+
+
+def resume(deps: EvalDeps, *, job_id: int, clock: Callable[[], datetime]) -> Decision | None:
+    """Carry the job's evaluation on; its decision once every answer is in (or it failed too
+    often), None while it runs elsewhere or will be retried on the next tick."""
+    with deps.session_factory() as session:
+        row = eval_repo.find(session, key=gate_key(job_id))
+        if row is None:
+            return None  # the move to evaluating has not committed yet
+        row_id = row.id
+        if row.status == eval_repo.DONE:
+            return _stored(row)
+    result = runner.run(deps, row_id, clock=clock)
+    if result.busy:
+        return None
+    if result.report is None:
+        if result.failures < deps.config.max_failures:
             return None
-        row = eval_repo.create_evaluation(
-            session, values=_values(deps, gate_key(job.id), job, dataset, current)
-        )
-        assert row is not None
-        return row.id
+        failed = {"error": result.error, "failures": result.failures}
+        return Decision(row_id, False, failed)
+    return Decision(row_id, bool(result.report["passed"]), result.report, result.seconds)
+
+
+def record(
+    deps: EvalDeps,
+    session: Session,
+    decision: Decision,
+    *,
+    verdict: str,
+    now: datetime,
+) -> Decision:
+    """Store the decision, with its timings and the stage it sends the job to (`verdict`),
+    unless one is stored already; returns the stored one. The caller's guarded move of the job,
+    in the same transaction, makes what follows happen once (a decision stored before a crash
+    is carried out by the next tick)."""
+    row = session.get(Evaluation, decision.evaluation_id, populate_existing=True)
+    assert row is not None
+    report = finalise(decision.report, row, now, decision.seconds)
+    if row.status == eval_repo.DONE or not eval_repo.finish(
+        session,
+        evaluation_id=decision.evaluation_id,
+        verdict=verdict,
+        report=report,
+        seconds=decision.seconds,
+        now=now,
+    ):
+        session.refresh(row)
+        return _stored(row)
+    log.info("evaluation %s decided %s", decision.evaluation_id, verdict)
+    return Decision(row.id, decision.passed, report, decision.seconds)
+
+
+def _stored(row: Evaluation) -> Decision:
+    report = dict(row.report or {})
+    return Decision(row.id, bool(report.get("passed")), report, row.busy_seconds or 0.0)
 
 
 def _values(
@@ -127,52 +139,6 @@ def _values(
         "current_model": current[1],
         "examples": deps.config.max_examples,
     }
-
-
-def _decide(
-    deps: EvalDeps,
-    row_id: int,
-    job_id: int,
-    report: dict[str, Any],
-    verdict: Stage,
-    clock: Callable[[], datetime],
-    notify_channel: str | None,
-    result: runner.RunResult | None = None,
-) -> GateOutcome:
-    now = clock()
-    with deps.session_factory.begin() as session:
-        row = session.get(Evaluation, row_id)
-        assert row is not None
-        report = finalise(report, row, now, result.seconds if result else 0.0)
-        if not eval_repo.finish(
-            session,
-            evaluation_id=row_id,
-            verdict=verdict,
-            report=report,
-            seconds=result.seconds if result else 0.0,
-            now=now,
-        ):
-            return GateOutcome(Stage.EVALUATING)  # another runner recorded it; read next tick
-        if verdict == Stage.HELD_BACK:
-            # Held back, its record and its announcement commit together or not at all.
-            job_repo.advance_stage(
-                session, job_id=job_id, from_stages=[Stage.EVALUATING], to_stage=Stage.HELD_BACK
-            )
-            job = session.get(Job, job_id, populate_existing=True)
-            assert job is not None
-            deployed = deps.bills_while_deployed(job.provider)
-            for channel, payload in held_back_notice(
-                job, report, notify_channel, deployed=deployed
-            ):
-                outbox.enqueue(
-                    session,
-                    dedupe_key=f"{job.label}:held_back:{channel}",
-                    kind="job_held_back",
-                    channel=channel,
-                    payload=payload,
-                )
-    log.info("job %s: evaluation %s decided %s", job_id, row_id, verdict)
-    return GateOutcome(verdict, report)
 
 
 def finalise(

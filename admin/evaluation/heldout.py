@@ -8,6 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+# Said wherever a job turns out to have no held-out data.
+HOW_TO_HOLD_OUT = (
+    "Add held-out data with `split=0.1` when you add the dataset, or `validation=ds-N` "
+    "when you train."
+)
+
 # What a chat API accepts in a message; dataset-only keys (`weight`) are left out.
 _MESSAGE_KEYS = ("role", "content", "name", "tool_calls", "tool_call_id")
 
