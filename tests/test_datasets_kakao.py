@@ -185,13 +185,13 @@ def test_conversion_counts_what_was_dropped() -> None:
 
 def test_pc_lines_that_only_read_like_notices_stay_in_the_message() -> None:
     text = "--------------- Friday, January 5, 2024 ---------------\n"
-    text += "[A] [3:12 PM] where were you?\n[B] [3:13 PM] home\nI left.\nMom invited us over.\n"
-    text += "Jun left.\n[A] [3:14 PM] ok\n"
+    text += "[A] [3:12 PM] where were you?\n[B] [3:13 PM] home\nJun left.\nso it is quiet\n"
+    text += "I left.\nMom invited us over.\nSora left.\n\nMinji invited 수지 and 지민.\n"
+    text += "[A] [3:14 PM] ok\n"
     (example,) = _examples(text.encode(), assistant="B")
-    assert _turns(example) == [
-        ("user", "where were you?"),
-        ("assistant", "home\nI left.\nMom invited us over."),
-    ]
+    # "Jun left." has more of the message after it; the last two notices have none.
+    kept = "home\nJun left.\nso it is quiet\nI left.\nMom invited us over."
+    assert _turns(example) == [("user", "where were you?"), ("assistant", kept)]
 
 
 def test_a_message_that_ends_like_a_notice_is_kept() -> None:

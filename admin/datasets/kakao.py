@@ -45,7 +45,8 @@ def parse_txt(lines: Iterable[str], variant: str, dropped: Counter[str]) -> Iter
 
     A message ends at the next message, notice, day line or timestamp alone, so none of
     those is ever glued onto it, and dropping one (a notice, a photo) never takes the
-    message after it along.
+    message after it along. PC exports write notices on a line of their own, with no
+    timestamp: the ones between a message's text and the next message are dropped.
     """
     day: date | None = None
     pending: KakaoMessage | None = None
@@ -57,7 +58,7 @@ def parse_txt(lines: Iterable[str], variant: str, dropped: Counter[str]) -> Iter
             extra.append(line)
             continue
         if pending is not None:
-            yield from _kept(pending, extra, dropped)
+            yield from _kept(pending, extra, variant, dropped)
             pending, extra = None, []
         if parsed.kind is LineKind.MESSAGE:
             pending = KakaoMessage(number, parsed.time, parsed.speaker, parsed.text)
@@ -66,13 +67,26 @@ def parse_txt(lines: Iterable[str], variant: str, dropped: Counter[str]) -> Iter
         elif line.strip():  # a notice, or the export's header above the first message
             dropped["system_lines"] += 1
     if pending is not None:
-        yield from _kept(pending, extra, dropped)
+        yield from _kept(pending, extra, variant, dropped)
 
 
-def _kept(message: KakaoMessage, extra: list[str], dropped: Counter[str]) -> Iterator[KakaoMessage]:
+def _kept(
+    message: KakaoMessage, extra: list[str], variant: str, dropped: Counter[str]
+) -> Iterator[KakaoMessage]:
+    if variant == "kakao_pc":
+        extra = _without_trailing_notices(extra, dropped)
     text = "\n".join([message.text, *extra]).strip()
     if not _is_dropped(message.speaker, text, dropped):
         yield replace(message, text=text)
+
+
+def _without_trailing_notices(extra: list[str], dropped: Counter[str]) -> list[str]:
+    # Only trailing ones: a notice-like line with more of the message after it was typed.
+    end = len(extra)
+    while end and (not extra[end - 1].strip() or is_notice(extra[end - 1])):
+        end -= 1
+        dropped["system_lines"] += bool(extra[end].strip())
+    return extra[:end]
 
 
 def _is_dropped(speaker: str, text: str, dropped: Counter[str]) -> bool:

@@ -8,12 +8,11 @@ from datetime import date, datetime
 from enum import StrEnum
 
 from admin.datasets.kakao_en import MONTHS, is_day_line, parse_line, timestamp
-from admin.datasets.kakao_notices import is_notice
 
 # The shapes, from public exports (tests/fixtures/kakao/README.md names them):
 #   PC         --------------- 2024년 1월 5일 금요일 ---------------   [Name] [오후 3:12] text
 #              --------------- Friday, January 5, 2024 ---------------  [Name] [3:12 PM] text
-#              notices alone on a line: "A님이 나갔습니다.", "A invited B.", "A left."
+#              notices alone on a line, read as text here: "A님이 나갔습니다.", "A left."
 #   Android    2024년 1월 5일 오후 3:12, Name : text    notice "2024년 1월 5일 오후 3:12, A님이 ..."
 #              a timestamp alone ("2024년 1월 5일 오후 3:12") starts a day
 #   iOS        2024. 1. 5. 오후 3:12, Name : text (or 15:12)    notice "2024. 1. 5. 오후 3:12: ..."
@@ -35,7 +34,7 @@ KO_WEEKDAY = re.compile(r"^" + _KO_DATE + r" [월화수목금토일]요일$")
 
 class LineKind(StrEnum):
     MESSAGE = "message"  # the first line of a message; the text may go on over the next lines
-    NOTICE = "notice"  # invited, left, joined...: dropped, and it ends the message before it
+    NOTICE = "notice"  # a timestamped notice (invited, left...): dropped, ends the message
     DAY = "day"  # a day separator, or a timestamp alone: ends the message before it
     TEXT = "text"  # anything else: the export's header, or a further line of a message
 
@@ -65,7 +64,7 @@ def pc_line(line: str, day: date | None) -> Line:
         return Line(LineKind.MESSAGE, when, m["name"].strip(), m["text"], platform="kakao_pc")
     if m := PC_DAY.match(line):
         return Line(LineKind.DAY, day=_pc_day(m), platform="kakao_pc")
-    return Line(LineKind.NOTICE) if is_notice(line) else TEXT
+    return TEXT  # PC notices have no timestamp: parse_txt tells them from a message's text
 
 
 def mobile_line(line: str) -> Line:

@@ -59,7 +59,9 @@ def is_notice(text: str, speaker: str | None = None) -> bool:
         return who == speaker.strip()
     if who.split()[0].casefold() in _NOT_NAMES:
         return False
-    return whom is None or not whom.islower()  # "Mom invited us over." is talk too
+    # "Mom invited us over." is talk too; names carry a capital or no case (수지) at all.
+    words = (whom or "").replace(",", " ").split()
+    return not any(word.islower() and word != "and" for word in words)
 
 
 def is_placeholder(text: str) -> bool:
