@@ -10,7 +10,8 @@ import re
 #   채팅방 관리자가 A님을 내보냈습니다.
 #   A invited B and C.   A left.   A left this chatroom.   A joined this chatroom.
 # Mobile exports put them after a timestamp with no "Name : "; the PC .txt export writes them
-# on a line of their own, so there a line counts as a notice only when the whole line is one.
+# on a line of their own, so there a line is one only when the whole line is (and, see
+# kakao.parse_txt, when no more of a message follows it).
 _KOREAN_NOTICE = re.compile(
     r"^(?:.+님이 (?:들어왔습니다|나갔습니다|입장했습니다|퇴장했습니다)"
     r"|.+님이 .+님을 초대했습니다"
