@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 try:  # tests/ may or may not be a package; the helpers import either way
     from tests.datasets_helpers import KAKAO_CSV, codes, kakao_csv_lines
 except ImportError:
@@ -179,3 +181,45 @@ def test_conversion_counts_what_was_dropped() -> None:
     report = analyze(ANDROID_TXT.encode(), assistant="나")
     assert report.conversion["media_messages"] == 2
     assert report.conversion["system_lines"] >= 1
+
+
+def test_pc_lines_that_only_read_like_notices_stay_in_the_message() -> None:
+    text = "--------------- Friday, January 5, 2024 ---------------\n"
+    text += "[A] [3:12 PM] where were you?\n[B] [3:13 PM] home\nJun left.\nso it is quiet\n"
+    text += "I left.\nMom invited us over.\nSora left.\n\nMinji invited 수지 and 지민.\n"
+    text += "[A] [3:14 PM] ok\n"
+    (example,) = _examples(text.encode(), assistant="B")
+    # "Jun left." has more of the message after it; the last two notices have none.
+    kept = "home\nJun left.\nso it is quiet\nI left.\nMom invited us over."
+    assert _turns(example) == [("user", "where were you?"), ("assistant", kept)]
+
+
+def test_a_message_that_ends_like_a_notice_is_kept() -> None:
+    text = "2024. 1. 5. 오후 3:12, 민지 : 뭐 했어?\n"
+    text += "2024. 1. 5. 오후 3:13, 준 : 어제 친구를 초대했습니다.\n"
+    (example,) = _examples(text.encode(), assistant="준")
+    assert _turns(example) == [("user", "뭐 했어?"), ("assistant", "어제 친구를 초대했습니다.")]
+
+
+def test_a_message_whose_text_starts_on_the_next_line() -> None:
+    text = "2024. 1. 5. 오후 3:12, 민지 :\n목록\n- 우유\n2024. 1. 5. 오후 3:13, 준 : 알겠어\n"
+    (example,) = _examples(text.encode(), assistant="준")
+    assert _turns(example) == [("user", "목록\n- 우유"), ("assistant", "알겠어")]
+
+
+PLACEHOLDERS = (
+    "사진", "사진 3장", "(사진)", "<사진>", "동영상", "이모티콘", "(이모티콘)", "음성메시지",
+    "파일: 회의록.pdf", "삭제된 메시지입니다.", "Photo", "3 photos", "(Photo)", "<Photo>",
+    "<Photo Unread>", "<Video Unread>", "Emoticons", "File: notes.pdf",
+    "This message was deleted.",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("placeholder", PLACEHOLDERS)
+def test_a_placeholder_alone_is_dropped_and_the_next_message_kept(placeholder: str) -> None:
+    text = (
+        f"2024년 1월 5일 오후 3:12, 민지 : 봐봐\n2024년 1월 5일 오후 3:12, 민지 : {placeholder}\n"
+    )
+    text += "2024년 1월 5일 오후 3:13, 준 : 예쁘다\n2024년 1월 5일 오후 3:14, 준 : 사진 보여줘\n"
+    (example,) = _examples(text.encode(), assistant="준")
+    assert _turns(example) == [("user", "봐봐"), ("assistant", "예쁘다\n사진 보여줘")]

@@ -4,30 +4,11 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 
-from admin.datasets import analyze, detect_format, list_speakers, prepare
+from admin.datasets import detect_format, prepare
 from admin.datasets.kakao_en import parse_line
-
-FIXTURES = Path(__file__).parent / "fixtures" / "kakao_en"
-# fixture -> the variant detection reports (the file shapes are described in the README)
-SHAPES = {
-    "android.txt": "kakao_android",
-    "android_2015.txt": "kakao_android",
-    "ios.txt": "kakao_ios",
-    "ios_24h.txt": "kakao_ios",
-}
-EXPECTED = [
-    [
-        ("user", "Are you free tonight?"),
-        ("assistant", "Maybe\nLet me check first"),
-        ("user", "ok, tell me by 6 : )"),
-        ("assistant", "Sure, 7 works."),
-    ],
-    [("user", "Good morning"), ("assistant", "Morning!")],
-]
 
 
 def _turns(source: bytes, **options: object) -> list[list[tuple[str, str]]]:
@@ -36,28 +17,7 @@ def _turns(source: bytes, **options: object) -> list[list[tuple[str, str]]]:
     return [[(m["role"], m["content"]) for m in e["messages"][1:]] for e in examples]
 
 
-@pytest.mark.parametrize("name", sorted(SHAPES))
-def test_english_export_is_detected(name: str) -> None:
-    assert detect_format((FIXTURES / name).read_bytes(), name) == SHAPES[name]
-
-
-@pytest.mark.parametrize("name", sorted(SHAPES))
-def test_english_export_converts_like_a_korean_one(name: str) -> None:
-    # Notices (invited, left), media (Photo, Emoticons, <Video>) and deleted messages are
-    # dropped, multi-line messages kept, and the overnight silence starts a new example.
-    assert _turns((FIXTURES / name).read_bytes(), assistant="Jun Park") == EXPECTED
-
-
-@pytest.mark.parametrize("name", sorted(SHAPES))
-def test_english_export_speakers_exclude_notices(name: str) -> None:
-    assert list_speakers((FIXTURES / name).read_bytes()) == [("Jun Park", 3), ("Minji", 3)]
-
-
-@pytest.mark.parametrize("name", sorted(SHAPES))
-def test_english_export_counts_what_was_dropped(name: str) -> None:
-    report = analyze((FIXTURES / name).read_bytes(), assistant="Jun Park")
-    assert report.conversion["media_messages"] == 3
-    assert report.conversion["system_lines"] >= 2  # invited, left (and the export header)
+# Whole exports from every English-language app are in test_datasets_kakao_shapes.py.
 
 
 def test_android_at_shape() -> None:

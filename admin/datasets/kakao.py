@@ -3,52 +3,17 @@
 from __future__ import annotations
 
 import csv
-import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import date, datetime
 
-from admin.datasets.kakao_en import MEDIA_EN, is_day_line, parse_line
+from admin.datasets.kakao_lines import LineKind, classify, mobile_line, pc_line
+from admin.datasets.kakao_notices import is_notice, is_placeholder
 from admin.datasets.report import Issue
 
-_AMPM = r"(?:(?P<ampm>오전|오후|AM|PM) ?)?"
-PC_MESSAGE = re.compile(
-    r"^\[(?P<name>[^\]]*)\] \[(?:(?P<ampm>오전|오후) )?(?P<h>\d{1,2}):(?P<mi>\d{2})"
-    r"(?: (?P<ampm2>AM|PM))?\] ?(?P<text>.*)$"
-)
-PC_DATE = re.compile(r"^-{3,} (?P<y>\d{4})년 (?P<mo>\d{1,2})월 (?P<d>\d{1,2})일 \S* ?-{3,}$")
-PC_DATE_EN = re.compile(r"^-{3,} \w+, (?P<mon>\w+) (?P<d>\d{1,2}), (?P<y>\d{4}) -{3,}$")
-ANDROID_MESSAGE = re.compile(
-    r"^(?P<y>\d{4})년 (?P<mo>\d{1,2})월 (?P<d>\d{1,2})일 "
-    + _AMPM
-    + r"(?P<h>\d{1,2}):(?P<mi>\d{2}), (?P<rest>.*)$"
-)
-IOS_MESSAGE = re.compile(
-    r"^(?P<y>\d{4})\. (?P<mo>\d{1,2})\. (?P<d>\d{1,2})\.? "
-    + _AMPM
-    + r"(?P<h>\d{1,2}):(?P<mi>\d{2}), (?P<rest>.*)$"
-)
-# Day separators of the mobile exports, and the header KakaoTalk writes above every export.
-DATE_ONLY = re.compile(
-    r"^(\d{4}년 \d{1,2}월 \d{1,2}일 \S+요일|\d{4}\. \d{1,2}\. \d{1,2}\. \S+요일)$"
-)
-HEADER = re.compile(r"(님과 카카오톡 대화|카카오톡 대화$|^저장한 날짜 ?:|^Date Saved ?:|^Talk_)")
-SYSTEM = re.compile(
-    r"(님이 들어왔습니다|님이 나갔습니다|초대했습니다|내보냈습니다|님이 입장했습니다|"
-    r"님이 퇴장했습니다|채팅방 관리자가|joined this chatroom|left this chatroom|"
-    r"invited .+ to the chatroom|has been removed from)\.?$"
-)
-MEDIA = re.compile(
-    r"^(사진|사진 \d+장|이모티콘|\(이모티콘\)|동영상|음성메시지|삭제된 메시지입니다\.?|파일: .*|"
-    r"메시지가 삭제되었습니다\.?)$"
-)
 CSV_HEADER = ("date", "user", "message")
 _CSV_TIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y. %m. %d. %H:%M", "%Y/%m/%d %H:%M")
-_MONTH_NAMES = (
-    "january february march april may june july august september october november december"
-)
-_MONTHS = {name: number for number, name in enumerate(_MONTH_NAMES.split(), 1)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,134 +29,76 @@ def sniff_txt(text: str) -> str | None:
     english: str | None = None
     for line in text.splitlines()[:400]:
         line = line.rstrip("\r")
-        if PC_MESSAGE.match(line) or PC_DATE.match(line) or PC_DATE_EN.match(line):
+        if pc_line(line, None).kind in (LineKind.MESSAGE, LineKind.DAY):
             return "kakao_pc"
-        if ANDROID_MESSAGE.match(line):
-            return "kakao_android"
-        if IOS_MESSAGE.match(line):
-            return "kakao_ios"
-        en = parse_line(line)
-        if en is not None and " : " in en.rest and not en.notice:
-            if en.platform is not None:
-                return en.platform
-            english = "kakao_ios"  # only "May" so far: either app; both read the same
+        parsed = mobile_line(line)
+        if parsed.kind is not LineKind.MESSAGE:
+            continue
+        if parsed.platform is not None:
+            return parsed.platform
+        english = "kakao_ios"  # only "May" so far: either app; both read the same
     return english
 
 
-def _clock(h: str, mi: str, ampm: str | None) -> tuple[int, int]:
-    hour = int(h) % 12 if ampm else int(h)
-    if ampm in ("오후", "PM"):
-        hour += 12
-    return hour, int(mi)
+def parse_txt(lines: Iterable[str], variant: str, dropped: Counter[str]) -> Iterator[KakaoMessage]:
+    """Messages of a .txt export; the lines after a message's first are joined with newlines.
+
+    A message ends at the next message, notice, day line or timestamp alone, so none of
+    those is ever glued onto it, and dropping one (a notice, a photo) never takes the
+    message after it along. PC exports write notices on a line of their own, with no
+    timestamp: the ones between a message's text and the next message are dropped.
+    """
+    day: date | None = None
+    pending: KakaoMessage | None = None
+    extra: list[str] = []
+    for number, raw in enumerate(lines, 1):
+        line = raw.rstrip("\r\n")
+        parsed = classify(line, variant, day)
+        if parsed.kind is LineKind.TEXT and pending is not None:
+            extra.append(line)
+            continue
+        if pending is not None:
+            yield from _kept(pending, extra, variant, dropped)
+            pending, extra = None, []
+        if parsed.kind is LineKind.MESSAGE:
+            pending = KakaoMessage(number, parsed.time, parsed.speaker, parsed.text)
+        elif parsed.kind is LineKind.DAY:
+            day = parsed.day
+        elif line.strip():  # a notice, or the export's header above the first message
+            dropped["system_lines"] += 1
+    if pending is not None:
+        yield from _kept(pending, extra, variant, dropped)
+
+
+def _kept(
+    message: KakaoMessage, extra: list[str], variant: str, dropped: Counter[str]
+) -> Iterator[KakaoMessage]:
+    if variant == "kakao_pc":
+        extra = _without_trailing_notices(extra, dropped)
+    text = "\n".join([message.text, *extra]).strip()
+    if not _is_dropped(message.speaker, text, dropped):
+        yield replace(message, text=text)
+
+
+def _without_trailing_notices(extra: list[str], dropped: Counter[str]) -> list[str]:
+    # Only trailing ones: a notice-like line with more of the message after it was typed.
+    end = len(extra)
+    while end and (not extra[end - 1].strip() or is_notice(extra[end - 1])):
+        end -= 1
+        dropped["system_lines"] += bool(extra[end].strip())
+    return extra[:end]
 
 
 def _is_dropped(speaker: str, text: str, dropped: Counter[str]) -> bool:
-    if not speaker or SYSTEM.search(text) or _is_invite(speaker, text):
+    if not speaker or is_notice(text, speaker):
         dropped["system_lines"] += 1
-        return True
-    if MEDIA.match(text.strip()) or MEDIA_EN.match(text.strip()):
+    elif is_placeholder(text):
         dropped["media_messages"] += 1
-        return True
-    if not text.strip():
+    elif not text.strip():
         dropped["empty_messages"] += 1
-        return True
-    return False
-
-
-def _is_invite(speaker: str, text: str) -> bool:
-    # English exports put notices under the inviter's name: "A","A invited B and C."
-    return text.startswith(f"{speaker} invited ") and text.rstrip().endswith(".")
-
-
-def parse_txt(lines: Iterable[str], variant: str, dropped: Counter[str]) -> Iterator[KakaoMessage]:
-    """Messages of a .txt export; lines that continue a message are joined with newlines."""
-    day: tuple[int, int, int] | None = None
-    pending: KakaoMessage | None = None
-    extra: list[str] = []
-
-    def flush() -> Iterator[KakaoMessage]:
-        if pending is not None:
-            text = "\n".join([pending.text, *extra]).rstrip()
-            if not _is_dropped(pending.speaker, text, dropped):
-                yield KakaoMessage(pending.line, pending.time, pending.speaker, text)
-
-    for number, raw in enumerate(lines, 1):
-        line = raw.rstrip("\r\n")
-        header = _message_header(line, variant, day)
-        if header is not None:
-            yield from flush()
-            message, is_system = header
-            pending, extra = (None if is_system else replace(message, line=number)), []
-            dropped["system_lines"] += is_system
-            continue
-        new_day = _day_line(line)
-        if new_day is not None or DATE_ONLY.match(line) or _english_day(line, variant):
-            yield from flush()
-            pending, extra, day = None, [], new_day or day
-            continue
-        if pending is None or (variant == "kakao_pc" and SYSTEM.search(line)):
-            # The export header, or a PC notice (joins, leaves) that has no timestamp.
-            yield from flush()
-            pending, extra = None, []
-            dropped["system_lines"] += bool(line.strip())
-            continue
-        extra.append(line)
-    yield from flush()
-
-
-def _english_day(line: str, variant: str) -> bool:
-    if variant == "kakao_pc":
+    else:
         return False
-    en = parse_line(line) if line[:1].isalnum() else None
-    return is_day_line(line) or (en is not None and not en.rest and not en.notice)
-
-
-def _day_line(line: str) -> tuple[int, int, int] | None:
-    if m := PC_DATE.match(line):
-        return int(m["y"]), int(m["mo"]), int(m["d"])
-    if (m := PC_DATE_EN.match(line)) and m["mon"].lower() in _MONTHS:
-        return int(m["y"]), _MONTHS[m["mon"].lower()], int(m["d"])
-    return None
-
-
-def _message_header(
-    line: str, variant: str, day: tuple[int, int, int] | None
-) -> tuple[KakaoMessage, bool] | None:
-    """(message, is_system) when the line starts a new message or a timestamped notice."""
-    if variant == "kakao_pc":
-        m = PC_MESSAGE.match(line)
-        if not m:
-            return None
-        hour, minute = _clock(m["h"], m["mi"], m["ampm"] or m["ampm2"])
-        when = _stamp(*day, hour, minute) if day else None
-        return KakaoMessage(0, when, m["name"].strip(), m["text"]), False
-    m = (ANDROID_MESSAGE if variant == "kakao_android" else IOS_MESSAGE).match(line)
-    if not m:
-        return _english_header(line)
-    hour, minute = _clock(m["h"], m["mi"], m["ampm"])
-    stamp = _stamp(int(m["y"]), int(m["mo"]), int(m["d"]), hour, minute)
-    speaker, sep, text = m["rest"].partition(" : ")
-    if not sep:
-        return KakaoMessage(0, stamp, "", m["rest"]), True
-    return KakaoMessage(0, stamp, speaker.strip(), text), False
-
-
-def _english_header(line: str) -> tuple[KakaoMessage, bool] | None:
-    en = parse_line(line) if line[:1].isalnum() else None
-    if en is None or not (en.rest or en.notice):
-        return None  # not a timestamp, or a day line
-    speaker, sep, text = en.rest.partition(" : ")
-    if en.notice or not sep:
-        return KakaoMessage(0, en.time, "", en.rest), True
-    return KakaoMessage(0, en.time, speaker.strip(), text), False
-
-
-def _stamp(year: int, month: int, day: int, hour: int, minute: int) -> datetime | None:
-    # An impossible date or time just loses its timestamp (no silence split there).
-    try:
-        return datetime(year, month, day, hour, minute)
-    except ValueError:
-        return None
+    return True
 
 
 def is_csv_header(row: list[str]) -> bool:

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-# The shapes below come from public exports (see the README's "Datasets" section):
+# The shapes below come from public exports (tests/fixtures/kakao/README.md names them):
 #   Android (current)  January 5, 2024, 3:12 PM, Name : text      and  "... 2024 at 3:12 PM, ..."
 #   Android (2015)     8:34pm, July 9, 2015, Name : text          day line "8:34pm, July 9, 2015"
 #   iOS                Jan 5, 2024, 3:12 PM, Name : text          notice "Jan 5, 2024, 3:16 PM: ..."
@@ -52,7 +52,7 @@ def parse_line(line: str) -> EnglishLine | None:
     hour, minute = int(m["h"]), int(m["mi"])
     if m["ampm"]:
         hour = hour % 12 + (12 if m["ampm"][0] in "Pp" else 0)
-    when = _stamp(int(m["y"]), month, int(m["d"]), hour, minute)
+    when = timestamp(int(m["y"]), month, int(m["d"]), hour, minute)
     rest = m["rest"] or ""
     return EnglishLine(when, rest[2:], rest.startswith(":"), _platform(m["mon"], time_first))
 
@@ -68,18 +68,9 @@ def is_day_line(line: str) -> bool:
     return bool(WEEKDAY.match(line))
 
 
-def _stamp(year: int, month: int, day: int, hour: int, minute: int) -> datetime | None:
+def timestamp(year: int, month: int, day: int, hour: int, minute: int) -> datetime | None:
+    # An impossible date or time just loses its timestamp (no silence split there).
     try:
         return datetime(year, month, day, hour, minute)
     except ValueError:
         return None
-
-
-# Media placeholders and deleted messages as the English apps write them: "Photo", "<Photo>"
-# (Android 2015), "(Photo)" (Mac 2015), "photo" (iOS 2015), "3 photos", "Emoticons", ...
-MEDIA_EN = re.compile(
-    r"^[<(]?(?:photos?|\d+ photos|videos?|emoticons?|stickers?|voice (?:message|note)|audio|"
-    r"file: .*|(?:this|the) message (?:was|has been) deleted\.?|deleted message\.?|"
-    r"message deleted\.?)[>)]?$",
-    re.IGNORECASE,
-)
