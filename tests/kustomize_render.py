@@ -87,7 +87,9 @@ def _build(folder: Path, objects: list[Obj], *, component: bool) -> list[Obj]:
         _patch(folder, patch, objects)
     if "namespace" in kustomization:
         for obj in objects:
-            if obj["kind"] not in CLUSTER_SCOPED:
+            if obj["kind"] == "Namespace":  # kustomize renames the namespace itself
+                obj["metadata"]["name"] = kustomization["namespace"]
+            elif obj["kind"] not in CLUSTER_SCOPED:
                 obj["metadata"]["namespace"] = kustomization["namespace"]
     for image in kustomization.get("images", []):
         for obj in objects:
