@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -57,6 +57,9 @@ def fetch_file(
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or parts.hostname not in allowed_hosts(slack_api_url):
         raise FileRefused(f"Slack gave no download address for `{name}` that tunebot trusts.")
+    # Slack percent-encodes the name in the URL; anything left unencoded (a space, Korean)
+    # would make the HTTP client refuse it, so it is encoded here, and `%` kept as it is.
+    url = quote(url, safe=":/?#[]@!$&'()*+,;=%~")
     request = urllib.request.Request(url, headers={"Authorization": f"Bearer {client.token}"})
     # The original extension travels with the bytes: format detection takes it as a hint.
     handle, temp = tempfile.mkstemp(prefix="upload-", suffix=Path(name).suffix[:16], dir=workdir)

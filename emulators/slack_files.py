@@ -6,6 +6,7 @@ import mimetypes
 import time
 from pathlib import PurePosixPath
 from typing import Any
+from urllib.parse import quote
 
 from emulators._wire import Request, Response
 from emulators.slack_state import Params, SlackError, Workspace, json_param, required
@@ -62,8 +63,9 @@ def file_object(
         "public_url_shared": False,
         "display_as_bot": False,
         "username": "",
-        "url_private": f"{private}/{name}",
-        "url_private_download": f"{private}/download/{name}",
+        # Slack percent-encodes the file's name in its URLs (spaces, Korean, ...).
+        "url_private": f"{private}/{quote(name)}",
+        "url_private_download": f"{private}/download/{quote(name)}",
         "permalink": f"https://{ws.domain}.slack.com/files/{user_id}/{file_id}/{name}",
         "channels": [],
         "groups": [],
@@ -180,6 +182,7 @@ def serve_private(ws: Workspace, request: Request, bot_token: str) -> Response:
         obj, data = ws.files[file_id], ws.file_data[file_id]
     headers = {
         "Content-Type": obj["mimetype"],
-        "Content-Disposition": f'attachment; filename="{obj["name"]}"',
+        # RFC 6266/5987: a name outside ASCII travels percent-encoded as UTF-8.
+        "Content-Disposition": f"attachment; filename*=UTF-8''{quote(obj['name'])}",
     }
     return Response(200, data, headers)

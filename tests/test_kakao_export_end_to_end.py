@@ -72,7 +72,8 @@ def box(database_url: str) -> Iterator[Sandbox]:
 
 def test_an_ios_export_dmed_to_the_bot_keeps_every_turn_and_no_notice(box: Sandbox) -> None:
     dm = box.slack.open_dm(ADMIN)
-    file = box.slack.add_file(ADMIN, "KakaoTalk_Chat_minji.txt", EXPORT)
+    # The name a phone gives an export: Korean, with spaces (percent-encoded in url_private).
+    file = box.slack.add_file(ADMIN, "KakaoTalk_20240107_0930_민지와 대화.txt", EXPORT)
     ts = box.slack.post_as_user(ADMIN, dm, 'assistant="Jun Park"', files=[file]).ts
 
     def reply() -> str | None:
