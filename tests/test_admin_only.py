@@ -13,10 +13,8 @@ from bot import job_views, upload_views
 from bot.datasets import PICK_ACTION, encode_pending
 from emulators.sandbox import Sandbox
 from storage.models import AuditEntry, Dataset, Job
-from tests.test_dataset_intake import chat_jsonl, final_reply, send
+from tests.sandbox_helpers import ADMIN, NOTIFY, chat_jsonl, final_reply, send
 
-ADMIN = "UADMIN001"
-NOTIFY = "C0NOTIFY01"
 MODEL = "gpt-4o-mini-2024-07-18"
 
 
