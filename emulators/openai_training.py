@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import base64
 import copy
-import json
 import zlib
 from typing import Any
 
-from admin.tokens import count_messages, count_text
 from emulators.openai_files import store
 from emulators.openai_jobs import add_event, get
 from emulators.openai_models import add_model, base_of
 from emulators.openai_state import Json, State, now
+from emulators.openai_tokens import billed_tokens
 
 STATUSES = ("validating_files", "queued", "running", "paused", "succeeded", "failed", "cancelled")
 TERMINAL = ("succeeded", "failed", "cancelled")
@@ -37,40 +36,6 @@ def default_epochs(n_examples: int) -> int:
     if n_examples * 3 > 25_000:
         return max(1, 25_000 // n_examples)
     return 3
-
-
-def billed_tokens(data: bytes, model: str) -> tuple[int, int]:
-    """(tokens billed per epoch, examples) of a training file, counted as the cookbook does:
-    3 per message, its strings encoded, 1 per name, 3 to prime the reply; prompt/completion
-    pairs as their two texts. Truncation at the training context is not emulated."""
-    tokens = examples = 0
-    for line in data.decode("utf-8", errors="replace").splitlines():
-        if not line.strip():
-            continue
-        examples += 1
-        try:
-            example = json.loads(line)
-        except ValueError:
-            tokens += len(line) // 4
-            continue
-        tokens += _example_tokens(example, model) if isinstance(example, dict) else 0
-    return tokens, examples
-
-
-def _example_tokens(example: Json, model: str) -> int:
-    if isinstance(example.get("messages"), list):
-        return count_messages(_dicts(example["messages"]), model)
-    if isinstance(example.get("input"), dict):  # preference (DPO): prompt, then both replies
-        messages = _dicts(example["input"].get("messages"))
-        for key in ("preferred_output", "non_preferred_output"):
-            messages += _dicts(example.get(key))
-        return count_messages(messages, model)
-    texts = (example.get("prompt"), example.get("completion"))
-    return sum(count_text(t, model) for t in texts if isinstance(t, str))
-
-
-def _dicts(value: Any) -> list[Json]:
-    return [m for m in value if isinstance(m, dict)] if isinstance(value, list) else []
 
 
 def _resolve_auto(state: State, job: Json) -> None:

@@ -1,10 +1,12 @@
-"""Fixtures: a fresh database per test on SQLite and on PostgreSQL, and the bot sandbox."""
+"""Fixtures shared by the test modules: a fresh database per test on SQLite and on PostgreSQL,
+the bot sandbox, and the tiny model the local-training tests train."""
 
 from __future__ import annotations
 
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import openai
@@ -90,3 +92,50 @@ def sandbox(database_url: str) -> Iterator[Sandbox]:
 
     with Sandbox.open(database_url=database_url) as box:
         yield box
+
+
+@pytest.fixture
+def box(database_url: str) -> Iterator[Sandbox]:
+    """The sandbox with an admin (`ADMIN`) and a channel for job notices (`NOTIFY`)."""
+    from emulators.sandbox import Sandbox
+    from tests.sandbox_helpers import ADMIN, NOTIFY
+
+    with Sandbox.open(
+        database_url=database_url, admins=frozenset({ADMIN}), notify_channel=NOTIFY
+    ) as b:
+        b.slack.add_user("admin", user_id=ADMIN)
+        b.slack.add_channel("ml", channel_id=NOTIFY)
+        yield b
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny Llama chat model folder, built once per test session (tests only read it)."""
+    from emulators.tiny_model import build_tiny_model
+    from tests.local_helpers import QA
+
+    folder = tmp_path_factory.mktemp("tiny-model")
+    return build_tiny_model(folder, extra_text=[f"{q} {a}" for q, a in QA])
+
+
+@pytest.fixture(scope="session")
+def trained_adapter(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An adapter trained on QA (in `<models>/tunebot-qa-00000000`), built once per session."""
+    from tests.local_helpers import FAST, chat_jsonl
+    from trainer.runner import run_in_child
+    from trainer.spec import Message, TrainSpec
+
+    root = tmp_path_factory.mktemp("trained")
+    adapter = root / "models" / "tunebot-qa-00000000"
+    spec = TrainSpec(
+        run_id=0,
+        base_model=str(tiny_model),
+        train_path=str(chat_jsonl(root / "train.jsonl")),
+        validation_path=None,
+        adapter_dir=str(adapter),
+        work_dir=str(root / "work"),
+        options=FAST,
+    )
+    outcome = run_in_child(spec, on_message=lambda *a: None)
+    assert outcome.final is Message.DONE, outcome.data
+    return adapter

@@ -8,10 +8,8 @@ from typing import Any
 from emulators.sandbox import Sandbox
 from storage import job_repo
 from storage.models import Dataset, Job
-from tests.test_dataset_intake import final_reply, send
+from tests.sandbox_helpers import ADMIN, command, final_reply, send
 
-ADMIN = "UADMIN001"
-NOTIFY = "C0NOTIFY01"
 TOPICS = ("배포", "휴가 신청", "회의실 예약", "온보딩", "보안 점검", "비용 정산")
 
 
@@ -53,17 +51,6 @@ def pairs(box: Sandbox, dataset: Dataset) -> dict[str, str]:
         messages = json.loads(line)["messages"]
         found[messages[1]["content"]] = messages[2]["content"]
     return found
-
-
-def command(box: Sandbox, text: str, user: str = ADMIN) -> dict[str, Any]:
-    before = len(box.slack.responses)
-    status, body = box.slack.send_slash_command(user, NOTIFY, "/finetune", text)
-    assert status == 200
-    if body:
-        answer = json.loads(body)
-        if answer.get("text"):
-            return dict(answer)
-    return box.slack.wait_for(lambda: box.slack.responses[before:], timeout=20)[0]
 
 
 def responses(box: Sandbox, needle: str, count: int = 1) -> list[dict[str, Any]]:

@@ -8,8 +8,6 @@ import signal
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 QA = [
     ("When do we deploy?", "Tuesday after lunch."),
     ("Where is the coffee?", "On the third floor."),
@@ -92,15 +90,6 @@ def require_train_extra() -> None:
         pytest.skip(f"needs tunebot[train] ({', '.join(missing)} missing)", allow_module_level=True)
 
 
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny Llama chat model folder, built once per test session."""
-    from emulators.tiny_model import build_tiny_model
-
-    folder = tmp_path_factory.mktemp("tiny-model")
-    return build_tiny_model(folder, extra_text=[f"{q} {a}" for q, a in QA])
-
-
 def done_child(spec: dict[str, Any], messages: Any, shutdown: Any, cancel: Any) -> None:
     """A training child that succeeds at once (worker tests about claims, not training)."""
     messages.put(("progress", {"step": 1, "total_steps": 1, "train_loss": 1.0}))
@@ -134,28 +123,6 @@ def queue(session_factory: Any, sha: str, model: str, name: str, **options: Any)
             },
         )
         return int(run.id)
-
-
-@pytest.fixture(scope="session")
-def trained_adapter(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An adapter trained on QA (in `<models>/tunebot-qa-00000000`), built once per session."""
-    from trainer.runner import run_in_child
-    from trainer.spec import Message, TrainSpec
-
-    root = tmp_path_factory.mktemp("trained")
-    adapter = root / "models" / "tunebot-qa-00000000"
-    spec = TrainSpec(
-        run_id=0,
-        base_model=str(tiny_model),
-        train_path=str(chat_jsonl(root / "train.jsonl")),
-        validation_path=None,
-        adapter_dir=str(adapter),
-        work_dir=str(root / "work"),
-        options=FAST,
-    )
-    outcome = run_in_child(spec, on_message=lambda *a: None)
-    assert outcome.final is Message.DONE, outcome.data
-    return adapter
 
 
 def preference_jsonl(path: Path) -> Path:

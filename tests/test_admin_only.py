@@ -3,31 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 from admin.intake import IntakeOptions
 from bot import job_views, upload_views
 from bot.datasets import PICK_ACTION, encode_pending
 from emulators.sandbox import Sandbox
 from storage.models import AuditEntry, Dataset, Job
-from tests.test_dataset_intake import chat_jsonl, final_reply, send
+from tests.sandbox_helpers import ADMIN, NOTIFY, chat_jsonl, final_reply, send
 
-ADMIN = "UADMIN001"
-NOTIFY = "C0NOTIFY01"
 MODEL = "gpt-4o-mini-2024-07-18"
-
-
-@pytest.fixture
-def box(database_url: str) -> Iterator[Sandbox]:
-    with Sandbox.open(
-        database_url=database_url, admins=frozenset({ADMIN}), notify_channel=NOTIFY
-    ) as b:
-        b.slack.add_user("admin", user_id=ADMIN)
-        b.slack.add_channel("ml", channel_id=NOTIFY)
-        yield b
 
 
 def _nothing_happened(box: Sandbox) -> None:

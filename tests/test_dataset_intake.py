@@ -10,8 +10,7 @@ import pytest
 
 from emulators.sandbox import Sandbox
 from storage.models import Dataset
-
-ADMIN = "UADMIN001"
+from tests.sandbox_helpers import ADMIN, chat_jsonl, final_reply, send
 
 
 @pytest.fixture
@@ -19,38 +18,6 @@ def box(database_url: str) -> Iterator[Sandbox]:
     with Sandbox.open(database_url=database_url, admins=frozenset({ADMIN}), max_dataset_mb=1) as b:
         b.slack.add_user("admin", user_id=ADMIN)
         yield b
-
-
-def chat_jsonl(n: int = 12, *, topic: str = "deploys") -> bytes:
-    lines = [
-        {
-            "messages": [
-                {"role": "system", "content": "You are the team's helpful bot."},
-                {"role": "user", "content": f"Question {i} about {topic}?"},
-                {"role": "assistant", "content": f"Answer {i}: we do {topic} on Tuesdays."},
-            ]
-        }
-        for i in range(n)
-    ]
-    return "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines).encode()
-
-
-def send(box: Sandbox, user: str, name: str, content: bytes, text: str = "") -> tuple[str, str]:
-    dm = box.slack.open_dm(user)
-    file = box.slack.add_file(user, name, content)
-    delivery = box.slack.post_as_user(user, dm, text, files=[file])
-    return dm, delivery.ts
-
-
-def final_reply(box: Sandbox, dm: str, ts: str, *needles: str) -> str:
-    def done() -> str | None:
-        for message in box.slack.messages(dm, ts):
-            text = message.get("text") or ""
-            if message.get("bot_id") and any(n in text for n in needles):
-                return text
-        return None
-
-    return box.slack.wait_for(done, timeout=20)
 
 
 def datasets(box: Sandbox) -> list[Dataset]:

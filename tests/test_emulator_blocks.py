@@ -17,7 +17,7 @@ from slack_sdk.models.blocks import (
 )
 
 from emulators.slack import SlackEmulator
-from tests.test_emulator_slack import Receiver
+from tests.slack_receiver import Receiver, receiving
 
 FEEDBACK = ContextActionsBlock(
     elements=[
@@ -43,11 +43,8 @@ def client(slack: SlackEmulator) -> WebClient:
 
 @pytest.fixture
 def receiver(slack: SlackEmulator) -> Iterator[Receiver]:
-    bot = Receiver(slack.signing_secret)
-    slack.events_url = bot.url
-    yield bot
-    bot.server.shutdown()
-    bot.server.server_close()
+    with receiving(slack) as bot:
+        yield bot
 
 
 def _refusal(call: Any) -> str:

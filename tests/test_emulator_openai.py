@@ -328,3 +328,19 @@ def test_trained_tokens_are_the_estimates_billed_tokens_times_its_epochs(
     done = client.fine_tuning.jobs.retrieve(job.id)
     assert report.epochs == done.hyperparameters.n_epochs == 5
     assert done.trained_tokens == report.tokens.billed_per_epoch * report.epochs
+
+
+def test_trained_tokens_are_counted_as_the_cookbook_counts_them(
+    client: OpenAI, emulator: OpenAIEmulator
+) -> None:
+    # Worked by hand, as OpenAI's cookbook counts a chat example: 3 per message plus its
+    # strings ("user" 1, "hi" 1; "assistant" 1, "hello" 1), 3 to prime the reply: 13.
+    line = b'{"messages": [{"role": "user", "content": "hi"}, '
+    line += b'{"role": "assistant", "content": "hello"}]}\n'
+    file_id = client.files.create(file=("train.jsonl", line * 10), purpose="fine-tune").id
+    job = client.fine_tuning.jobs.create(
+        model="gpt-4o-mini", training_file=file_id, hyperparameters={"n_epochs": 2}
+    )
+    emulator.succeed_job(job.id)
+
+    assert client.fine_tuning.jobs.retrieve(job.id).trained_tokens == 13 * 10 * 2

@@ -12,20 +12,15 @@ from emulators.sandbox import Sandbox
 from storage import repo
 from storage.models import AuditEntry, Evaluation, Job
 from tests.eval_helpers import (
-    ADMIN,
-    NOTIFY,
     add_dataset,
     announcements,
-    command,
     eval_requests,
     pairs,
     responses,
     train,
     within_slack_limits,
 )
-from tests.test_jobs import box
-
-__all__ = ["box"]  # the shared sandbox fixture
+from tests.sandbox_helpers import ADMIN, NOTIFY, command
 
 
 def trained(box: Sandbox, *, candidate: Any, current: Any = None) -> tuple[str, dict[str, str]]:

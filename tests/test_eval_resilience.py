@@ -21,21 +21,16 @@ from emulators.sandbox import Sandbox
 from storage import repo
 from storage.models import EvalAnswer, Evaluation, Job, utcnow
 from tests.eval_helpers import (
-    ADMIN,
-    NOTIFY,
     add_dataset,
     announcements,
-    command,
     eval_requests,
     pairs,
     responses,
     train,
 )
-from tests.test_jobs import box
+from tests.sandbox_helpers import ADMIN, NOTIFY, command
 
 JUDGE = "judge-model"
-
-__all__ = ["box"]  # the shared sandbox fixture
 
 
 def trained(box: Sandbox) -> tuple[str, dict[str, str]]:

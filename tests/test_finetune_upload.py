@@ -9,9 +9,7 @@ from typing import Any
 import pytest
 
 from emulators.sandbox import Sandbox
-from tests.test_dataset_intake import chat_jsonl, final_reply, send
-
-ADMIN = "UADMIN001"
+from tests.sandbox_helpers import ADMIN, chat_jsonl, final_reply, send
 
 
 @pytest.fixture

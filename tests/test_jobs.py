@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import threading
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -13,56 +11,17 @@ import pytest
 from admin.poller import tick
 from bot.deps import build_deps
 from emulators.sandbox import Sandbox
-from storage import job_repo, repo
-from storage.models import AuditEntry, Job, Outbox, utcnow
+from storage import repo
+from storage.models import AuditEntry, Outbox, utcnow
 from storage.repo import ModelRef
-from tests.test_dataset_intake import chat_jsonl, final_reply, send
-
-ADMIN = "UADMIN001"
-NOTIFY = "C0NOTIFY01"
-
-
-@pytest.fixture
-def box(database_url: str) -> Iterator[Sandbox]:
-    with Sandbox.open(
-        database_url=database_url, admins=frozenset({ADMIN}), notify_channel=NOTIFY
-    ) as b:
-        b.slack.add_user("admin", user_id=ADMIN)
-        b.slack.add_channel("ml", channel_id=NOTIFY)
-        yield b
-
-
-def upload(box: Sandbox, n: int = 12) -> str:
-    dm, ts = send(box, ADMIN, f"faq-{n}.jsonl", chat_jsonl(n))
-    assert "Stored as" in final_reply(box, dm, ts, "Stored as", "Nothing was stored")
-    return "ds-1" if n == 12 else final_reply(box, dm, ts, "Stored as").split("*")[1]
-
-
-def command(box: Sandbox, text: str, user: str = ADMIN) -> dict[str, Any]:
-    """Run a slash command and return what the bot answered (ack, or its response_url post)."""
-    before = len(box.slack.responses)
-    status, body = box.slack.send_slash_command(user, NOTIFY, "/finetune", text)
-    assert status == 200
-    if body:
-        answer = json.loads(body)
-        if answer.get("text"):
-            return dict(answer)
-    return box.slack.wait_for(lambda: box.slack.responses[before:], timeout=20)[0]
-
-
-def only_job(box: Sandbox) -> Job:
-    with box.deps.session_factory() as session:
-        [job] = job_repo.list_jobs(session)
-        return job
-
-
-def channel_texts(box: Sandbox, channel: str) -> list[str]:
-    """The bot's job announcements (not the replies to commands) in a channel or DM."""
-    return [
-        m.get("text") or ""
-        for m in box.slack.messages(channel)
-        if m.get("bot_id") and (m.get("text") or "").startswith((":tada:", ":x:", ":warning:"))
-    ]
+from tests.sandbox_helpers import (
+    ADMIN,
+    NOTIFY,
+    channel_texts,
+    command,
+    only_job,
+    upload,
+)
 
 
 def test_train_starts_a_job_with_the_options_and_audits_it(box: Sandbox) -> None:

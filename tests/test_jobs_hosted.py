@@ -18,7 +18,7 @@ from emulators.sandbox import Sandbox
 from emulators.together import TogetherEmulator
 from storage import repo
 from storage.repo import ModelRef
-from tests.test_jobs import ADMIN, NOTIFY, channel_texts, command, only_job, upload
+from tests.sandbox_helpers import ADMIN, NOTIFY, channel_texts, command, only_job, upload
 
 
 @dataclass

@@ -12,8 +12,6 @@ from tests.local_helpers import (
     QA,
     chat_jsonl,
     require_train_extra,
-    tiny_model,
-    trained_adapter,
 )
 
 require_train_extra()
@@ -25,8 +23,6 @@ from admin.providers.vllm_api import VllmServer  # noqa: E402
 from emulators.vllm import VllmEmulator  # noqa: E402
 from storage.db import SessionFactory  # noqa: E402
 from trainer.worker import Worker  # noqa: E402
-
-__all__ = ["tiny_model", "trained_adapter"]
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from tests.local_helpers import QA, chat_jsonl, require_train_extra, tiny_model
+from tests.local_helpers import QA, chat_jsonl, require_train_extra
 
 require_train_extra()
 
@@ -13,13 +13,8 @@ from admin.poller import tick  # noqa: E402
 from emulators.sandbox import Sandbox  # noqa: E402
 from emulators.vllm import VllmEmulator  # noqa: E402
 from storage import job_repo, repo  # noqa: E402
-from tests.test_dataset_intake import final_reply, send  # noqa: E402
-from tests.test_jobs import command  # noqa: E402
+from tests.sandbox_helpers import ADMIN, NOTIFY, command, final_reply, send  # noqa: E402
 from trainer.worker import Worker  # noqa: E402
-
-__all__ = ["tiny_model"]
-ADMIN = "UADMIN001"
-NOTIFY = "C0NOTIFY01"
 
 
 def test_a_local_job_from_slack_trains_swaps_in_and_answers_through_vllm(

@@ -14,15 +14,12 @@ from tests.local_helpers import (
     greedy,
     raising_child,
     require_train_extra,
-    tiny_model,
 )
 
 require_train_extra()
 
 from trainer.runner import run_in_child  # noqa: E402
 from trainer.spec import Message, TrainSpec  # noqa: E402
-
-__all__ = ["tiny_model"]
 
 
 def _spec(tmp_path: Path, model: Path, data: Path, **options: Any) -> TrainSpec:

@@ -11,9 +11,7 @@ from emulators.sandbox import Sandbox
 from storage import repo
 from storage.models import utcnow
 from storage.repo import ModelRef
-from tests.test_jobs import ADMIN, NOTIFY, box, channel_texts, command, only_job, upload
-
-__all__ = ["box"]
+from tests.sandbox_helpers import ADMIN, NOTIFY, channel_texts, command, only_job, upload
 
 
 def _live_job(box: Sandbox) -> str:

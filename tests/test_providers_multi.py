@@ -12,7 +12,7 @@ from emulators.openai import OpenAIEmulator
 from emulators.sandbox import Sandbox
 from storage import job_repo, repo, upload_repo
 from storage.repo import ModelRef
-from tests.test_jobs import ADMIN, NOTIFY, command, only_job, upload
+from tests.sandbox_helpers import ADMIN, NOTIFY, command, only_job, upload
 
 USER = "U0MINJI01"
 TUNED_ON_NEBIUS = "meta-llama/Llama-3.1-8B-Instruct-LoRa:tunebot-abc"

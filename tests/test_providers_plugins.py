@@ -15,7 +15,7 @@ import pytest
 from admin.providers.registry import discover
 from emulators.openai import OpenAIEmulator
 from emulators.sandbox import Sandbox
-from tests.test_jobs import ADMIN, NOTIFY, command
+from tests.sandbox_helpers import ADMIN, NOTIFY, command
 
 PLUGIN = """
 from admin.providers.builtin import OpenAIPlugin

@@ -13,7 +13,7 @@ from storage import repo, upload_repo
 from storage.db import build_engine, upgrade
 from storage.models import Dataset, utcnow
 from storage.repo import ModelRef
-from tests.test_jobs import ADMIN, NOTIFY, command, only_job
+from tests.sandbox_helpers import ADMIN, NOTIFY, command, only_job
 
 OLD_MODEL = "ft:gpt-4o-mini-2024-07-18:acme::round1"
 

@@ -10,9 +10,7 @@ from pathlib import Path
 from emulators.sandbox import Sandbox
 from storage import repo
 from storage.repo import ModelRef
-from tests.test_jobs import NOTIFY, box, channel_texts, command, only_job, upload
-
-__all__ = ["box"]
+from tests.sandbox_helpers import NOTIFY, channel_texts, command, only_job, upload
 
 
 def test_the_scheduler_command_carries_a_job_through(box: Sandbox, tmp_path: Path) -> None:

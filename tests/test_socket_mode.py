@@ -15,10 +15,8 @@ import pytest
 from emulators.openai import OpenAIEmulator
 from emulators.sandbox import Sandbox
 from emulators.slack import SlackEmulator
+from tests.sandbox_helpers import ADMIN, chat_jsonl
 from tests.service_helpers import free_port, service_env, start_tunebot_run
-from tests.test_dataset_intake import chat_jsonl
-
-ADMIN = "UADMIN001"
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ from tests.local_helpers import (
     queue,
     require_train_extra,
     store_dataset,
-    tiny_model,
 )
 
 require_train_extra()
@@ -25,8 +24,6 @@ from storage.models import utcnow  # noqa: E402
 from storage.training_repo import RunStatus  # noqa: E402
 from trainer.spec import Message  # noqa: E402
 from trainer.worker import Worker  # noqa: E402
-
-__all__ = ["tiny_model"]
 
 
 def _worker(session_factory: SessionFactory, tmp_path: Path, **kwargs: Any) -> Worker:
