@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import threading
 from typing import Any
 
+from admin.evaluation.answering import ClientPool
+from admin.poller import PollerDeps
+from admin.providers.plugin import ChatEndpoint
 from emulators.sandbox import Sandbox
 from storage import job_repo
 from storage.models import Dataset, Job
@@ -104,3 +109,43 @@ def within_slack_limits(blocks: list[dict[str, Any]]) -> bool:
             if len(fields) > 10 or any(len(f["text"]) > 2000 for f in fields):
                 return False
     return True
+
+
+def trained(box: Sandbox) -> tuple[str, dict[str, str]]:
+    """A succeeded job (trained with held-out data) whose model reproduces the references."""
+    rows = add_dataset(box)
+    references = pairs(box, rows[1])
+    train(box)
+    with box.deps.session_factory() as session:
+        [job] = session.query(Job).all()
+    model = box.openai.succeed_job(job.provider_job_id)
+    box.openai.script(model, references)
+    return model, references
+
+
+def tuned(poller: PollerDeps, **changes: Any) -> PollerDeps:
+    """The poller with its evaluation settings changed (concurrency, tries, ...)."""
+    assert poller.evaluation is not None
+    config = dataclasses.replace(poller.evaluation.config, **changes)
+    poller.evaluation = dataclasses.replace(poller.evaluation, config=config)
+    return poller
+
+
+class ProcessDied(BaseException):
+    """What a killed process looks like from inside: nothing after this point runs."""
+
+
+class DiesAfter(ClientPool):
+    """Hands out clients for `answers` requests, then the process dies."""
+
+    def __init__(self, answers: int) -> None:
+        super().__init__()
+        self.left = answers
+        self.lock = threading.Lock()
+
+    def get(self, endpoint: ChatEndpoint) -> Any:
+        with self.lock:
+            if self.left == 0:
+                raise ProcessDied()
+            self.left -= 1
+        return super().get(endpoint)

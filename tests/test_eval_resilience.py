@@ -12,65 +12,24 @@ from typing import Any
 
 import pytest
 
-from admin.evaluation.answering import ClientPool
 from admin.poller import PollerDeps, tick
-from admin.providers.plugin import ChatEndpoint
 from bot.deps import build_deps
 from emulators.openai_state import OpenAIError
 from emulators.sandbox import Sandbox
 from storage import repo
 from storage.models import EvalAnswer, Evaluation, Job, utcnow
 from tests.eval_helpers import (
-    add_dataset,
+    DiesAfter,
+    ProcessDied,
     announcements,
     eval_requests,
-    pairs,
     responses,
-    train,
+    trained,
+    tuned,
 )
 from tests.sandbox_helpers import ADMIN, NOTIFY, command
 
 JUDGE = "judge-model"
-
-
-def trained(box: Sandbox) -> tuple[str, dict[str, str]]:
-    """A succeeded job whose model reproduces the held-out references."""
-    rows = add_dataset(box)
-    references = pairs(box, rows[1])
-    train(box)
-    with box.deps.session_factory() as session:
-        [job] = session.query(Job).all()
-    model = box.openai.succeed_job(job.provider_job_id)
-    box.openai.script(model, references)
-    return model, references
-
-
-def tuned(poller: PollerDeps, **changes: Any) -> PollerDeps:
-    """The poller with its evaluation settings changed (concurrency, tries, ...)."""
-    assert poller.evaluation is not None
-    config = dataclasses.replace(poller.evaluation.config, **changes)
-    poller.evaluation = dataclasses.replace(poller.evaluation, config=config)
-    return poller
-
-
-class ProcessDied(BaseException):
-    """What a killed process looks like from inside: nothing after this point runs."""
-
-
-class DiesAfter(ClientPool):
-    """Hands out clients for `answers` requests, then the process dies."""
-
-    def __init__(self, answers: int) -> None:
-        super().__init__()
-        self.left = answers
-        self.lock = threading.Lock()
-
-    def get(self, endpoint: ChatEndpoint) -> Any:
-        with self.lock:
-            if self.left == 0:
-                raise ProcessDied()
-            self.left -= 1
-        return super().get(endpoint)
 
 
 def stage(box: Sandbox) -> str:

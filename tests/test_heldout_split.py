@@ -10,8 +10,6 @@ from emulators.sandbox import Sandbox
 from storage import repo
 from storage.models import Job
 from tests.eval_helpers import (
-    ADMIN,
-    NOTIFY,
     add_dataset,
     announcements,
     command,
@@ -19,10 +17,7 @@ from tests.eval_helpers import (
     pairs,
     responses,
 )
-from tests.test_dataset_intake import final_reply, send
-from tests.test_jobs import box
-
-__all__ = ["box"]  # the shared sandbox fixture
+from tests.sandbox_helpers import ADMIN, NOTIFY, final_reply, send
 
 
 def only_job(box: Sandbox) -> Job:

@@ -13,10 +13,8 @@ from admin.job_stages import JobStage
 from admin.poller import tick
 from emulators.sandbox import Sandbox
 from storage.models import utcnow
-from tests.test_eval_resilience import DiesAfter, ProcessDied, trained, tuned
-from tests.test_jobs import box, command, only_job, upload
-
-__all__ = ["box"]  # the shared sandbox fixture
+from tests.eval_helpers import DiesAfter, ProcessDied, trained, tuned
+from tests.sandbox_helpers import command, only_job, upload
 
 
 def calls(box: Sandbox, since: int) -> list[tuple[str, str]]:
