@@ -1,4 +1,5 @@
-"""Tables: the active model and its history, conversation turns, processed Slack events."""
+"""Tables: the active model and its history, turns and their answers with feedback, processed
+Slack events, datasets and their uploads, jobs, the outbox, evaluations, local training runs."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -117,7 +118,7 @@ class SlackEvent(Base):
 
 
 class Dataset(Base):
-    """A validated training file: its report, and where it went at the provider."""
+    """A validated training file, stored once by content; its uploads are in dataset_uploads."""
 
     __tablename__ = "datasets"
 
@@ -132,14 +133,13 @@ class Dataset(Base):
     examples: Mapped[int] = mapped_column(Integer)
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     report: Mapped[dict[str, Any]] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(32))
-    # The provider it was first uploaded to (round 1); every upload is in dataset_uploads.
-    provider: Mapped[str | None] = mapped_column(String(32))
-    provider_file_id: Mapped[str | None] = mapped_column(String(128))
-    error: Mapped[str | None] = mapped_column(String(1000))
     validation_for_id: Mapped[int | None] = mapped_column(ForeignKey("datasets.id"))
     # "upload" (a file an admin sent) or "feedback" (built from rated answers).
     origin: Mapped[str] = mapped_column(String(16), default="upload", server_default="upload")
+    # Loaded only where asked for (repo.list_datasets): most readers need one provider's upload.
+    uploads: Mapped[list[DatasetUpload]] = relationship(
+        order_by="DatasetUpload.id", lazy="raise", viewonly=True
+    )
 
     @property
     def label(self) -> str:
@@ -155,7 +155,8 @@ class DatasetUpload(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"), index=True)
     provider: Mapped[str] = mapped_column(String(32))
-    # uploading -> uploaded | failed; a stale "uploading" (a crash) is taken over.
+    # storage.upload_repo.UploadStatus: uploading -> uploaded | failed; a stale "uploading"
+    # (a crash) is taken over.
     status: Mapped[str] = mapped_column(String(16))
     file_id: Mapped[str | None] = mapped_column(String(128))
     error: Mapped[str | None] = mapped_column(String(1000))

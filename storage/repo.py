@@ -9,7 +9,7 @@ from typing import Any, NamedTuple, cast
 
 from sqlalchemy import CursorResult, Executable, Table, exists, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from storage.models import ActiveModel, Dataset, ModelHistory, SlackEvent, Turn, utcnow
 
@@ -186,40 +186,12 @@ def _insert_ignore(table: type, dialect: str) -> Executable:
 
 
 def claim_dataset(session: Session, *, values: dict[str, Any]) -> tuple[Dataset, bool]:
-    """Insert a dataset (status "uploading") unless its sha256 is known; (row, inserted)."""
+    """Insert a dataset unless its sha256 is known; (row, inserted). Its uploads are
+    upload_repo's."""
     inserted = insert_ignore(session, Dataset, {"created_at": utcnow(), **values})
     row = session.scalar(select(Dataset).where(Dataset.sha256 == values["sha256"]))
     assert row is not None
     return row, inserted
-
-
-def retake_dataset_upload(session: Session, *, dataset_id: int, stale_before: datetime) -> bool:
-    """Move a failed (or abandoned) upload back to "uploading"; True if this caller got it."""
-    result = session.execute(
-        update(Dataset)
-        .where(
-            Dataset.id == dataset_id,
-            (Dataset.status == "upload_failed")
-            | ((Dataset.status == "uploading") & (Dataset.created_at < stale_before)),
-        )
-        .values(status="uploading", error=None, created_at=utcnow())
-    )
-    return bool(cast(CursorResult[Any], result).rowcount)
-
-
-def finish_dataset_upload(
-    session: Session, *, dataset_id: int, provider: str, file_id: str | None, error: str | None
-) -> None:
-    session.execute(
-        update(Dataset)
-        .where(Dataset.id == dataset_id)
-        .values(
-            status="uploaded" if file_id else "upload_failed",
-            provider=provider,
-            provider_file_id=file_id,
-            error=error[:1000] if error else None,
-        )
-    )
 
 
 def get_dataset(session: Session, *, dataset_id: int) -> Dataset | None:
@@ -227,4 +199,6 @@ def get_dataset(session: Session, *, dataset_id: int) -> Dataset | None:
 
 
 def list_datasets(session: Session, *, limit: int = 20) -> list[Dataset]:
-    return list(session.scalars(select(Dataset).order_by(Dataset.id.desc()).limit(limit)).all())
+    """The newest datasets, each with its uploads (`Dataset.uploads`) loaded."""
+    query = select(Dataset).options(selectinload(Dataset.uploads))
+    return list(session.scalars(query.order_by(Dataset.id.desc()).limit(limit)).all())

@@ -9,7 +9,8 @@ from collections.abc import Iterator
 import pytest
 
 from emulators.sandbox import Sandbox
-from storage.models import Dataset
+from storage import upload_repo
+from storage.models import Dataset, DatasetUpload
 
 ADMIN = "UADMIN001"
 
@@ -58,6 +59,14 @@ def datasets(box: Sandbox) -> list[Dataset]:
         return list(session.query(Dataset).order_by(Dataset.id))
 
 
+def upload(box: Sandbox, dataset: Dataset) -> DatasetUpload:
+    """The dataset's upload to the sandbox's provider (OpenAI)."""
+    with box.deps.session_factory() as session:
+        found = upload_repo.find_upload(session, dataset_id=dataset.id, provider="openai")
+    assert found is not None
+    return found
+
+
 def test_a_valid_file_is_reported_stored_and_uploaded(box: Sandbox) -> None:
     dm, ts = send(box, ADMIN, "faq.jsonl", chat_jsonl())
 
@@ -66,9 +75,10 @@ def test_a_valid_file_is_reported_stored_and_uploaded(box: Sandbox) -> None:
     assert "Stored as *ds-1* and uploaded" in reply
     assert "/finetune train ds-1" in reply
     [row] = datasets(box)
-    assert (row.status, row.examples, row.uploaded_by) == ("uploaded", 12, ADMIN)
-    assert row.provider_file_id is not None
-    meta, content = box.openai.files[row.provider_file_id]
+    sent = upload(box, row)
+    assert (sent.status, row.examples, row.uploaded_by) == ("uploaded", 12, ADMIN)
+    assert sent.file_id is not None
+    meta, content = box.openai.files[sent.file_id]
     assert meta["purpose"] == "fine-tune"
     assert hashlib.sha256(content).hexdigest() == row.sha256
     assert row.report["valid"] is True and row.report["examples"] == 12
@@ -136,8 +146,9 @@ def test_a_kakaotalk_export_asks_whose_voice_then_trains_on_that_speaker(box: Sa
 
     assert "Stored as *ds-1*" in reply
     [row] = datasets(box)
-    assert row.provider_file_id is not None
-    first = json.loads(box.openai.files[row.provider_file_id][1].splitlines()[0])
+    sent = upload(box, row)
+    assert sent.file_id is not None
+    first = json.loads(box.openai.files[sent.file_id][1].splitlines()[0])
     roles = {m["role"]: m["content"] for m in first["messages"]}
     assert roles["assistant"].startswith("오후 세 시에 해요") and "끝나면" in roles["assistant"]
     assert roles["user"].startswith("오늘 배포")
@@ -148,13 +159,14 @@ def test_a_failed_upload_is_reported_and_sending_again_retries_it(box: Sandbox) 
     dm, ts = send(box, ADMIN, "faq.jsonl", chat_jsonl())
     reply = final_reply(box, dm, ts, "upload failed")
     assert "Stored as *ds-1*, but the upload failed" in reply
-    assert [r.status for r in datasets(box)] == ["upload_failed"]
+    assert [upload(box, r).status for r in datasets(box)] == ["failed"]
 
     dm, ts = send(box, ADMIN, "faq.jsonl", chat_jsonl())
     reply = final_reply(box, dm, ts, "and uploaded")
 
     [row] = datasets(box)
-    assert row.status == "uploaded" and row.provider_file_id in box.openai.files
+    sent = upload(box, row)
+    assert sent.status == "uploaded" and sent.file_id in box.openai.files
 
 
 def test_a_file_over_the_size_cap_is_refused_before_download(box: Sandbox) -> None:

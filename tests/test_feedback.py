@@ -15,7 +15,7 @@ from admin.scheduler import build_scheduler
 from bot.config import ConfigError, Settings
 from bot.feedback_views import CORRECTION_BLOCK, FEEDBACK_ACTION, SUGGEST_ACTION
 from emulators.sandbox import Sandbox
-from storage import repo
+from storage import repo, upload_repo
 from storage.models import Answer, AnswerCorrection, AnswerVote, AuditEntry
 
 ADMIN = "UADMIN001"
@@ -270,7 +270,8 @@ def test_feedback_dataset_builds_a_chat_dataset_and_preference_pairs(box: Sandbo
         assert chat is not None and pairs is not None
         assert chat.origin == pairs.origin == "feedback" and chat.examples == 12
         assert pairs.examples == 10 and pairs.source_format != chat.source_format
-        assert chat.status == pairs.status == "uploaded"
+        sent = [upload_repo.find_upload(session, dataset_id=d, provider="openai") for d in (1, 2)]
+        assert [u.status if u else None for u in sent] == ["uploaded", "uploaded"]
     uploaded = [c for f, c in box.openai.files.values() if "feedback" in f["filename"]]
     assert len(uploaded) == 2
     lines = [line for content in uploaded for line in content.decode().splitlines()]
