@@ -85,7 +85,8 @@ class ModelHistory(Base):
 
 
 class Turn(Base):
-    """One question answered (or not) in Slack."""
+    """One question answered (or not) in Slack: where, who asked, which model, how it went.
+    A finished answer kept for ratings is an `Answer` that references it."""
 
     __tablename__ = "turns"
     __table_args__ = (Index("ix_turns_channel_thread", "channel_id", "thread_ts"),)
@@ -337,23 +338,25 @@ class TrainingEvent(Base):
 
 
 class Answer(Base):
-    """An answer the bot finished, as rated by people; texts are deleted after the keep days."""
+    """A finished answer to a turn, kept for ratings; texts are deleted after the keep days.
+
+    Where, for whom, by which model and when are the turn's; only what is the answer's own is
+    here.
+    """
 
     __tablename__ = "answers"
-    __table_args__ = (UniqueConstraint("channel_id", "message_ts"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    channel_id: Mapped[str] = mapped_column(String(32))
-    message_ts: Mapped[str] = mapped_column(String(32))  # the last part: it carries the buttons
-    thread_ts: Mapped[str] = mapped_column(String(32))
-    user_id: Mapped[str | None] = mapped_column(String(32))  # who asked
+    turn_id: Mapped[int] = mapped_column(ForeignKey("turns.id"), unique=True)
+    # The bot's last message of the answer (it carries the feedback buttons), in the turn's
+    # channel; the turn's message_ts is the question's.
+    reply_ts: Mapped[str] = mapped_column(String(32), index=True)
     is_dm: Mapped[bool] = mapped_column(Boolean)
-    provider: Mapped[str | None] = mapped_column(String(32))
-    model: Mapped[str] = mapped_column(String(255))
     # The messages sent to the model; None is SQL NULL, so deleted prompts read as absent.
     prompt: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON(none_as_null=True))
     text: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    # Every reader of an answer wants its turn (channel, model, time); one join, no lazy load.
+    turn: Mapped[Turn] = relationship(lazy="joined", innerjoin=True)
 
 
 class AnswerVote(Base):

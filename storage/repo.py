@@ -141,16 +141,17 @@ def claim_message(
     return claim_event(session, event_id=event_id or key, event_type=event_type, message_key=key)
 
 
-def record_turn(session: Session, *, turn: Turn) -> None:
+def record_turn(session: Session, *, turn: Turn) -> int:
+    """Store a turn; its id (for its answer), from the INSERT itself."""
     # One row per answer and nothing reads it back in this session: a Core INSERT skips the
     # ORM's unit of work, which cost as much as the rest of the answer's storage.
     values = {column.key: getattr(turn, column.key) for column in Turn.__table__.columns}
     values.pop("id")
     values["created_at"] = values["created_at"] or utcnow()
-    session.execute(_INSERT_TURN, values)
+    return int(session.execute(_INSERT_TURN, values).scalar_one())
 
 
-_INSERT_TURN = insert(cast(Table, Turn.__table__))
+_INSERT_TURN = insert(cast(Table, Turn.__table__)).returning(Turn.__table__.c.id)
 
 
 def has_answered_thread(session: Session, *, channel_id: str, thread_ts: str) -> bool:
