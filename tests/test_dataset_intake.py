@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from emulators.openai import OpenAIEmulator
 from emulators.sandbox import Sandbox
 from storage import upload_repo
 from storage.models import Dataset, DatasetUpload
@@ -167,6 +168,41 @@ def test_a_failed_upload_is_reported_and_sending_again_retries_it(box: Sandbox) 
     [row] = datasets(box)
     sent = upload(box, row)
     assert sent.status == "uploaded" and sent.file_id in box.openai.files
+
+
+def test_known_content_sent_after_the_provider_changed_is_uploaded_there_once(
+    database_url: str,
+) -> None:
+    with Sandbox.open(database_url=database_url, admins=frozenset({ADMIN})) as first:
+        first.slack.add_user("admin", user_id=ADMIN)
+        dm, ts = send(first, ADMIN, "faq.jsonl", chat_jsonl())
+        assert "Stored as *ds-1* and uploaded" in final_reply(first, dm, ts, "Stored as")
+    with (
+        OpenAIEmulator() as nebius,
+        Sandbox.open(
+            database_url=database_url,
+            admins=frozenset({ADMIN}),
+            provider="nebius",
+            provider_env={"NEBIUS_API_KEY": nebius.api_key, "NEBIUS_BASE_URL": nebius.base_url},
+        ) as second,
+    ):
+        second.slack.add_user("admin", user_id=ADMIN)
+        dm, ts = send(second, ADMIN, "faq-copy.jsonl", chat_jsonl())
+        moved = final_reply(second, dm, ts, "Stored as", "already stored")
+        dm, ts = send(second, ADMIN, "faq-again.jsonl", chat_jsonl())
+        again = final_reply(second, dm, ts, "already stored")
+        [row] = datasets(second)
+        with second.deps.session_factory() as session:
+            sent = upload_repo.uploads_of(session, dataset_id=row.id)
+
+    # One dataset, one upload per provider: the new default provider gets it once.
+    assert "Stored as *ds-1* and uploaded" in moved
+    assert "already stored as *ds-1*" in again and "not uploaded again" in again
+    assert [(u.provider, u.status) for u in sent] == [
+        ("openai", "uploaded"),
+        ("nebius", "uploaded"),
+    ]
+    assert [f[0]["purpose"] for f in nebius.files.values()] == ["fine-tune"]
 
 
 def test_a_file_over_the_size_cap_is_refused_before_download(box: Sandbox) -> None:
