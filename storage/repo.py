@@ -1,4 +1,6 @@
-"""Queries: the only place that reads or writes tables. Callers own the transaction."""
+"""Queries for the active model and its history, turns, claimed Slack events and datasets, and
+the shared insert-or-ignore; the other tables have their own *_repo modules. Callers own the
+transaction."""
 
 from __future__ import annotations
 

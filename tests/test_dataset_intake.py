@@ -1,4 +1,5 @@
-"""Admins DM datasets to the bot: validated, stored once, uploaded; everyone else is refused."""
+"""Admins DM datasets to the bot: validated, stored once, uploaded once per provider; everyone
+else is refused."""
 
 from __future__ import annotations
 
