@@ -22,7 +22,7 @@ ORIGIN = "feedback"
 @dataclass(frozen=True)
 class NegativeAnswer:
     channel_id: str
-    message_ts: str
+    reply_ts: str  # the answer's last message, the one with the buttons
     provider: str | None
     model: str
     created_at: datetime
@@ -69,7 +69,9 @@ def summarize(session_factory: SessionFactory, *, now: datetime) -> FeedbackSumm
             corrections_week=feedback_repo.correction_count(session, since=week),
             corrections_month=feedback_repo.correction_count(session, since=month),
             negatives=[
-                NegativeAnswer(a.channel_id, a.message_ts, a.provider, a.model, a.created_at)
+                NegativeAnswer(
+                    a.turn.channel_id, a.reply_ts, a.turn.provider, a.turn.model, a.turn.created_at
+                )
                 for a in feedback_repo.recent_negative(session, limit=5)
             ],
         )

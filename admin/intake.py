@@ -1,4 +1,5 @@
-"""Dataset intake: a fetched file -> report -> stored once -> uploaded to the provider."""
+"""Dataset intake: a fetched file -> report -> stored once (by content) -> uploaded once to the
+provider (its dataset_uploads row)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from admin.datastore import DatasetStore
 from admin.providers.base import FineTuneProvider, ProviderError
 from storage import repo, upload_repo
 from storage.db import SessionFactory
-from storage.models import utcnow
+from storage.models import DatasetUpload, utcnow
+from storage.upload_repo import UploadStatus
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +40,11 @@ class IntakeOptions:
 
 @dataclass(frozen=True)
 class StoredDataset:
+    """A stored dataset and its upload to the provider the intake sent it to."""
+
     id: int
     name: str
-    status: str
+    status: UploadStatus
     file_id: str | None
     error: str | None
 
@@ -161,18 +165,24 @@ def _store_and_upload(
         "examples": prepared.examples,
         "size_bytes": prepared.jsonl_path.stat().st_size,
         "report": {**report.to_dict(), "options": options.to_dict()},
-        "status": "uploading",
         "validation_for_id": parent,
         "origin": origin,  # "upload", or "feedback" for datasets built from rated answers
     }
     with session_factory.begin() as session:
-        row, inserted = repo.claim_dataset(session, values=values)
-        mine = inserted or repo.retake_dataset_upload(
-            session, dataset_id=row.id, stale_before=utcnow() - STALE_UPLOAD
+        row, _ = repo.claim_dataset(session, values=values)
+        dataset_id, stored_name = row.id, row.name
+        # Uploaded once per provider: a new dataset, a failed upload or one abandoned by a
+        # crash is this caller's to upload; anything else was sent already (or is being sent).
+        mine = upload_repo.claim_upload(
+            session,
+            dataset_id=dataset_id,
+            provider=provider.name,
+            stale_before=utcnow() - STALE_UPLOAD,
         )
-        dataset_id = row.id
         if not mine:
-            return _snapshot(row), True
+            found = upload_repo.find_upload(session, dataset_id=dataset_id, provider=provider.name)
+            assert found is not None  # claim_upload found it
+            return _snapshot(dataset_id, stored_name, found), True
 
     def uploading(done: int, total: int) -> None:
         if stage:
@@ -188,22 +198,18 @@ def _store_and_upload(
         error = str(failure)
         log.warning("upload of ds-%s failed: %s", dataset_id, failure)
     with session_factory.begin() as session:
-        repo.finish_dataset_upload(
-            session, dataset_id=dataset_id, provider=provider.name, file_id=file_id, error=error
-        )
-        upload_repo.claim_upload(
-            session, dataset_id=dataset_id, provider=provider.name, stale_before=utcnow()
-        )
         upload_repo.finish_upload(
             session, dataset_id=dataset_id, provider=provider.name, file_id=file_id, error=error
         )
-        stored = repo.get_dataset(session, dataset_id=dataset_id)
-        assert stored is not None
-        return _snapshot(stored), False
+        found = upload_repo.find_upload(session, dataset_id=dataset_id, provider=provider.name)
+        assert found is not None
+        return _snapshot(dataset_id, stored_name, found), False
 
 
-def _snapshot(row: Any) -> StoredDataset:
-    return StoredDataset(row.id, row.name, row.status, row.provider_file_id, row.error)
+def _snapshot(dataset_id: int, name: str, upload: DatasetUpload) -> StoredDataset:
+    return StoredDataset(
+        dataset_id, name, UploadStatus(upload.status), upload.file_id, upload.error
+    )
 
 
 def _upload_name(name: str, dataset_id: int) -> str:

@@ -1,4 +1,5 @@
-"""Datasets travel: a stored dataset reaches a provider that has not seen it, once."""
+"""Datasets travel: a stored dataset reaches a provider that has not seen it, once (recorded in
+its dataset_uploads row)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from admin.providers.registry import Configured, Providers
 from storage import repo, upload_repo
 from storage.db import SessionFactory
 from storage.models import utcnow
+from storage.upload_repo import UploadStatus
 
 log = logging.getLogger(__name__)
 
@@ -33,12 +35,12 @@ def ensure_uploaded(
             raise TunebotError(f"There is no dataset `ds-{dataset_id}`.")
         label, sha256, name = dataset.label, dataset.sha256, dataset.name
         found = upload_repo.find_upload(session, dataset_id=dataset_id, provider=provider.name)
-        if found is not None and found.status == "uploaded" and found.file_id:
+        if found is not None and found.status == UploadStatus.UPLOADED and found.file_id:
             return found.file_id
         elsewhere = [
             providers.label(u.provider)
             for u in upload_repo.uploads_of(session, dataset_id=dataset_id)
-            if u.status == "uploaded"
+            if u.status == UploadStatus.UPLOADED
         ]
         if store is None or not store.has(sha256):
             where = f" It is only at {', '.join(elsewhere)}." if elsewhere else ""

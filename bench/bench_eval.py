@@ -96,7 +96,6 @@ def main() -> int:
                     "examples": args.examples,
                     "size_bytes": len(data),
                     "report": {"valid": True},
-                    "status": "uploaded",
                 },
             )
             job_repo.create_job(

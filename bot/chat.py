@@ -1,4 +1,5 @@
-"""Mentions, DMs and thread follow-ups -> an answer from the active model, streamed."""
+"""Mentions, DMs and thread follow-ups -> an answer from the active model, streamed; then the
+turn, and the answer kept for ratings (which references it), written in one transaction."""
 
 from __future__ import annotations
 
@@ -185,13 +186,8 @@ def answer(
         if writer.text and writer.message_ts:
             answer_row = answer_values(
                 deps,
-                channel=question.channel,
-                thread_ts=question.thread_ts,
-                message_ts=writer.message_ts[-1],
-                user=question.user,
+                reply_ts=writer.message_ts[-1],
                 is_dm=question.is_dm,
-                provider=model.provider,
-                model=model.model,
                 prompt=messages,
                 text=writer.text,
             )
@@ -202,10 +198,11 @@ def answer(
     turn.latency_ms = int((time.monotonic() - started) * 1000)
     try:
         # One write transaction per answer: under a burst, SQLite writers queue for its lock.
+        # The turn's INSERT returns its id, so the answer needs no read to reference it.
         with deps.session_factory.begin() as session:
+            turn_id = repo.record_turn(session, turn=turn)
             if answer_row is not None:
-                feedback_repo.record_answer(session, values=answer_row)
-            repo.record_turn(session, turn=turn)
+                feedback_repo.record_answer(session, turn_id=turn_id, values=answer_row)
     except Exception:
         log.exception("could not record the turn for %s:%s", question.channel, question.ts)
 

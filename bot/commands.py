@@ -101,7 +101,8 @@ def _dispatch(
     if name == "datasets":
         with deps.session_factory() as session:
             rows = repo.list_datasets(session, limit=20)
-        respond(response_type="ephemeral", text=upload_views.build_dataset_list(rows))
+        text = upload_views.build_dataset_list(rows, deps.providers.label)
+        respond(response_type="ephemeral", text=text)
         return "listed"
     if name == "train":
         return train(

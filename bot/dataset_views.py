@@ -1,4 +1,5 @@
-"""Slack text and Block Kit for dataset outcomes: the report, where it was stored, what next."""
+"""Slack text and Block Kit for dataset outcomes: the report, where it was stored, how its upload
+to the provider went, what next."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from typing import Any
 
 from admin.datasets import render_report_for_slack
 from admin.intake import IntakeResult, StoredDataset
+from storage.upload_repo import UploadStatus
 
 MAX_OPTIONS = 100  # Slack's limit for a static_select
 
@@ -21,7 +23,7 @@ def build_result_text(name: str, result: IntakeResult) -> str:
         lines.append(_stored_line(dataset, duplicate=result.duplicate))
     if result.validation is not None:
         lines.append("Validation split: " + _stored_line(result.validation, duplicate=False))
-    if dataset is not None and dataset.status == "uploaded":
+    if dataset is not None and dataset.status == UploadStatus.UPLOADED:
         train = f"/finetune train {dataset.label}"
         if result.validation is not None:
             train += f" validation={result.validation.label}"
@@ -30,14 +32,14 @@ def build_result_text(name: str, result: IntakeResult) -> str:
 
 
 def _stored_line(dataset: StoredDataset, *, duplicate: bool) -> str:
-    if duplicate and dataset.status == "uploaded":
+    if duplicate and dataset.status == UploadStatus.UPLOADED:
         return (
             f"This content is already stored as *{dataset.label}* "
             f"(provider file `{dataset.file_id}`), so it was not uploaded again."
         )
     if duplicate:
         return f"This content is already stored as *{dataset.label}* and is being uploaded."
-    if dataset.status == "uploaded":
+    if dataset.status == UploadStatus.UPLOADED:
         return f"Stored as *{dataset.label}* and uploaded (provider file `{dataset.file_id}`)."
     return (
         f"Stored as *{dataset.label}*, but the upload failed: {dataset.error} "

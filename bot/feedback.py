@@ -28,10 +28,11 @@ def register(app: App, deps: Deps) -> None:
         container = body.get("container") or {}
         channel = container.get("channel_id") or body["channel"]["id"]
         message = body.get("message") or {}
-        message_ts = container.get("message_ts") or message["ts"]
+        # The clicked message: the answer's last one, which carries the buttons.
+        reply_ts = container.get("message_ts") or message["ts"]
         vote = Vote(action["value"])
         with deps.session_factory.begin() as session:
-            answer = feedback_repo.find_answer(session, channel_id=channel, message_ts=message_ts)
+            answer = feedback_repo.find_answer(session, channel_id=channel, reply_ts=reply_ts)
             if answer is None:
                 text, blocks = "I no longer have that answer, so the rating was not kept.", None
             else:
@@ -79,29 +80,14 @@ def register(app: App, deps: Deps) -> None:
 
 
 def answer_values(
-    deps: Deps,
-    *,
-    channel: str,
-    thread_ts: str,
-    message_ts: str,
-    user: str | None,
-    is_dm: bool,
-    provider: str | None,
-    model: str,
-    prompt: list[dict[str, Any]],
-    text: str,
+    deps: Deps, *, reply_ts: str, is_dm: bool, prompt: list[dict[str, Any]], text: str
 ) -> dict[str, Any]:
-    """A finished answer as it is kept for ratings (written with the turn, in one transaction).
-    DM texts are kept only with feedback_dms on."""
+    """A finished answer as it is kept for ratings: what is its own, beside its turn (it is
+    written with the turn, in one transaction). DM texts are kept only with feedback_dms on."""
     keep_texts = not is_dm or deps.settings.feedback_dms
     return {
-        "channel_id": channel,
-        "thread_ts": thread_ts,
-        "message_ts": message_ts,
-        "user_id": user,
+        "reply_ts": reply_ts,
         "is_dm": is_dm,
-        "provider": provider,
-        "model": model,
         "prompt": prompt if keep_texts else None,
         "text": text if keep_texts else None,
     }

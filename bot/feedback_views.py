@@ -112,7 +112,7 @@ def build_summary(
     if summary.negatives:
         lines.append("*Latest answers rated 👎*")
     for answer in summary.negatives:
-        url = link(answer.channel_id, answer.message_ts)
+        url = link(answer.channel_id, answer.reply_ts)
         where = f"<{url}|{answer.created_at:%Y-%m-%d %H:%M} UTC>" if url else "(message gone)"
         lines.append(f"• {where} `{answer.model}` at {label(answer.provider)}")
     lines.append("`/finetune feedback dataset` turns ratings and corrections into datasets.")

@@ -1,8 +1,10 @@
-"""The /finetune upload form: a file input with the conversion options, then a speaker picker."""
+"""The /finetune upload form (a file input with the conversion options, then a speaker picker)
+and the `/finetune datasets` listing with each dataset's uploads."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from slack_sdk import WebClient
@@ -11,7 +13,8 @@ from admin.intake import IntakeOptions, needs_assistant
 from admin.options import UsageError
 from bot.deps import Deps
 from bot.files import fetched_file
-from storage.models import Dataset
+from storage.models import Dataset, DatasetUpload
+from storage.upload_repo import UploadStatus
 
 UPLOAD_CALLBACK = "dataset_upload"
 SPEAKER_CALLBACK = "dataset_upload_speaker"
@@ -167,7 +170,9 @@ def read_speaker(values: dict[str, Any]) -> str:
     return str(values["speaker"]["speaker"]["selected_option"]["value"])
 
 
-def build_dataset_list(rows: list[Dataset]) -> str:
+def build_dataset_list(rows: list[Dataset], label: Callable[[str], str]) -> str:
+    """Stored datasets, newest first, each with where it was uploaded (`label` names a
+    provider); the rows' `uploads` must be loaded."""
     if not rows:
         return "No datasets yet. DM me a file, or run `/finetune upload`."
     lines = ["*Datasets* (newest first)"]
@@ -178,7 +183,21 @@ def build_dataset_list(rows: list[Dataset]) -> str:
         link += f", from {row.origin}" if row.origin != "upload" else ""
         lines.append(
             f"• *ds-{row.id}* `{row.name}`: {row.examples} examples, {row.source_format}, "
-            f"{row.status}{price}{link}, by <@{row.uploaded_by}> "
+            f"{_uploads_text(row.uploads, label)}{price}{link}, by <@{row.uploaded_by}> "
             f"<!date^{int(row.created_at.timestamp())}^{{date_short}}|{row.created_at:%Y-%m-%d}>"
         )
     return "\n".join(lines)
+
+
+_UPLOAD_WORDS = {
+    UploadStatus.UPLOADED: "uploaded to",
+    UploadStatus.UPLOADING: "uploading to",
+    UploadStatus.FAILED: "upload failed at",
+}
+
+
+def _uploads_text(uploads: list[DatasetUpload], label: Callable[[str], str]) -> str:
+    if not uploads:
+        return "not uploaded"
+    words = (f"{_UPLOAD_WORDS[UploadStatus(u.status)]} {label(u.provider)}" for u in uploads)
+    return ", ".join(words)

@@ -1,4 +1,5 @@
-"""Queries for feedback: answers as given, one vote per person, corrections, and their expiry."""
+"""Queries for feedback: answers as given (each to one turn, which says where, to whom, by which
+model and when), one vote per person, corrections, and the expiry of their texts."""
 
 from __future__ import annotations
 
@@ -7,12 +8,22 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Executable, case, func, null, select, update
+from sqlalchemy import (
+    CursorResult,
+    Executable,
+    Table,
+    case,
+    exists,
+    func,
+    insert,
+    null,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, contains_eager
 
-from storage.models import Answer, AnswerCorrection, AnswerVote, utcnow
-from storage.repo import insert_ignore
+from storage.models import Answer, AnswerCorrection, AnswerVote, Turn, utcnow
 
 
 class Vote(StrEnum):
@@ -38,14 +49,22 @@ class RatedAnswer:
     corrections: list[str]
 
 
-def record_answer(session: Session, *, values: dict[str, Any]) -> bool:
-    """Store a finished answer once per message; False if it was already stored."""
-    return insert_ignore(session, Answer, {"created_at": utcnow(), **values})
+def record_answer(session: Session, *, turn_id: int, values: dict[str, Any]) -> None:
+    """Store the finished answer to turn `turn_id`, in the transaction that stored the turn."""
+    session.execute(_INSERT_ANSWER, {"turn_id": turn_id, **values})
 
 
-def find_answer(session: Session, *, channel_id: str, message_ts: str) -> Answer | None:
+# Built once, like the turn's INSERT: it runs on every answer.
+_INSERT_ANSWER = insert(cast(Table, Answer.__table__))
+
+
+def find_answer(session: Session, *, channel_id: str, reply_ts: str) -> Answer | None:
+    """The answer whose last message (the one with the buttons) is `reply_ts` in the channel."""
     return session.scalar(
-        select(Answer).where(Answer.channel_id == channel_id, Answer.message_ts == message_ts)
+        select(Answer)
+        .join(Answer.turn)
+        .options(contains_eager(Answer.turn))
+        .where(Answer.reply_ts == reply_ts, Turn.channel_id == channel_id)
     )
 
 
@@ -96,15 +115,17 @@ def vote_counts(session: Session, *, since: datetime) -> list[ModelCounts]:
     """Positive and negative votes per (provider, model), on answers given since `since`."""
     rows = session.execute(
         select(
-            Answer.provider,
-            Answer.model,
+            Turn.provider,
+            Turn.model,
             func.sum(case((AnswerVote.vote == Vote.POSITIVE, 1), else_=0)),
             func.sum(case((AnswerVote.vote == Vote.NEGATIVE, 1), else_=0)),
         )
-        .join(AnswerVote, AnswerVote.answer_id == Answer.id)
-        .where(Answer.created_at >= since)
-        .group_by(Answer.provider, Answer.model)
-        .order_by(Answer.model, Answer.provider)
+        .select_from(AnswerVote)
+        .join(Answer, AnswerVote.answer_id == Answer.id)
+        .join(Turn, Answer.turn_id == Turn.id)
+        .where(Turn.created_at >= since)
+        .group_by(Turn.provider, Turn.model)
+        .order_by(Turn.model, Turn.provider)
     ).all()
     return [ModelCounts(p, m, int(pos or 0), int(neg or 0)) for p, m, pos, neg in rows]
 
@@ -140,11 +161,11 @@ def rated_answers(
     session: Session, *, since: datetime | None, model: str | None
 ) -> list[RatedAnswer]:
     """Answers that got a vote or a correction, oldest first (texts may have expired)."""
-    query = select(Answer)
+    query = select(Answer).join(Answer.turn).options(contains_eager(Answer.turn))
     if since is not None:
-        query = query.where(Answer.created_at >= since)
+        query = query.where(Turn.created_at >= since)
     if model is not None:
-        query = query.where(Answer.model == model)
+        query = query.where(Turn.model == model)
     answers = {a.id: a for a in session.scalars(query.order_by(Answer.id)).all()}
     if not answers:
         return []
@@ -178,15 +199,19 @@ def delete_texts(session: Session, *, before: datetime) -> int:
     Votes stay, so the counts do not change. Guarded: a row already emptied is not touched
     again, so two schedulers report the work once. Returns how many answers were emptied.
     """
-    old = select(Answer.id).where(Answer.created_at < before).scalar_subquery()
+    # Per answer that still has texts, its turn by primary key: turns.created_at has no index.
+    old = exists().where(Turn.id == Answer.turn_id, Turn.created_at < before)
     session.execute(
         update(AnswerCorrection)
-        .where(AnswerCorrection.answer_id.in_(old), AnswerCorrection.text.is_not(None))
+        .where(
+            AnswerCorrection.answer_id.in_(select(Answer.id).where(old)),
+            AnswerCorrection.text.is_not(None),
+        )
         .values(text=null())
     )
     result = session.execute(
         update(Answer)
-        .where(Answer.created_at < before, (Answer.text.is_not(None)) | Answer.prompt.is_not(None))
+        .where(old, Answer.text.is_not(None) | Answer.prompt.is_not(None))
         .values(text=null(), prompt=null())
     )
     return int(cast(CursorResult[Any], result).rowcount)

@@ -1,4 +1,5 @@
-"""Tables: the active model and its history, conversation turns, processed Slack events."""
+"""Tables: the active model and its history, turns and their answers with feedback, processed
+Slack events, datasets and their uploads, jobs, the outbox, evaluations, local training runs."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -84,7 +85,8 @@ class ModelHistory(Base):
 
 
 class Turn(Base):
-    """One question answered (or not) in Slack."""
+    """One question answered (or not) in Slack: where, who asked, which model, how it went.
+    A finished answer kept for ratings is an `Answer` that references it."""
 
     __tablename__ = "turns"
     __table_args__ = (Index("ix_turns_channel_thread", "channel_id", "thread_ts"),)
@@ -117,7 +119,7 @@ class SlackEvent(Base):
 
 
 class Dataset(Base):
-    """A validated training file: its report, and where it went at the provider."""
+    """A validated training file, stored once by content; its uploads are in dataset_uploads."""
 
     __tablename__ = "datasets"
 
@@ -132,14 +134,13 @@ class Dataset(Base):
     examples: Mapped[int] = mapped_column(Integer)
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     report: Mapped[dict[str, Any]] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(32))
-    # The provider it was first uploaded to (round 1); every upload is in dataset_uploads.
-    provider: Mapped[str | None] = mapped_column(String(32))
-    provider_file_id: Mapped[str | None] = mapped_column(String(128))
-    error: Mapped[str | None] = mapped_column(String(1000))
     validation_for_id: Mapped[int | None] = mapped_column(ForeignKey("datasets.id"))
     # "upload" (a file an admin sent) or "feedback" (built from rated answers).
     origin: Mapped[str] = mapped_column(String(16), default="upload", server_default="upload")
+    # Loaded only where asked for (repo.list_datasets): most readers need one provider's upload.
+    uploads: Mapped[list[DatasetUpload]] = relationship(
+        order_by="DatasetUpload.id", lazy="raise", viewonly=True
+    )
 
     @property
     def label(self) -> str:
@@ -155,7 +156,8 @@ class DatasetUpload(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"), index=True)
     provider: Mapped[str] = mapped_column(String(32))
-    # uploading -> uploaded | failed; a stale "uploading" (a crash) is taken over.
+    # storage.upload_repo.UploadStatus: uploading -> uploaded | failed; a stale "uploading"
+    # (a crash) is taken over.
     status: Mapped[str] = mapped_column(String(16))
     file_id: Mapped[str | None] = mapped_column(String(128))
     error: Mapped[str | None] = mapped_column(String(1000))
@@ -342,23 +344,25 @@ class TrainingEvent(Base):
 
 
 class Answer(Base):
-    """An answer the bot finished, as rated by people; texts are deleted after the keep days."""
+    """A finished answer to a turn, kept for ratings; texts are deleted after the keep days.
+
+    Where, for whom, by which model and when are the turn's; only what is the answer's own is
+    here.
+    """
 
     __tablename__ = "answers"
-    __table_args__ = (UniqueConstraint("channel_id", "message_ts"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    channel_id: Mapped[str] = mapped_column(String(32))
-    message_ts: Mapped[str] = mapped_column(String(32))  # the last part: it carries the buttons
-    thread_ts: Mapped[str] = mapped_column(String(32))
-    user_id: Mapped[str | None] = mapped_column(String(32))  # who asked
+    turn_id: Mapped[int] = mapped_column(ForeignKey("turns.id"), unique=True)
+    # The bot's last message of the answer (it carries the feedback buttons), in the turn's
+    # channel; the turn's message_ts is the question's.
+    reply_ts: Mapped[str] = mapped_column(String(32), index=True)
     is_dm: Mapped[bool] = mapped_column(Boolean)
-    provider: Mapped[str | None] = mapped_column(String(32))
-    model: Mapped[str] = mapped_column(String(255))
     # The messages sent to the model; None is SQL NULL, so deleted prompts read as absent.
     prompt: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON(none_as_null=True))
     text: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    # Every reader of an answer wants its turn (channel, model, time); one join, no lazy load.
+    turn: Mapped[Turn] = relationship(lazy="joined", innerjoin=True)
 
 
 class AnswerVote(Base):

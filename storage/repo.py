@@ -1,4 +1,6 @@
-"""Queries: the only place that reads or writes tables. Callers own the transaction."""
+"""Queries for the active model and its history, turns, claimed Slack events and datasets, and
+the shared insert-or-ignore; the other tables have their own *_repo modules. Callers own the
+transaction."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from typing import Any, NamedTuple, cast
 
 from sqlalchemy import CursorResult, Executable, Table, exists, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from storage.models import ActiveModel, Dataset, ModelHistory, SlackEvent, Turn, utcnow
 
@@ -141,16 +143,17 @@ def claim_message(
     return claim_event(session, event_id=event_id or key, event_type=event_type, message_key=key)
 
 
-def record_turn(session: Session, *, turn: Turn) -> None:
+def record_turn(session: Session, *, turn: Turn) -> int:
+    """Store a turn; its id (for its answer), from the INSERT itself."""
     # One row per answer and nothing reads it back in this session: a Core INSERT skips the
     # ORM's unit of work, which cost as much as the rest of the answer's storage.
     values = {column.key: getattr(turn, column.key) for column in Turn.__table__.columns}
     values.pop("id")
     values["created_at"] = values["created_at"] or utcnow()
-    session.execute(_INSERT_TURN, values)
+    return int(session.execute(_INSERT_TURN, values).scalar_one())
 
 
-_INSERT_TURN = insert(cast(Table, Turn.__table__))
+_INSERT_TURN = insert(cast(Table, Turn.__table__)).returning(Turn.__table__.c.id)
 
 
 def has_answered_thread(session: Session, *, channel_id: str, thread_ts: str) -> bool:
@@ -186,40 +189,12 @@ def _insert_ignore(table: type, dialect: str) -> Executable:
 
 
 def claim_dataset(session: Session, *, values: dict[str, Any]) -> tuple[Dataset, bool]:
-    """Insert a dataset (status "uploading") unless its sha256 is known; (row, inserted)."""
+    """Insert a dataset unless its sha256 is known; (row, inserted). Its uploads are
+    upload_repo's."""
     inserted = insert_ignore(session, Dataset, {"created_at": utcnow(), **values})
     row = session.scalar(select(Dataset).where(Dataset.sha256 == values["sha256"]))
     assert row is not None
     return row, inserted
-
-
-def retake_dataset_upload(session: Session, *, dataset_id: int, stale_before: datetime) -> bool:
-    """Move a failed (or abandoned) upload back to "uploading"; True if this caller got it."""
-    result = session.execute(
-        update(Dataset)
-        .where(
-            Dataset.id == dataset_id,
-            (Dataset.status == "upload_failed")
-            | ((Dataset.status == "uploading") & (Dataset.created_at < stale_before)),
-        )
-        .values(status="uploading", error=None, created_at=utcnow())
-    )
-    return bool(cast(CursorResult[Any], result).rowcount)
-
-
-def finish_dataset_upload(
-    session: Session, *, dataset_id: int, provider: str, file_id: str | None, error: str | None
-) -> None:
-    session.execute(
-        update(Dataset)
-        .where(Dataset.id == dataset_id)
-        .values(
-            status="uploaded" if file_id else "upload_failed",
-            provider=provider,
-            provider_file_id=file_id,
-            error=error[:1000] if error else None,
-        )
-    )
 
 
 def get_dataset(session: Session, *, dataset_id: int) -> Dataset | None:
@@ -237,4 +212,6 @@ def held_out_part(session: Session, *, dataset_id: int) -> Dataset | None:
 
 
 def list_datasets(session: Session, *, limit: int = 20) -> list[Dataset]:
-    return list(session.scalars(select(Dataset).order_by(Dataset.id.desc()).limit(limit)).all())
+    """The newest datasets, each with its uploads (`Dataset.uploads`) loaded."""
+    query = select(Dataset).options(selectinload(Dataset.uploads))
+    return list(session.scalars(query.order_by(Dataset.id.desc()).limit(limit)).all())

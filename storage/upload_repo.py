@@ -1,8 +1,10 @@
-"""Dataset uploads per provider: claimed once, finished once, a crashed upload taken over."""
+"""Dataset uploads per provider, the only record of where a dataset went: claimed once,
+finished once, a crashed upload taken over."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, select, update
@@ -10,6 +12,12 @@ from sqlalchemy.orm import Session
 
 from storage.models import DatasetUpload, utcnow
 from storage.repo import insert_ignore
+
+
+class UploadStatus(StrEnum):
+    UPLOADING = "uploading"
+    UPLOADED = "uploaded"
+    FAILED = "failed"
 
 
 def find_upload(session: Session, *, dataset_id: int, provider: str) -> DatasetUpload | None:
@@ -41,7 +49,7 @@ def claim_upload(
     values = {
         "dataset_id": dataset_id,
         "provider": provider,
-        "status": "uploading",
+        "status": UploadStatus.UPLOADING,
         "started_at": utcnow(),
     }
     if insert_ignore(session, DatasetUpload, values):
@@ -51,10 +59,13 @@ def claim_upload(
         .where(
             DatasetUpload.dataset_id == dataset_id,
             DatasetUpload.provider == provider,
-            (DatasetUpload.status == "failed")
-            | ((DatasetUpload.status == "uploading") & (DatasetUpload.started_at < stale_before)),
+            (DatasetUpload.status == UploadStatus.FAILED)
+            | (
+                (DatasetUpload.status == UploadStatus.UPLOADING)
+                & (DatasetUpload.started_at < stale_before)
+            ),
         )
-        .values(status="uploading", error=None, started_at=utcnow())
+        .values(status=UploadStatus.UPLOADING, error=None, started_at=utcnow())
     )
     return bool(cast(CursorResult[Any], result).rowcount)
 
@@ -66,7 +77,7 @@ def finish_upload(
         update(DatasetUpload)
         .where(DatasetUpload.dataset_id == dataset_id, DatasetUpload.provider == provider)
         .values(
-            status="uploaded" if file_id else "failed",
+            status=UploadStatus.UPLOADED if file_id else UploadStatus.FAILED,
             file_id=file_id,
             error=error[:1000] if error else None,
         )

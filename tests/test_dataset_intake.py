@@ -1,4 +1,5 @@
-"""Admins DM datasets to the bot: validated, stored once, uploaded; everyone else is refused."""
+"""Admins DM datasets to the bot: validated, stored once, uploaded once per provider; everyone
+else is refused."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from emulators.openai import OpenAIEmulator
 from emulators.sandbox import Sandbox
-from storage.models import Dataset
+from storage import upload_repo
+from storage.models import Dataset, DatasetUpload
 from tests.sandbox_helpers import ADMIN, chat_jsonl, final_reply, send
 
 
@@ -25,6 +28,14 @@ def datasets(box: Sandbox) -> list[Dataset]:
         return list(session.query(Dataset).order_by(Dataset.id))
 
 
+def upload(box: Sandbox, dataset: Dataset) -> DatasetUpload:
+    """The dataset's upload to the sandbox's provider (OpenAI)."""
+    with box.deps.session_factory() as session:
+        found = upload_repo.find_upload(session, dataset_id=dataset.id, provider="openai")
+    assert found is not None
+    return found
+
+
 def test_a_valid_file_is_reported_stored_and_uploaded(box: Sandbox) -> None:
     dm, ts = send(box, ADMIN, "faq.jsonl", chat_jsonl())
 
@@ -33,9 +44,10 @@ def test_a_valid_file_is_reported_stored_and_uploaded(box: Sandbox) -> None:
     assert "Stored as *ds-1* and uploaded" in reply
     assert "/finetune train ds-1" in reply
     [row] = datasets(box)
-    assert (row.status, row.examples, row.uploaded_by) == ("uploaded", 12, ADMIN)
-    assert row.provider_file_id is not None
-    meta, content = box.openai.files[row.provider_file_id]
+    sent = upload(box, row)
+    assert (sent.status, row.examples, row.uploaded_by) == ("uploaded", 12, ADMIN)
+    assert sent.file_id is not None
+    meta, content = box.openai.files[sent.file_id]
     assert meta["purpose"] == "fine-tune"
     assert hashlib.sha256(content).hexdigest() == row.sha256
     assert row.report["valid"] is True and row.report["examples"] == 12
@@ -103,8 +115,9 @@ def test_a_kakaotalk_export_asks_whose_voice_then_trains_on_that_speaker(box: Sa
 
     assert "Stored as *ds-1*" in reply
     [row] = datasets(box)
-    assert row.provider_file_id is not None
-    first = json.loads(box.openai.files[row.provider_file_id][1].splitlines()[0])
+    sent = upload(box, row)
+    assert sent.file_id is not None
+    first = json.loads(box.openai.files[sent.file_id][1].splitlines()[0])
     roles = {m["role"]: m["content"] for m in first["messages"]}
     assert roles["assistant"].startswith("오후 세 시에 해요") and "끝나면" in roles["assistant"]
     assert roles["user"].startswith("오늘 배포")
@@ -115,13 +128,49 @@ def test_a_failed_upload_is_reported_and_sending_again_retries_it(box: Sandbox) 
     dm, ts = send(box, ADMIN, "faq.jsonl", chat_jsonl())
     reply = final_reply(box, dm, ts, "upload failed")
     assert "Stored as *ds-1*, but the upload failed" in reply
-    assert [r.status for r in datasets(box)] == ["upload_failed"]
+    assert [upload(box, r).status for r in datasets(box)] == ["failed"]
 
     dm, ts = send(box, ADMIN, "faq.jsonl", chat_jsonl())
     reply = final_reply(box, dm, ts, "and uploaded")
 
     [row] = datasets(box)
-    assert row.status == "uploaded" and row.provider_file_id in box.openai.files
+    sent = upload(box, row)
+    assert sent.status == "uploaded" and sent.file_id in box.openai.files
+
+
+def test_known_content_sent_after_the_provider_changed_is_uploaded_there_once(
+    database_url: str,
+) -> None:
+    with Sandbox.open(database_url=database_url, admins=frozenset({ADMIN})) as first:
+        first.slack.add_user("admin", user_id=ADMIN)
+        dm, ts = send(first, ADMIN, "faq.jsonl", chat_jsonl())
+        assert "Stored as *ds-1* and uploaded" in final_reply(first, dm, ts, "Stored as")
+    with (
+        OpenAIEmulator() as nebius,
+        Sandbox.open(
+            database_url=database_url,
+            admins=frozenset({ADMIN}),
+            provider="nebius",
+            provider_env={"NEBIUS_API_KEY": nebius.api_key, "NEBIUS_BASE_URL": nebius.base_url},
+        ) as second,
+    ):
+        second.slack.add_user("admin", user_id=ADMIN)
+        dm, ts = send(second, ADMIN, "faq-copy.jsonl", chat_jsonl())
+        moved = final_reply(second, dm, ts, "Stored as", "already stored")
+        dm, ts = send(second, ADMIN, "faq-again.jsonl", chat_jsonl())
+        again = final_reply(second, dm, ts, "already stored")
+        [row] = datasets(second)
+        with second.deps.session_factory() as session:
+            sent = upload_repo.uploads_of(session, dataset_id=row.id)
+
+    # One dataset, one upload per provider: the new default provider gets it once.
+    assert "Stored as *ds-1* and uploaded" in moved
+    assert "already stored as *ds-1*" in again and "not uploaded again" in again
+    assert [(u.provider, u.status) for u in sent] == [
+        ("openai", "uploaded"),
+        ("nebius", "uploaded"),
+    ]
+    assert [f[0]["purpose"] for f in nebius.files.values()] == ["fine-tune"]
 
 
 def test_a_file_over_the_size_cap_is_refused_before_download(box: Sandbox) -> None:

@@ -15,7 +15,7 @@ from admin.scheduler import build_scheduler
 from bot.config import ConfigError, Settings
 from bot.feedback_views import CORRECTION_BLOCK, FEEDBACK_ACTION, SUGGEST_ACTION
 from emulators.sandbox import Sandbox
-from storage import repo
+from storage import repo, upload_repo
 from storage.models import Answer, AnswerCorrection, AnswerVote, AuditEntry
 
 ADMIN = "UADMIN001"
@@ -115,9 +115,12 @@ def test_the_final_message_of_an_answer_carries_the_feedback_buttons(box: Sandbo
     stop = next(c for c in box.slack.calls if c.method == "chat.stopStream")
     assert "context_actions" in str(stop.params["blocks"])
     [answer] = answers(box)
-    assert answer.message_ts == message["ts"] and answer.text == message["text"]
-    assert answer.model == box.settings.base_model and not answer.is_dm
-    assert answer.provider == box.deps.base_model.provider
+    assert answer.reply_ts == message["ts"] and answer.text == message["text"]
+    # Where, who asked and which model answered are the turn's: the question's own row.
+    turn = answer.turn
+    assert (turn.user_id, turn.thread_ts, turn.outcome) == (user, message["thread_ts"], "answered")
+    assert turn.model == box.settings.base_model and not answer.is_dm
+    assert turn.provider == box.deps.base_model.provider
     assert answer.prompt is not None
     assert [m["role"] for m in answer.prompt] == ["system", "user"]
     assert answer.prompt[-1]["content"] == "when is payday?"
@@ -134,7 +137,7 @@ def test_a_long_answer_carries_the_buttons_on_its_last_part_only(box: Sandbox) -
 
     assert len(parts) >= 3
     assert [bool(feedback_blocks(p)) for p in parts] == [False] * (len(parts) - 1) + [True]
-    assert answers(box)[0].message_ts == parts[-1]["ts"]
+    assert answers(box)[0].reply_ts == parts[-1]["ts"]
     assert answers(box)[0].text == "word " * 200 + "end"
 
 
@@ -146,7 +149,7 @@ def test_when_streaming_is_refused_the_posted_answer_carries_the_buttons(box: Sa
 
     assert feedback_blocks(message) and message["blocks"][0]["type"] == "markdown"
     assert message["blocks"][0]["text"] == message["text"] and "hello?" in message["text"]
-    assert answers(box)[0].message_ts == message["ts"]
+    assert answers(box)[0].reply_ts == message["ts"]
 
 
 def test_refused_buttons_do_not_turn_an_answer_into_an_apology(box: Sandbox) -> None:
@@ -270,7 +273,8 @@ def test_feedback_dataset_builds_a_chat_dataset_and_preference_pairs(box: Sandbo
         assert chat is not None and pairs is not None
         assert chat.origin == pairs.origin == "feedback" and chat.examples == 12
         assert pairs.examples == 10 and pairs.source_format != chat.source_format
-        assert chat.status == pairs.status == "uploaded"
+        sent = [upload_repo.find_upload(session, dataset_id=d, provider="openai") for d in (1, 2)]
+        assert [u.status if u else None for u in sent] == ["uploaded", "uploaded"]
     uploaded = [c for f, c in box.openai.files.values() if "feedback" in f["filename"]]
     assert len(uploaded) == 2
     lines = [line for content in uploaded for line in content.decode().splitlines()]
@@ -295,7 +299,7 @@ def test_dm_answers_are_exported_only_with_feedback_dms_on(database_url: str, dm
         text = command(box, "feedback dataset")["text"]
 
         [stored] = answers(box)
-        assert stored.is_dm and stored.message_ts == message["ts"]
+        assert stored.is_dm and stored.reply_ts == message["ts"]
         if dms_on:
             assert stored.text == message["text"] and "included" in text
             assert "1 answer rated 👍" in text

@@ -109,9 +109,6 @@ def test_a_dataset_without_a_local_copy_trains_where_it_was_uploaded_and_nowhere
                     examples=12,
                     size_bytes=100,
                     report={"valid": True, "epochs": 3},
-                    status="uploaded",
-                    provider="openai",
-                    provider_file_id=file_id,
                 )
             )
             session.flush()

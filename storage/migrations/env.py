@@ -11,6 +11,14 @@ config = context.config
 engine = config.attributes["engine"]
 
 with engine.connect() as connection:
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
+        # A batch migration rebuilds a SQLite table: copy, DROP, rename. With foreign keys
+        # on, that DROP deletes the rows that reference the table (ON DELETE CASCADE) or
+        # fails; SQLite's own advice is to turn them off for the rebuild, which works only
+        # outside a transaction. Migrations that rebuild check the keys themselves.
+        connection.execute(text("PRAGMA foreign_keys=OFF"))
+        connection.commit()
     if connection.dialect.name == "postgresql":
         # Replicas starting together must not race to create the same tables.
         connection.execute(text("SELECT pg_advisory_lock(7305001)"))
@@ -19,7 +27,7 @@ with engine.connect() as connection:
         context.configure(
             connection=connection,
             target_metadata=Base.metadata,
-            render_as_batch=connection.dialect.name == "sqlite",
+            render_as_batch=sqlite,
             compare_type=True,
         )
         with context.begin_transaction():
@@ -28,4 +36,8 @@ with engine.connect() as connection:
     finally:
         if connection.dialect.name == "postgresql":
             connection.execute(text("SELECT pg_advisory_unlock(7305001)"))
+            connection.commit()
+        if sqlite:
+            connection.rollback()
+            connection.execute(text("PRAGMA foreign_keys=ON"))  # as every connection has it
             connection.commit()
