@@ -6,6 +6,7 @@ default provider otherwise), so usage, help and validation never drift from what
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,6 +35,8 @@ class Spec:
     usage: str
     summary: str
     positional: int = 0  # how many bare words the subcommand takes
+    optional: int = 0  # how many more it may take
+    required: tuple[str, ...] = ()  # options it cannot do without
     fields: Fields = field(default_factory=dict)
     # Offered only when a configured provider has this capability.
     capability: str | None = None
@@ -47,6 +50,23 @@ def _provider_name(raw: str) -> str:
 
 PROVIDER_FIELD: Fields = {PROVIDER_OPTION_KEY: (_provider_name, "a configured provider's name")}
 
+_CHANNEL_REF = re.compile(r"<#([CG][A-Z0-9]{2,})(?:\|[^>]*)?>|([CG][A-Z0-9]{2,})")
+
+
+def channel_id(raw: str) -> str:
+    """A channel as Slack sends it in a command (`<#C0123|general>`) or its id (`C0123`)."""
+    found = _CHANNEL_REF.fullmatch(raw.strip())
+    if found is None:
+        raise ValueError(raw)
+    return found.group(1) or found.group(2)
+
+
+_CHANNEL_WORDS = "a channel picked with # (Slack sends it as <#C…>), or a channel id"
+CHANNEL_FIELD: Fields = {"channel": (channel_id, _CHANNEL_WORDS)}
+# `/finetune train … for=#c`: a model trained for one channel, compared and swapped there.
+FOR_CHANNEL_KEY = "for"
+FOR_FIELD: Fields = {FOR_CHANNEL_KEY: (channel_id, _CHANNEL_WORDS)}
+
 SPECS: dict[str, Spec] = {
     "help": Spec("/finetune help", "show this help"),
     "providers": Spec(
@@ -59,8 +79,9 @@ SPECS: dict[str, Spec] = {
     ),
     "datasets": Spec("/finetune datasets", "list stored datasets with their status"),
     "train": Spec(
-        "/finetune train <dataset> [provider=] [options]",
-        "estimate the cost and start a fine-tuning job (options: see below)",
+        "/finetune train <dataset> [provider=] [for=#channel] [options]",
+        "estimate the cost and start a fine-tuning job (options: see below); with `for=`, "
+        "the new model is compared with and swapped into that channel only",
         positional=1,
     ),
     "jobs": Spec("/finetune jobs", "list recent jobs"),
@@ -81,12 +102,27 @@ SPECS: dict[str, Spec] = {
     ),
     "models": Spec("/finetune models", "list the models tunebot has used and where each is served"),
     "use": Spec(
-        "/finetune use <model> [provider=]",
-        "switch to a model (the provider is looked up when omitted)",
+        "/finetune use <model> [provider=] [channel=#channel]",
+        "switch to a model (the provider is looked up when omitted); with `channel=`, in that "
+        "channel only",
         positional=1,
-        fields=PROVIDER_FIELD,
+        fields=PROVIDER_FIELD | CHANNEL_FIELD,
     ),
-    "rollback": Spec("/finetune rollback", "switch back to the previous model"),
+    "rollback": Spec(
+        "/finetune rollback [channel=#channel]",
+        "switch back to the previous model (in that channel only, with `channel=`)",
+        fields=CHANNEL_FIELD,
+    ),
+    "prompt": Spec(
+        '/finetune prompt channel=#channel ["<prompt>" | reset]',
+        "show, set or remove a channel's own system prompt (others use TUNEBOT_SYSTEM_PROMPT)",
+        optional=1,
+        fields=CHANNEL_FIELD,
+        required=("channel",),
+    ),
+    "channels": Spec(
+        "/finetune channels", "which model and prompt answer in each channel with its own"
+    ),
     "deploy": Spec(
         "/finetune deploy <job>",
         "approve a trained model's paid deployment",
@@ -131,7 +167,7 @@ def _capabilities(providers: Providers) -> set[str]:
 
 def train_fields(plugin: ProviderPlugin) -> Fields:
     fields: Fields = {o.key: (o.parse, o.expected()) for o in plugin.train_options}
-    return {**PROVIDER_FIELD, **fields}
+    return {**PROVIDER_FIELD, **FOR_FIELD, **fields}
 
 
 def parse_command(text: str, providers: Providers) -> Command:
@@ -157,9 +193,14 @@ def parse_command(text: str, providers: Providers) -> Command:
         fields, owner = train_fields(configured.plugin), configured.label
         usage = configured.plugin.usage()
     bare, options = parse_options(rest, fields, owner=owner)
-    if len(bare) != spec.positional:
+    if not spec.positional <= len(bare) <= spec.positional + spec.optional:
         expected = "nothing more" if spec.positional == 0 else f"{spec.positional} value"
+        if spec.optional:
+            expected = f"at most {spec.positional + spec.optional} value"
         raise UsageError(f"`{name}` takes {expected}.\nUsage: `{usage}`")
+    missing = [f"`{key}=`" for key in spec.required if key not in options]
+    if missing:
+        raise UsageError(f"`{name}` needs {', '.join(missing)}.\nUsage: `{usage}`")
     return Command(name, bare, options)
 
 

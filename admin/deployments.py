@@ -15,7 +15,6 @@ from collections.abc import Iterable
 from admin import lifecycle
 from admin.errors import TunebotError
 from admin.providers.base import Deployment, Deployments, FineTuneProvider
-from storage import repo
 from storage.db import SessionFactory
 from storage.repo import ModelRef
 
@@ -23,11 +22,11 @@ log = logging.getLogger(__name__)
 
 
 def protected(session_factory: SessionFactory, *, default_model: ModelRef) -> set[ModelRef]:
-    """The active model and the rollback target: neither may lose its deployment."""
+    """Every model answering somewhere and every rollback target: none may lose its
+    deployment."""
     with session_factory() as session:
-        active = repo.get_active_model(session, default=default_model)
-        previous = lifecycle.rollback_target(session, current=active, default_model=default_model)
-    return {active} | ({previous} if previous is not None else set())
+        scopes = lifecycle.answering(session, default_model=default_model)
+    return {s.current for s in scopes} | {s.previous for s in scopes if s.previous is not None}
 
 
 def undeploy(
@@ -41,14 +40,14 @@ def undeploy(
     """Remove the deployment serving `model` (at `provider`, or wherever one serves it);
     refused for the active model and the rollback target."""
     with session_factory() as session:
-        active = repo.get_active_model(session, default=default_model)
+        answering = {s.current for s in lifecycle.answering(session, default_model=default_model)}
     keep = protected(session_factory, default_model=default_model)
     for name, gateway in providers:
         if provider is not None and name != provider:
             continue
         ref = ModelRef(name, model)
         if ref in keep:
-            why = "the active model" if ref == active else "the rollback target"
+            why = "the active model" if ref in answering else "the rollback target"
             raise TunebotError(
                 f"`{model}` is {why}, so it keeps its deployment; switch to another model "
                 "(`/finetune use`) first."

@@ -326,7 +326,9 @@ def _go_live(
         return False  # another scheduler carried it through
     assert job.callable_model is not None
     model = ModelRef(job.provider, job.callable_model)
-    repo.set_active_model(session, model=model, reason="job", set_by_job=job.label)
+    repo.set_active_model(
+        session, model=model, reason="job", set_by_job=job.label, channel=job.for_channel
+    )
     payload = notices.live_notice(job, _points(job), evaluation=report, not_evaluated=note)
     announce.about_job(
         session, job, announce.Kind.JOB_LIVE, payload, notify_channel=step.deps.notify_channel
@@ -452,6 +454,7 @@ def promote(
             reason="promote",
             set_by_user=user,
             set_by_job=job.label,
+            channel=job.for_channel,
         )
         announce.about_job(
             session,

@@ -24,7 +24,9 @@ WARN_DAYS = (1, 7, 30)
 @dataclass(frozen=True)
 class ModelLine:
     ref: ModelRef
-    active: bool
+    # Where it answers now: None for the workspace (every channel without its own), else
+    # channel ids; empty when it answers nowhere.
+    answers_in: tuple[str | None, ...]
     since: str
     by: str
     shutdown: date | None
@@ -35,6 +37,10 @@ class ModelLine:
     @property
     def model(self) -> str:
         return self.ref.model
+
+    @property
+    def active(self) -> bool:
+        return bool(self.answers_in)
 
 
 def shutdown_date(providers: Providers, ref: ModelRef) -> date | None:
@@ -72,9 +78,31 @@ def check_shutdown(
     notify_channel: str | None,
     today: date,
 ) -> int | None:
-    """Queue one warning per threshold (30, 7, 1 days) for the active model; days left or None."""
+    """Queue one warning per threshold (30, 7, 1 days) for each model answering somewhere (the
+    workspace's, each channel's own); the fewest days left, or None when none stops."""
     with session_factory() as session:
-        ref = repo.get_active_model(session, default=default_model)
+        where: dict[ModelRef, list[str | None]] = {}
+        for scope in answering(session, default_model=default_model):
+            where.setdefault(scope.current, []).append(scope.channel)
+    lefts = []
+    for ref, channels in where.items():
+        left = _warn(
+            session_factory, providers, ref, channels, default_model, notify_channel, today
+        )
+        if left is not None:
+            lefts.append(left)
+    return min(lefts) if lefts else None
+
+
+def _warn(
+    session_factory: SessionFactory,
+    providers: Providers,
+    ref: ModelRef,
+    channels: list[str | None],
+    default_model: ModelRef,
+    notify_channel: str | None,
+    today: date,
+) -> int | None:
     ends = shutdown_date(providers, ref)
     if ends is None:
         return None
@@ -84,8 +112,9 @@ def check_shutdown(
         return left
     threshold = min(due)
     advice = migration_advice(session_factory, providers, ref, ends)
+    places = ", ".join("the workspace" if c is None else f"<#{c}>" for c in channels)
     text = (
-        f":warning: The model tunebot answers with, `{ref.model}` at "
+        f":warning: The model tunebot answers with in {places}, `{ref.model}` at "
         f"{providers.label(ref.provider)}, stops answering on *{ends.isoformat()}* "
         f"({left} day{'s' if left != 1 else ''} from now). "
         + (advice + " " if advice else "Train a replacement on a model that stays available. ")
@@ -144,29 +173,103 @@ def resolve_model(
     return ref
 
 
-def use_model(session_factory: SessionFactory, *, ref: ModelRef, user: str) -> bool:
-    """Switch to `ref`; False if it is already the active model."""
+def use_model(
+    session_factory: SessionFactory, *, ref: ModelRef, user: str, channel: str | None = None
+) -> bool:
+    """Switch `channel` (the workspace when None) to `ref`; False if it already answers there."""
     with session_factory.begin() as session:
-        return repo.set_active_model(session, model=ref, reason="use", set_by_user=user)
+        return repo.set_active_model(
+            session, model=ref, reason="use", set_by_user=user, channel=channel
+        )
 
 
-def rollback(session_factory: SessionFactory, *, user: str, default_model: ModelRef) -> ModelRef:
-    """Switch back to the model active before the current one; returns it."""
+def rollback(
+    session_factory: SessionFactory,
+    *,
+    user: str,
+    default_model: ModelRef,
+    channel: str | None = None,
+) -> ModelRef:
+    """Switch `channel` (the workspace when None) back to the model it answered with before;
+    returns it. A channel whose own history runs out answers with the workspace's again."""
     with session_factory.begin() as session:
-        current = repo.get_active_model(session, default=default_model)
-        previous = rollback_target(session, current=current, default_model=default_model)
-        if previous is None:
-            raise TunebotError("There is no earlier model to roll back to.")
-        repo.set_active_model(session, model=previous, reason="rollback", set_by_user=user)
-        return previous
+        if channel is None:
+            current = repo.get_active_model(session, default=default_model)
+            previous = rollback_target(session, current=current, default_model=default_model)
+            if previous is None:
+                raise TunebotError("There is no earlier model to roll back to.")
+            repo.set_active_model(session, model=previous, reason="rollback", set_by_user=user)
+            return previous
+        own = {c.channel: c.ref for c in repo.channel_models(session)}
+        if channel not in own:
+            raise TunebotError(
+                f"<#{channel}> has no model of its own: it answers with the workspace's. "
+                "`/finetune rollback` without `channel=` switches the workspace's model."
+            )
+        target = _channel_target(session, channel, own[channel])
+        if target is None:
+            workspace = repo.get_active_model(session, default=default_model)
+            repo.follow_workspace(session, channel=channel, workspace=workspace, set_by_user=user)
+            return workspace
+        repo.set_active_model(
+            session, model=target, reason="rollback", set_by_user=user, channel=channel
+        )
+        return target
 
 
 def rollback_target(
-    session: Session, *, current: ModelRef, default_model: ModelRef
+    session: Session,
+    *,
+    current: ModelRef,
+    default_model: ModelRef,
+    channel: str | None = None,
 ) -> ModelRef | None:
-    """The model `/finetune rollback` would return to (kept deployed for that reason)."""
-    history = repo.model_history(session, limit=500)
+    """The model `/finetune rollback` would return `channel` (the workspace when None) to; kept
+    deployed and loaded for that reason."""
+    if channel is not None:
+        return _channel_target(session, channel, current) or repo.get_active_model(
+            session, default=default_model
+        )
+    history = repo.scope_history(session, channel=None, limit=500)
     return next(
         (h.ref for h in history if h.ref != current),
         default_model if current != default_model else None,
     )
+
+
+def _channel_target(session: Session, channel: str, current: ModelRef) -> ModelRef | None:
+    """The channel's own model before `current`; None: it followed the workspace's then."""
+    for switch in repo.scope_history(session, channel=channel, limit=500):
+        if switch.reason == repo.FOLLOWS_WORKSPACE:
+            return None
+        if switch.ref != current:
+            return switch.ref
+    return None
+
+
+@dataclass(frozen=True)
+class Answering:
+    """Who answers where: a channel's own model (or the workspace's, channel None) and the
+    model a rollback there would return to."""
+
+    channel: str | None
+    current: ModelRef
+    previous: ModelRef | None
+
+
+def answering(session: Session, *, default_model: ModelRef) -> list[Answering]:
+    """The workspace's model first, then each channel with a model of its own."""
+    workspace = repo.get_active_model(session, default=default_model)
+    found = [
+        Answering(
+            None,
+            workspace,
+            rollback_target(session, current=workspace, default_model=default_model),
+        )
+    ]
+    for own in repo.channel_models(session):
+        previous = rollback_target(
+            session, current=own.ref, default_model=default_model, channel=own.channel
+        )
+        found.append(Answering(own.channel, own.ref, previous))
+    return found

@@ -61,9 +61,17 @@ def live_notice(
         lines.append(f"• {headline(evaluation)}")
     elif not_evaluated:
         lines.append(f"• {not_evaluated}")
-    lines.append(
-        "tunebot answers with it from now on. `/finetune rollback` returns to the previous model."
-    )
+    if job.for_channel:
+        lines.append(
+            f"tunebot answers with it in <#{job.for_channel}> from now on; other channels keep "
+            f"theirs. `/finetune rollback channel=<#{job.for_channel}>` returns to the previous "
+            "model there."
+        )
+    else:
+        lines.append(
+            "tunebot answers with it from now on. `/finetune rollback` returns to the previous "
+            "model."
+        )
     chart = None
     if points:
         chart = {
@@ -81,7 +89,7 @@ def held_back_notice(job: Job, report: dict[str, Any], *, deployed: bool = False
     """The gate kept the current model: why, with the scores (or the failure) to show for it."""
     lines = [
         f":warning: *{job.label} was held back*: {model_names(job)} did not go live; the "
-        "current model keeps answering.",
+        f"current model keeps answering{_where(job)}.",
     ]
     if report.get("error"):
         lines.append(
@@ -154,10 +162,15 @@ def deploy_waiting_notice(job: Job, minutes: int, reason: str) -> Payload:
 
 def promoted_notice(job: Job, user: str) -> Payload:
     return {
-        "text": f":arrow_up: <@{user}> made {model_names(job)} ({job.label}) live although its "
+        "text": f":arrow_up: <@{user}> made {model_names(job)} ({job.label}) live{_where(job)} "
+        "although its "
         "evaluation held it back. `/finetune rollback` returns to the previous model.",
         "chart": None,
     }
+
+
+def _where(job: Job) -> str:
+    return f" in <#{job.for_channel}>" if job.for_channel else ""
 
 
 def _duration(start: datetime | None, end: datetime | None) -> str:

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from admin.commands import FOR_CHANNEL_KEY
 from admin.datastore import DatasetStore
 from admin.errors import TunebotError
 from admin.evaluation.heldout import HOW_TO_HOLD_OUT
@@ -20,7 +21,7 @@ from storage.db import SessionFactory
 from storage.models import Dataset
 
 # Options tunebot reads itself rather than passing to the provider.
-_OWN_OPTIONS = {PROVIDER_OPTION_KEY, "model", "validation", "method"}
+_OWN_OPTIONS = {PROVIDER_OPTION_KEY, FOR_CHANNEL_KEY, "model", "validation", "method"}
 _REQUEST_FIELDS = {f.name for f in dataclasses.fields(TrainRequest)}
 
 
@@ -36,6 +37,8 @@ class TrainPlan:
     # The provider takes a validation file too (and then reports validation loss).
     sends_validation: bool = False
     held_out: str = ""  # one sentence for the admin: which held-out data, or how to add it
+    # `for=#c`: compared with that channel's model and swapped into that channel only.
+    for_channel: str | None = None
 
 
 def plan_training(
@@ -100,8 +103,13 @@ def plan_training(
             estimate=plugin.estimate(dataset.report, model, epochs),
             sends_validation=sends,
             held_out=_held_out_sentence(
-                dataset, validation, named=bool(options.get("validation")), sends=sends
+                dataset,
+                validation,
+                named=bool(options.get("validation")),
+                sends=sends,
+                for_channel=options.get(FOR_CHANNEL_KEY),
             ),
+            for_channel=options.get(FOR_CHANNEL_KEY),
         )
 
 
@@ -148,6 +156,7 @@ def start_training(
                 "estimated_cost_usd": plan.estimate.cost_usd,
                 "started_by": user,
                 "channel_id": channel,
+                "for_channel": plan.for_channel,
                 "status": snapshot_.status,
                 "stage": JobStage.TRAINING,
             },
@@ -188,7 +197,12 @@ def _linked_held_out(session: Any, dataset: Dataset) -> Dataset | None:
 
 
 def _held_out_sentence(
-    dataset: Dataset, validation: Dataset | None, *, named: bool, sends: bool
+    dataset: Dataset,
+    validation: Dataset | None,
+    *,
+    named: bool,
+    sends: bool,
+    for_channel: str | None = None,
 ) -> str:
     if validation is None:
         return (
@@ -197,7 +211,8 @@ def _held_out_sentence(
         )
     source = "named with `validation=`" if named else f"set aside when {dataset.label} was added"
     count = validation.examples
-    uses = "the eval gate compares the new model with the current one on it before it goes live"
+    current = f"<#{for_channel}>'s model" if for_channel else "the current one"
+    uses = f"the eval gate compares the new model with {current} on it before it goes live"
     if sends:
         uses += ", and the provider reports validation loss on it"
     example = "example" if count == 1 else "examples"

@@ -106,7 +106,8 @@ def _answer_event(
             ts=question.ts,
         )
         # Read in the claim's transaction: one database round trip fewer before the first words.
-        model = repo.get_active_model(session, default=deps.base_model)
+        model = repo.get_active_model(session, default=deps.base_model, channel=question.channel)
+        prompt = repo.channel_prompt(session, channel=question.channel)
     if not fresh:
         log.info(
             "event for %s:%s already taken; not answering twice", question.channel, question.ts
@@ -120,6 +121,7 @@ def _answer_event(
         deps.slack,
         question,
         model=model,
+        system_prompt=prompt or deps.settings.system_prompt,
         bot_user_id=context.bot_user_id,
         bot_id=context.bot_id,
     )
@@ -131,10 +133,12 @@ def answer(
     question: Question,
     *,
     model: ModelRef,
+    system_prompt: str,
     bot_user_id: str,
     bot_id: str | None,
 ) -> None:
-    """Answer one question in its thread with `model` (the active one, at its provider)."""
+    """Answer one question in its thread with `model` (the one answering in its channel, at
+    its provider) and `system_prompt` (the channel's, or the workspace's)."""
     started = time.monotonic()
     settings = deps.settings
     turn = Turn(
@@ -170,13 +174,13 @@ def answer(
             max_reply_tokens=settings.max_reply_tokens,
             cap=settings.history_token_budget,
         )
-        messages = fit_to_budget(settings.system_prompt, turns, model=model.model, budget=budget)
+        messages = fit_to_budget(system_prompt, turns, model=model.model, budget=budget)
         try:
             reply = _stream(deps, model, messages)
         except ModelUnavailable:
             if model == deps.base_model:
                 raise
-            model = fall_back(deps, model)
+            model = fall_back(deps, model, channel=question.channel)
             turn.provider, turn.model = model.provider, model.model
             reply = _stream(deps, model, messages)
         for delta in reply.deltas:
@@ -215,14 +219,24 @@ def _stream(deps: Deps, model: ModelRef, messages: list[dict[str, Any]]) -> Repl
     )
 
 
-def fall_back(deps: Deps, missing: ModelRef) -> ModelRef:
-    """The active model stopped answering: switch every replica to the base model (and its
-    provider), say so once."""
+def fall_back(deps: Deps, missing: ModelRef, *, channel: str) -> ModelRef:
+    """The model answering in `channel` stopped answering: a channel's own model gives way to
+    the workspace's, the workspace's to the base model (and its provider), for every replica;
+    said once. Returns what answers there now."""
     base = deps.base_model
     with deps.session_factory.begin() as session:
-        switched = repo.set_active_model(
-            session, model=base, reason="fallback", set_by_job=None, expected=missing
+        workspace = repo.get_active_model(session, default=base)
+        switched = repo.follow_workspace(
+            session, channel=channel, workspace=workspace, set_by_user=None, expected=missing
         )
+        where = f" in <#{channel}>" if switched else ""
+        if switched:
+            now = workspace
+        else:
+            switched = repo.set_active_model(
+                session, model=base, reason="fallback", set_by_job=None, expected=missing
+            )
+            now = base
         if switched:
             announce.post(
                 session,
@@ -232,17 +246,17 @@ def fall_back(deps: Deps, missing: ModelRef) -> ModelRef:
                 payload=announce.text(
                     f":warning: `{missing.model}` no longer answers at "
                     f"{deps.providers.label(missing.provider)} (it says the model does not "
-                    f"exist), so tunebot now answers with `{base.model}` at "
-                    f"{deps.providers.label(base.provider)}. "
+                    f"exist), so tunebot now answers{where} with `{now.model}` at "
+                    f"{deps.providers.label(now.provider)}. "
                     "`/finetune models` lists the others; `/finetune use <model>` switches."
                 ),
             )
+        else:
+            now = repo.get_active_model(session, default=base, channel=channel)
     log.warning(
-        "active model %s unavailable; %s",
-        missing,
-        "fell back to the base model" if switched else "already switched",
+        "model %s unavailable; %s", missing, "fell back" if switched else "switched already"
     )
-    return base
+    return now
 
 
 def _apologise(

@@ -8,7 +8,7 @@ from typing import Any
 from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
-from admin import deployments, job_stages, lifecycle
+from admin import deployments, job_stages
 from admin.commands import Command, help_text, parse_command
 from admin.errors import TunebotError, new_reference
 from admin.training import plan_training, start_training
@@ -16,8 +16,8 @@ from bot import feedback, job_views, upload_views
 from bot.admins import audit, require_admin
 from bot.deps import Deps
 from bot.eval_commands import run_eval_command
+from bot.model_commands import model_lines, run_model_command
 from storage import job_repo, repo
-from storage.repo import ModelRef
 
 log = logging.getLogger(__name__)
 
@@ -145,36 +145,13 @@ def _dispatch(
         respond(response_type="ephemeral", text=text)
         return "shown"
     if name == "models":
-        text = job_views.build_model_list(_models(deps), deps.providers)
+        text = job_views.build_model_list(model_lines(deps), deps.providers)
         respond(response_type="ephemeral", text=text + _deployment_lines(deps))
         return "listed"
-    if name == "use":
-        ref = lifecycle.resolve_model(
-            deps.session_factory,
-            deps.providers,
-            model=parsed.args[0],
-            provider=parsed.options.get("provider"),
-            default_model=deps.base_model,
-        )
-        changed = lifecycle.use_model(deps.session_factory, ref=ref, user=user)
-        where = f"`{ref.model}` at {deps.providers.label(ref.provider)}"
-        text = (
-            f"<@{user}> switched tunebot to {where}."
-            if changed
-            else f"tunebot already answers with {where}."
-        )
-        respond(response_type="in_channel" if changed else "ephemeral", text=text)
-        return f"use {ref}: {'switched' if changed else 'unchanged'}"
+    if name in ("use", "rollback", "prompt", "channels"):
+        return run_model_command(deps, parsed, user, respond)
     if name in ("eval", "promote"):
         return run_eval_command(deps, parsed, user, respond)
-    if name == "rollback":
-        ref = lifecycle.rollback(deps.session_factory, user=user, default_model=deps.base_model)
-        respond(
-            response_type="in_channel",
-            text=f"<@{user}> rolled tunebot back to `{ref.model}` at "
-            f"{deps.providers.label(ref.provider)}.",
-        )
-        return f"rolled back to {ref}"
     if name in ("deploy", "undeploy"):
         return _deployment_command(deps, parsed, user, respond)
     if name == "feedback":
@@ -256,31 +233,3 @@ def _job(deps: Deps, ref: str) -> Any:
     if job is None:
         raise TunebotError(f"There is no job `{ref}`. `/finetune jobs` lists them.")
     return job
-
-
-def _models(deps: Deps) -> list[lifecycle.ModelLine]:
-    with deps.session_factory() as session:
-        active = repo.get_active_model(session, default=deps.base_model)
-        history = repo.model_history(session, limit=30)
-        jobs = job_repo.jobs_for_models(session, models={h.model for h in history})
-    seen: dict[ModelRef, lifecycle.ModelLine] = {}
-
-    def line(ref: ModelRef, since: str, by: str) -> lifecycle.ModelLine:
-        ends = lifecycle.shutdown_date(deps.providers, ref)
-        advice = lifecycle.migration_advice(deps.session_factory, deps.providers, ref, ends)
-        job = jobs.get(ref.model)
-        trained = job.fine_tuned_model if job is not None and job.provider == ref.provider else None
-        return lifecycle.ModelLine(ref, ref == active, since, by, ends, advice, trained)
-
-    for entry in history:
-        if entry.ref in seen:
-            continue
-        by = (
-            f"by <@{entry.set_by_user}>"
-            if entry.set_by_user
-            else (f"from {entry.set_by_job}" if entry.set_by_job else entry.reason)
-        )
-        seen[entry.ref] = line(entry.ref, f"since {entry.activated_at:%Y-%m-%d %H:%M} UTC", by)
-    if active not in seen:
-        seen[active] = line(active, "the base model", "TUNEBOT_BASE_MODEL")
-    return list(seen.values())

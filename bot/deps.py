@@ -62,9 +62,9 @@ class Deps:
         """The eval gate's dependencies (also for `/finetune eval`, whatever TUNEBOT_EVAL says)."""
         settings = self.settings
 
-        def current_model() -> ModelPair:
+        def current_model(channel: str | None) -> ModelPair:
             with self.session_factory() as session:
-                return repo.get_active_model(session, default=self.base_model)
+                return repo.get_active_model(session, default=self.base_model, channel=channel)
 
         def named_model(model: str, provider: str | None) -> ModelPair:
             return resolve_model(

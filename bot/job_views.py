@@ -11,6 +11,7 @@ from admin.providers.base import Checkpoint, JobSnapshot
 from admin.providers.registry import Providers
 from admin.training import TrainPlan
 from storage.models import Job, JobEventRow
+from storage.repo import ChannelModel, ModelRef
 
 CONFIRM_ACTION = "train_confirm"
 CANCEL_ACTION = "train_cancel"
@@ -87,10 +88,52 @@ def build_model_list(lines_: list[ModelLine], providers: Providers) -> str:
         name = f"`{line.model}`"
         if line.trained and line.trained != line.model:
             name = f"`{line.trained}` (served as `{line.model}`)"
-        lines.append(f"{star}{name} at {where}{off}: {line.since}, {line.by}{shutdown}")
+        answers = ""
+        if line.answers_in:
+            places = ["the workspace" if c is None else f"<#{c}>" for c in line.answers_in]
+            answers = f" · answers in {', '.join(places)}"
+        lines.append(f"{star}{name} at {where}{off}{answers}: {line.since}, {line.by}{shutdown}")
         if line.advice:
             lines.append(f"    ↳ {line.advice}")
     return "\n".join(lines)
+
+
+def build_channel_list(
+    workspace: ModelRef,
+    own: list[ChannelModel],
+    prompts: dict[str, str],
+    providers: Providers,
+) -> str:
+    """`/finetune channels`: the workspace's model, then each channel with its own model or
+    prompt."""
+    lines = [
+        "*Models and prompts per channel*",
+        f"• *Every channel without its own*: `{workspace.model}` at "
+        f"{providers.label(workspace.provider)}, prompt from TUNEBOT_SYSTEM_PROMPT",
+    ]
+    models = {c.channel: c for c in own}
+    for channel in sorted(set(models) | set(prompts)):
+        found = models.get(channel)
+        model = (
+            f"`{found.ref.model}` at {providers.label(found.ref.provider)} "
+            f"(since {found.since:%Y-%m-%d %H:%M} UTC)"
+            if found is not None
+            else "the workspace's model"
+        )
+        prompt = prompts.get(channel)
+        shown = f"its own prompt: “{_short(prompt)}”" if prompt else "the workspace's prompt"
+        lines.append(f"• <#{channel}>: {model}; {shown}")
+    if len(lines) == 2:
+        lines.append(
+            "No channel has its own model or prompt: `/finetune use <model> channel=#c` and "
+            '`/finetune prompt channel=#c "..."` give it one.'
+        )
+    return "\n".join(lines)
+
+
+def _short(text: str, limit: int = 200) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 def build_provider_list(providers: Providers, today: date) -> str:

@@ -58,11 +58,15 @@ class Base(DeclarativeBase):
 
 
 class ActiveModel(Base):
-    """One row (id 1): the model every replica answers with. Swapped by a guarded UPDATE."""
+    """The model that answers: the workspace's and one row for each channel with a model of its
+    own. Read on every message; swapped by a guarded UPDATE."""
 
     __tablename__ = "active_model"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Whose model it is: a channel id, or "" for the workspace's (every channel without one of
+    # its own). Unique, so two replicas storing the first model of a scope store one row.
+    channel_id: Mapped[str] = mapped_column(String(32), unique=True, server_default="")
     # Where the model is served: a provider plugin's name. The pair is what answers.
     provider: Mapped[str] = mapped_column(String(32))
     model: Mapped[str] = mapped_column(String(255))
@@ -82,6 +86,18 @@ class ModelHistory(Base):
     set_by_user: Mapped[str | None] = mapped_column(String(64))
     set_by_job: Mapped[str | None] = mapped_column(String(128))
     reason: Mapped[str] = mapped_column(String(64))
+    channel_id: Mapped[str | None] = mapped_column(String(32))  # None: the workspace's model
+
+
+class ChannelPrompt(Base):
+    """A channel's own system prompt; a channel without one uses TUNEBOT_SYSTEM_PROMPT."""
+
+    __tablename__ = "channel_prompts"
+
+    channel_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    prompt: Mapped[str] = mapped_column(Text)
+    set_by: Mapped[str] = mapped_column(String(32))
+    set_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class Turn(Base):
@@ -179,7 +195,9 @@ class Job(Base):
     hyperparameters: Mapped[dict[str, Any]] = mapped_column(JSON)
     estimated_cost_usd: Mapped[float | None] = mapped_column()
     started_by: Mapped[str] = mapped_column(String(32))
-    channel_id: Mapped[str | None] = mapped_column(String(32))
+    channel_id: Mapped[str | None] = mapped_column(String(32))  # where it was started
+    # Trained for one channel (`for=#c`): compared with and swapped into that channel only.
+    for_channel: Mapped[str | None] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(32))  # the provider's own word
     # How far tunebot has carried it: admin.job_stages.JobStage's values, each move one guarded
     # UPDATE, so two schedulers, a crash or a restart carry a job forward exactly once.
@@ -399,6 +417,7 @@ __all__ = [
     "AnswerVote",
     "AuditEntry",
     "Base",
+    "ChannelPrompt",
     "Dataset",
     "DatasetUpload",
     "EvalAnswer",

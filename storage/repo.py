@@ -9,13 +9,33 @@ from datetime import datetime
 from functools import cache
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import CursorResult, Executable, Table, exists, insert, select, update
+from sqlalchemy import (
+    CursorResult,
+    Executable,
+    Select,
+    Table,
+    bindparam,
+    delete,
+    exists,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
-from storage.models import ActiveModel, Dataset, ModelHistory, SlackEvent, Turn, utcnow
+from storage.models import (
+    ActiveModel,
+    ChannelPrompt,
+    Dataset,
+    ModelHistory,
+    SlackEvent,
+    Turn,
+    utcnow,
+)
 
-ACTIVE_ROW = 1
+# The workspace's row in active_model (every channel without a model of its own).
+WORKSPACE = ""
 
 
 class ModelRef(NamedTuple):
@@ -35,21 +55,59 @@ class ModelSwitch:
     set_by_user: str | None
     set_by_job: str | None
     reason: str
+    channel: str | None = None  # None: the workspace's model
 
     @property
     def model(self) -> str:
         return self.ref.model
 
 
+@dataclass(frozen=True)
+class ChannelModel:
+    """A channel that answers with a model of its own."""
+
+    channel: str
+    ref: ModelRef
+    since: datetime
+
+
+# Why a channel's history says it follows the workspace's model again (no model of its own).
+FOLLOWS_WORKSPACE = "follows the workspace"
+
 # Read on every message. Statements built once are compiled once: SQLAlchemy memoises a
 # statement's cache key on the object, where a statement rebuilt per call is traversed again.
-_ACTIVE_MODEL = select(ActiveModel.provider, ActiveModel.model).where(ActiveModel.id == ACTIVE_ROW)
+_WORKSPACE_MODEL = select(ActiveModel.provider, ActiveModel.model).where(
+    ActiveModel.channel_id == WORKSPACE
+)
+_CHANNEL_OR_WORKSPACE_MODEL = (
+    select(ActiveModel.provider, ActiveModel.model)
+    .where(ActiveModel.channel_id.in_([bindparam("channel"), WORKSPACE]))
+    .order_by(ActiveModel.channel_id == WORKSPACE)  # the channel's own row first
+    .limit(1)
+)
+_CHANNEL_PROMPT = select(ChannelPrompt.prompt).where(ChannelPrompt.channel_id == bindparam("c"))
 
 
-def get_active_model(session: Session, *, default: ModelRef) -> ModelRef:
-    """The model to answer with: the stored one, or `default` until anything is stored."""
-    row = session.execute(_ACTIVE_MODEL).first()
+def get_active_model(
+    session: Session, *, default: ModelRef, channel: str | None = None
+) -> ModelRef:
+    """The model that answers in `channel` (its own, else the workspace's; the workspace's
+    when None), or `default` until anything is stored."""
+    if channel is None:
+        row = session.execute(_WORKSPACE_MODEL).first()
+    else:
+        row = session.execute(_CHANNEL_OR_WORKSPACE_MODEL, {"channel": channel}).first()
     return ModelRef(row.provider, row.model) if row is not None else default
+
+
+def channel_models(session: Session) -> list[ChannelModel]:
+    """Channels with a model of their own, by channel id."""
+    rows = session.scalars(
+        select(ActiveModel)
+        .where(ActiveModel.channel_id != WORKSPACE)
+        .order_by(ActiveModel.channel_id)
+    ).all()
+    return [ChannelModel(str(r.channel_id), ModelRef(r.provider, r.model), r.since) for r in rows]
 
 
 def set_active_model(
@@ -60,10 +118,12 @@ def set_active_model(
     set_by_user: str | None = None,
     set_by_job: str | None = None,
     expected: ModelRef | None = None,
+    channel: str | None = None,
 ) -> bool:
-    """Make `model` active; True if this call changed it (so the caller announces it once).
+    """Make `model` active in `channel` (the workspace when None); True if this call changed
+    it (so the caller announces it once).
 
-    With `expected`, change it only if `expected` is still the active model (a fallback
+    With `expected`, change it only if `expected` is still the model of that scope (a fallback
     must not undo a swap another replica just made).
     """
     history = ModelHistory(
@@ -72,12 +132,14 @@ def set_active_model(
         set_by_user=set_by_user,
         set_by_job=set_by_job,
         reason=reason,
+        channel_id=channel,
     )
     session.add(history)
     session.flush()
     now = utcnow()
+    scope = ActiveModel.channel_id == (WORKSPACE if channel is None else channel)
     guards = [
-        ActiveModel.id == ACTIVE_ROW,
+        scope,
         ~((ActiveModel.model == model.model) & (ActiveModel.provider == model.provider)),
     ]
     if expected is not None:
@@ -87,36 +149,97 @@ def set_active_model(
         .where(*guards)
         .values(provider=model.provider, model=model.model, since=now, history_id=history.id)
     )
-    changed = cast(CursorResult[Any], result).rowcount
-    if changed:
+    if cast(CursorResult[Any], result).rowcount:
         return True
-    if expected is not None or session.get(ActiveModel, ACTIVE_ROW) is not None:
+    if expected is not None or session.scalar(select(exists().where(scope))):
         session.delete(history)
         return False
-    inserted = insert_ignore(
-        session,
-        ActiveModel,
-        {
-            "id": ACTIVE_ROW,
-            "provider": model.provider,
-            "model": model.model,
-            "since": now,
-            "history_id": history.id,
-        },
-    )
+    row = {"provider": model.provider, "model": model.model, "since": now, "history_id": history.id}
+    row["channel_id"] = WORKSPACE if channel is None else channel
+    inserted = insert_ignore(session, ActiveModel, row)
     if not inserted:
         session.delete(history)
     return inserted
 
 
+def follow_workspace(
+    session: Session,
+    *,
+    channel: str,
+    workspace: ModelRef,
+    set_by_user: str | None,
+    expected: ModelRef | None = None,
+) -> bool:
+    """`channel` gives up its own model (only if it is still `expected`, when given) and
+    answers with the workspace's again; False when it had none."""
+    guards = [ActiveModel.channel_id == channel]
+    if expected is not None:
+        guards += [ActiveModel.model == expected.model, ActiveModel.provider == expected.provider]
+    result = session.execute(delete(ActiveModel).where(*guards))
+    if not cast(CursorResult[Any], result).rowcount:
+        return False
+    session.add(
+        ModelHistory(
+            provider=workspace.provider,
+            model=workspace.model,
+            set_by_user=set_by_user,
+            reason=FOLLOWS_WORKSPACE,
+            channel_id=channel,
+        )
+    )
+    return True
+
+
 def model_history(session: Session, *, limit: int = 50) -> list[ModelSwitch]:
-    rows = session.scalars(select(ModelHistory).order_by(ModelHistory.id.desc()).limit(limit)).all()
+    """Every scope's switches, newest first."""
+    return _switches(session, select(ModelHistory), limit)
+
+
+def scope_history(session: Session, *, channel: str | None, limit: int = 50) -> list[ModelSwitch]:
+    """One scope's switches, newest first: a channel's, or (None) the workspace's."""
+    scope = (
+        ModelHistory.channel_id.is_(None) if channel is None else ModelHistory.channel_id == channel
+    )
+    return _switches(session, select(ModelHistory).where(scope), limit)
+
+
+def _switches(session: Session, query: Select[ModelHistory], limit: int) -> list[ModelSwitch]:
+    rows: list[ModelHistory] = list(
+        session.scalars(query.order_by(ModelHistory.id.desc()).limit(limit)).all()
+    )
     return [
         ModelSwitch(
-            ModelRef(r.provider, r.model), r.activated_at, r.set_by_user, r.set_by_job, r.reason
+            ModelRef(r.provider, r.model),
+            r.activated_at,
+            r.set_by_user,
+            r.set_by_job,
+            r.reason,
+            r.channel_id,
         )
         for r in rows
     ]
+
+
+def channel_prompt(session: Session, *, channel: str) -> str | None:
+    """The channel's own system prompt; None: it uses the workspace's."""
+    return session.execute(_CHANNEL_PROMPT, {"c": channel}).scalar()
+
+
+def channel_prompts(session: Session) -> dict[str, str]:
+    return {r.channel_id: r.prompt for r in session.scalars(select(ChannelPrompt))}
+
+
+def set_channel_prompt(session: Session, *, channel: str, prompt: str | None, user: str) -> bool:
+    """Set (or with None, remove) a channel's prompt; False when there was nothing to remove."""
+    if prompt is None:
+        result = session.execute(delete(ChannelPrompt).where(ChannelPrompt.channel_id == channel))
+        return bool(cast(CursorResult[Any], result).rowcount)
+    found = session.get(ChannelPrompt, channel)
+    if found is None:
+        session.add(ChannelPrompt(channel_id=channel, prompt=prompt, set_by=user, set_at=utcnow()))
+    else:
+        found.prompt, found.set_by, found.set_at = prompt, user, utcnow()
+    return True
 
 
 def claim_event(

@@ -78,7 +78,9 @@ def evaluate_now(
             f"The held-out data ({dataset.label}) is not in tunebot's dataset store; send the "
             "file again to keep a copy."
         )
-    current = deps.resolve_model(against, provider) if against else deps.current_model()
+    current = (
+        deps.resolve_model(against, provider) if against else deps.current_model(job.for_channel)
+    )
     with deps.session_factory.begin() as session:
         row = eval_repo.create_evaluation(
             session,

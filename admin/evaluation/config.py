@@ -41,8 +41,9 @@ class EvalDeps:
     store: DatasetStore | None
     # The OpenAI-compatible chat endpoint a provider's models answer at.
     endpoint_for: Callable[[str], ChatEndpoint]
-    # The model answering in Slack now: what a candidate is compared with.
-    current_model: Callable[[], ModelPair]
+    # The model answering now in a channel (None: the workspace's): what a candidate trained
+    # for that channel (or for the workspace) is compared with.
+    current_model: Callable[[str | None], ModelPair]
     # `against=<model> [provider=]` of `/finetune eval` -> the (provider, model) it names.
     resolve_model: Callable[[str, str | None], ModelPair]
     default_provider: str

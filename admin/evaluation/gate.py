@@ -63,7 +63,7 @@ def held_out_for(deps: EvalDeps | None, session: Session, job: Job) -> Dataset |
 def start(deps: EvalDeps, session: Session, job: Job, dataset: Dataset) -> int:
     """Create the job's evaluation, in the transaction whose guarded move claimed it."""
     assert job.callable_model is not None
-    current = deps.current_model()
+    current = deps.current_model(job.for_channel)
     row = eval_repo.create_evaluation(
         session, values=_values(deps, gate_key(job.id), job, dataset, current)
     )
