@@ -244,14 +244,15 @@ def _port_or_any(raw: str) -> int:
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
-    from storage.db import build_engine, check_connection, upgrade
+    from bot.startup import as_typed, check_database
+    from storage.db import build_engine, upgrade
 
     settings = Settings.from_env()
     _logging(settings)
     engine = build_engine(settings.database_url)
-    check_connection(engine)
+    check_database(settings, engine)
     upgrade(engine, provider=settings.provider)
-    print(f"database is up to date ({engine.url.render_as_string(hide_password=True)})")
+    print(f"database is up to date ({as_typed(settings.database_url)})")
     return 0
 
 
