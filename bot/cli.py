@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--local",
         action="store_true",
         help="train a tiny model for real on this CPU with the local trainer and serve it "
-        "through an emulated vLLM (needs tunebot[train]; about a minute)",
+        "through an emulated vLLM (needs tunebot[train]; about a minute on 2 cores)",
     )
     demo.add_argument(
         "--keep",
