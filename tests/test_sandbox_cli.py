@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import os
@@ -113,11 +114,18 @@ def sandbox(folder: Path) -> Iterator[Printed]:
 @pytest.fixture(scope="module")
 def bot(sandbox: Printed, folder: Path) -> Iterator[Path]:
     """`tunebot run` with exactly the variables the sandbox printed."""
-    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(folder)} | sandbox.env
+    with _tunebot_run(sandbox, folder) as log:
+        yield log
+
+
+@contextlib.contextmanager
+def _tunebot_run(printed: Printed, folder: Path, **changed: str) -> Iterator[Path]:
+    """`tunebot run` in `folder` with the variables `printed` says (and `changed`); its log."""
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(folder)} | printed.env | changed
     with (folder / "bot.log").open("wb") as log:
         process = subprocess.Popen([TUNEBOT, "run"], env=env, cwd=folder, stderr=log)
     try:
-        _wait_healthy(process, sandbox.port, folder / "bot.log")
+        _wait_healthy(process, printed.port, folder / "bot.log")
         yield folder / "bot.log"
     finally:
         process.terminate()
@@ -187,11 +195,18 @@ NEEDS_SHELL_TOOLS = pytest.mark.skipif(
 
 @NEEDS_SHELL_TOOLS
 def test_the_printed_curl_says_the_bot_took_the_mention_and_the_read_back_prints_its_answer(
-    sandbox: Printed, bot: Path
+    tmp_path: Path, database_url: str
 ) -> None:
-    posted = _bash(sandbox.block("# 2."))
-    assert (posted.returncode, posted.stdout) == (0, "HTTP 200\n"), posted.stderr
-    answer = _printed_answer(sandbox.block("# 3."), bot, saying="when do we deploy on Fridays?")
+    # Steps 2 and 3 as printed, against a bot on each database (DATABASE_URL changed).
+    process, printed = _start_sandbox(tmp_path)
+    try:
+        with _tunebot_run(printed, tmp_path, DATABASE_URL=database_url) as log:
+            posted = _bash(printed.block("# 2."))
+            assert (posted.returncode, posted.stdout) == (0, "HTTP 200\n"), posted.stderr
+            read_back = printed.block("# 3.")
+            answer = _printed_answer(read_back, log, saying="when do we deploy on Fridays?")
+    finally:
+        assert _stop(process, signal.SIGINT)[0] == 0
     # The answer's words, one message a line, not conversations.replies' JSON.
     assert answer.startswith("[gpt-4o-mini-2024-07-18]")  # the emulated model, named
     assert answer.count("\n") == 1 and '"messages"' not in answer
