@@ -327,10 +327,17 @@ def test_the_gpu_section_names_the_base_model_for_vllm_and_the_bot() -> None:
 
 
 def _readme_section(heading: str) -> str:
-    """From `heading` to the next heading of its level or above."""
-    readme = (ROOT / "README.md").read_text()
+    """From `heading` to the next heading of its level or above (not a `#` line of code)."""
     level = len(heading.split(" ", 1)[0])
-    return re.split(rf"\n#{{1,{level}}} ", readme.split(f"\n{heading}", 1)[1], maxsplit=1)[0]
+    lines = (ROOT / "README.md").read_text().split("\n")
+    start = next(i for i, line in enumerate(lines) if line.startswith(heading))
+    section, fenced = [lines[start]], False
+    for line in lines[start + 1 :]:
+        fenced ^= line.startswith("```")
+        if not fenced and re.match(rf"#{{1,{level}}} ", line):
+            break
+        section.append(line)
+    return "\n".join(section)
 
 
 def test_compose_declares_every_volume_it_mounts() -> None:
