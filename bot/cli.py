@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--local",
         action="store_true",
         help="train a tiny model for real on this CPU with the local trainer and serve it "
-        "through an emulated vLLM (needs tunebot[train]; about a minute)",
+        "through an emulated vLLM (needs tunebot[train]; about a minute on 2 cores)",
     )
     demo.add_argument(
         "--keep",
@@ -244,14 +244,15 @@ def _port_or_any(raw: str) -> int:
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
-    from storage.db import build_engine, check_connection, upgrade
+    from bot.startup import as_typed, check_database
+    from storage.db import build_engine, upgrade
 
     settings = Settings.from_env()
     _logging(settings)
     engine = build_engine(settings.database_url)
-    check_connection(engine)
+    check_database(settings, engine)
     upgrade(engine, provider=settings.provider)
-    print(f"database is up to date ({engine.url.render_as_string(hide_password=True)})")
+    print(f"database is up to date ({as_typed(settings.database_url)})")
     return 0
 
 

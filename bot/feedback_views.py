@@ -19,6 +19,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from admin.datasets import render_report_for_slack
+from admin.datasets.render import counted
 from admin.feedback import FeedbackDatasets, FeedbackSummary
 from admin.intake import IntakeResult
 from bot.dataset_views import build_result_text
@@ -107,7 +108,7 @@ def build_summary(
         ("Last 7 days", summary.week, summary.corrections_week),
         ("Last 30 days", summary.month, summary.corrections_month),
     ):
-        lines.append(f"*{period}*: {_plural(corrections, 'correction')}")
+        lines.append(f"*{period}*: {counted(corrections, 'correction')}")
         lines += [_counts_line(c, label) for c in counts] or ["• no ratings"]
     if summary.negatives:
         lines.append("*Latest answers rated 👎*")
@@ -128,9 +129,9 @@ def build_export_text(built: FeedbackDatasets, *, dms_included: bool) -> str:
     export = built.export
     lines = [
         "*Dataset from feedback*: "
-        f"{_plural(export.positive, 'answer')} rated 👍, {_plural(export.corrected, 'answer')} "
-        f"corrected → {_plural(len(export.chat), 'chat example')}, "
-        f"{_plural(len(export.preferences), 'preference pair')}."
+        f"{counted(export.positive, 'answer')} rated 👍, {counted(export.corrected, 'answer')} "
+        f"corrected → {counted(len(export.chat), 'chat example')}, "
+        f"{counted(len(export.preferences), 'preference pair')}."
     ]
     left = [
         (export.mixed, "rated both 👍 and 👎"),
@@ -139,7 +140,7 @@ def build_export_text(built: FeedbackDatasets, *, dms_included: bool) -> str:
         (export.dm_left_out, "given in DMs (TUNEBOT_FEEDBACK_DMS is off)"),
         (export.expired, "whose texts are no longer kept (TUNEBOT_FEEDBACK_KEEP_DAYS)"),
     ]
-    lines += [f"Left out: {_plural(n, 'answer')} {why}." for n, why in left if n]
+    lines += [f"Left out: {counted(n, 'answer')} {why}." for n, why in left if n]
     if dms_included:
         lines.append("Answers given in DMs are included (TUNEBOT_FEEDBACK_DMS=on).")
     if built.chat is None and built.preferences is None:
@@ -163,7 +164,3 @@ def _result_text(name: str, result: IntakeResult) -> str:
         f"*{name}*\n{report}\nNothing was stored: once more answers are rated or corrected, "
         "run `/finetune feedback dataset` again."
     )
-
-
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"

@@ -20,8 +20,14 @@ from bot.app import build_app
 from bot.config import Settings
 from bot.deps import Deps, build_deps
 from bot.server import HttpServer, build_asgi
-from bot.startup import SLACK_FAILURES, SlackUnavailable, check_slack, slack_failure
-from storage.db import build_engine, check_connection, upgrade
+from bot.startup import (
+    SLACK_FAILURES,
+    SlackUnavailable,
+    check_database,
+    check_slack,
+    slack_failure,
+)
+from storage.db import build_engine, upgrade
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +60,10 @@ def start(
     """
     deps = build_deps(settings)
     try:
-        check_connection(deps.engine)
-        # On a quiet client first: a refusal is then tunebot's one line, without the SDK's.
+        # Slack first, on a quiet client: a refusal is then tunebot's one line, without the
+        # SDK's, and opens no database (SQLite would leave an empty file behind).
         check_slack(settings)
+        check_database(settings, deps.engine)
         try:
             app = build_app(deps)  # Bolt calls auth.test here
         except SLACK_FAILURES as error:
@@ -104,7 +111,7 @@ def run_scheduler_forever(settings: Settings) -> None:
     """`tunebot scheduler`: only the poller, for deployments that run it apart from the bot."""
     deps = build_deps(settings)
     try:
-        check_connection(deps.engine)
+        check_database(settings, deps.engine)
         upgrade(deps.engine, provider=settings.provider)
     except BaseException:
         deps.close()
@@ -163,8 +170,8 @@ def _run_workers(settings: Settings) -> int:
     """
     engine = build_engine(settings.database_url)
     try:
-        check_connection(engine)
         check_slack(settings)  # here, not in each worker: one line, not a traceback per worker
+        check_database(settings, engine)
         upgrade(engine, provider=settings.provider)  # once, before the workers start
     finally:
         engine.dispose()

@@ -1,15 +1,19 @@
-"""Start-up checks for `tunebot run`: Slack accepts the bot, or one line says why it did not."""
+"""Start-up checks for `tunebot run`: Slack accepts the bot and the database answers, or one
+line says why not."""
 
 from __future__ import annotations
 
 import http.client
 import logging
+import re
 
 from slack_bolt.error import BoltError
 from slack_sdk.errors import SlackApiError, SlackClientError
+from sqlalchemy import Engine
 
 from bot.config import Settings
 from bot.deps import build_slack_client
+from storage.db import DatabaseUnavailable, check_connection
 
 _SILENT = logging.getLogger("tunebot.startup.slack")
 _SILENT.addHandler(logging.NullHandler())
@@ -57,8 +61,28 @@ def check_slack(settings: Settings) -> None:
         client.close()
 
 
+def check_database(settings: Settings, engine: Engine) -> None:
+    """One connection to DATABASE_URL, or DatabaseUnavailable naming the URL as it was typed
+    (password masked), not as the engine rewrote it for its driver (`postgresql+psycopg://`)."""
+    try:
+        check_connection(engine)
+    except DatabaseUnavailable as error:
+        rewritten = engine.url.render_as_string(hide_password=True)
+        typed = as_typed(settings.database_url)
+        raise DatabaseUnavailable(str(error).replace(rewritten, typed)) from None
+
+
+# Where SQLAlchemy's URL parser finds a password: after `user:` and up to the first `@`, or
+# as a `password=` query parameter.
+_PASSWORD = re.compile(r"^([\w+]+://[^:/]*:)[^@]*(@.*)$", re.DOTALL)
+_QUERY_PASSWORD = re.compile(r"([?&]password=)[^&]*", re.IGNORECASE)
+
+
+def as_typed(url: str) -> str:
+    """`url` character for character, but for its password: `postgresql://u:***@host/db`."""
+    return _QUERY_PASSWORD.sub(r"\1***", _PASSWORD.sub(r"\1***\2", url))
+
+
 def is_startup_failure(error: BaseException) -> bool:
     """Whether `error` is one a person fixes in the configuration (shown without traceback)."""
-    from storage.db import DatabaseUnavailable
-
     return isinstance(error, SlackUnavailable | DatabaseUnavailable)

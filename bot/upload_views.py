@@ -9,6 +9,7 @@ from typing import Any
 
 from slack_sdk import WebClient
 
+from admin.datasets.render import counted
 from admin.intake import IntakeOptions, needs_assistant
 from admin.options import UsageError
 from bot.deps import Deps
@@ -182,8 +183,9 @@ def build_dataset_list(rows: list[Dataset], label: Callable[[str], str]) -> str:
         link = f", validation for ds-{row.validation_for_id}" if row.validation_for_id else ""
         link += f", from {row.origin}" if row.origin != "upload" else ""
         lines.append(
-            f"• *ds-{row.id}* `{row.name}`: {row.examples} examples, {row.source_format}, "
-            f"{_uploads_text(row.uploads, label)}{price}{link}, by <@{row.uploaded_by}> "
+            f"• *ds-{row.id}* `{row.name}`: {counted(row.examples, 'example')}, "
+            f"{row.source_format}, {_uploads_text(row.uploads, label)}{price}{link}, "
+            f"by <@{row.uploaded_by}> "
             f"<!date^{int(row.created_at.timestamp())}^{{date_short}}|{row.created_at:%Y-%m-%d}>"
         )
     return "\n".join(lines)

@@ -95,8 +95,7 @@ def _play(box: Sandbox, out: TextIO) -> int:
     bot = f"<@{slack.bot_user_id}>"
 
     def line(where: str, who: str, text: str) -> None:
-        flat = re.sub(r"\s+", " ", as_seen(text, names)).strip()
-        out.write(f"{where:<18} {who}: {flat}\n")
+        transcript_line(out, names, where, who, text)
 
     def ask(user: str, channel: str, text: str, where: str, thread: str | None = None) -> str:
         delivery = slack.post_as_user(user, channel, text, thread_ts=thread)
@@ -187,16 +186,43 @@ _ANGLE = re.compile(r"<([^<>]+)>")
 _STYLES = [
     re.compile(rf"(?<![\w{m}]){m}(?=\S)([^{m}\n]*?\S){m}(?![\w{m}])") for m in (r"\*", "_", "~")
 ]
-_CODE = re.compile(r"`([^`\n]+)`")
+_CODE = re.compile(r"(`[^`\n]+`)")
+# The emoji codes tunebot's messages use, as Slack draws them; a code between words or in
+# `code` (ft:gpt-4o-mini:org:x:id) stays text, and an unknown (custom) code keeps its name.
+EMOJI = {
+    "tada": "🎉",
+    "white_check_mark": "✅",
+    "x": "❌",
+    "warning": "⚠️",
+    "hourglass": "⌛",
+    "moneybag": "💰",
+    "arrow_up": "⬆️",
+    "+1": "👍",
+    "-1": "👎",
+}
+_EMOJI = re.compile(r"(?<![\w:]):([a-z0-9_+-]+):(?![\w:])")
 
 
 def as_seen(text: str, names: Mapping[str, str]) -> str:
-    """`<@U0ADM> started *job-1*` -> `@admin started job-1`; `:emoji:` names stay."""
+    """`<@U0ADM> started *job-1* :tada:` -> `@admin started job-1 🎉`."""
     text = _ANGLE.sub(lambda found: _entity(found.group(1), names), text)
-    text = _CODE.sub(r"\1", text)
+    text = "".join(
+        piece[1:-1] if _CODE.fullmatch(piece) else _EMOJI.sub(_emoji, piece)
+        for piece in _CODE.split(text)
+    )
     for style in _STYLES:
         text = style.sub(r"\1", text)
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def _emoji(found: re.Match[str]) -> str:
+    return EMOJI.get(found.group(1), found.group(0))
+
+
+def transcript_line(out: TextIO, names: Mapping[str, str], where: str, who: str, text: str) -> None:
+    """One message of a demo's transcript, as the Slack client shows it, on one line."""
+    flat = re.sub(r"\s+", " ", as_seen(text, names)).strip()
+    out.write(f"{where:<18} {who}: {flat}\n")
 
 
 def _entity(inner: str, names: Mapping[str, str]) -> str:

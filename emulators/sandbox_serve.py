@@ -140,15 +140,35 @@ def prepare(slack: SlackEmulator) -> dict[str, Any]:
     return next(e for e in envelopes if e["event"]["type"] == "app_mention")
 
 
+# curl prints nothing for Slack's empty 200; the status line says the event was taken.
+_STATUS = "-w 'HTTP %{http_code}\\n'"
+# conversations.replies answers in JSON; a person wants the bot's words.
+_ANSWER_TEXT = (
+    "import json, sys; reply = json.load(sys.stdin); "
+    'answers = [m["text"] for m in reply.get("messages", []) if m.get("bot_id")]; '
+    'print("\\n".join(answers) or "no answer yet (" + reply.get("error", "no reply in the '
+    'thread") + "): run this again in a moment"); sys.exit(0 if answers else 1)'
+)
+
+
 def signed_curl(url: str, secret: str, body: str, timestamp: int) -> str:
     """A curl command that posts `body` signed as Slack signs requests at `timestamp`."""
     signature = slack_signature(secret, str(timestamp), body.encode())
     return (
-        f"curl -sS -X POST {shlex.quote(url)} \\\n"
+        f"curl -sS {_STATUS} -X POST {shlex.quote(url)} \\\n"
         "  -H 'Content-Type: application/json' \\\n"
         f"  -H 'X-Slack-Request-Timestamp: {timestamp}' \\\n"
         f"  -H 'X-Slack-Signature: {signature}' \\\n"
         f"  --data-raw {shlex.quote(body)}\n"
+    )
+
+
+def read_answer(slack: SlackEmulator, ts: str) -> str:
+    """A curl that reads the thread `ts` (a shell word) and prints the bot's answers in it."""
+    url = f"{slack.api_url}conversations.replies?channel={CHANNEL}&ts={ts}"
+    return (
+        f"curl -sS -H 'Authorization: Bearer {slack.bot_token}' \"{url}\" \\\n"
+        f"  | python3 -c {shlex.quote(_ANSWER_TEXT)}\n"
     )
 
 
@@ -157,8 +177,9 @@ def slack_signature(secret: str, timestamp: str, body: bytes) -> str:
     return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
 
 
-def resign_recipe(url: str, secret: str, mention: dict[str, Any]) -> str:
-    """Shell lines (bash, openssl, curl) that sign and send a new mention at the current time."""
+def resign_recipe(slack: SlackEmulator, url: str, mention: dict[str, Any]) -> str:
+    """Shell lines (bash, openssl, curl, python3) that sign and send a new mention at the
+    current time, then read the bot's answer to it."""
     event = dict(mention["event"])
     event |= {"ts": f"{_TS}.000100", "event_ts": f"{_TS}.000100"}
     event.pop("client_msg_id", None)
@@ -166,13 +187,15 @@ def resign_recipe(url: str, secret: str, mention: dict[str, Any]) -> str:
     text = json.dumps(template, ensure_ascii=False, separators=(",", ":"))
     text = text.replace('"event_time":0', f'"event_time":{_TS}')
     body = '"$ts"'.join(shlex.quote(piece) for piece in text.split(_TS))
+    secret = shlex.quote(slack.signing_secret)
     return (
         "ts=$(date +%s)\n"
         f"body={body}\n"
         f'sig="v0=$(printf \'v0:%s:%s\' "$ts" "$body" | openssl dgst -sha256 -hmac '
-        f"{shlex.quote(secret)} -r | cut -d' ' -f1)\"\n"
-        f"curl -sS -X POST {shlex.quote(url)} -H 'Content-Type: application/json' "
+        f"{secret} -r | cut -d' ' -f1)\"\n"
+        f"curl -sS {_STATUS} -X POST {shlex.quote(url)} -H 'Content-Type: application/json' "
         '-H "X-Slack-Request-Timestamp: $ts" -H "X-Slack-Signature: $sig" --data-raw "$body"\n'
+        "sleep 3\n" + read_answer(slack, "$ts.000100")
     )
 
 
@@ -181,12 +204,7 @@ def instructions(slack: SlackEmulator, env: dict[str, str], mention: dict[str, A
     body = json.dumps(mention, ensure_ascii=False, separators=(",", ":"))
     now = int(time.time())
     until = datetime.fromtimestamp(now + SIGNATURE_WINDOW_S, UTC).strftime("%H:%M:%S UTC")
-    ts = mention["event"]["ts"]
     exports = "".join(f"export {key}={shlex.quote(value)}\n" for key, value in env.items())
-    read = (
-        f"curl -sS -H 'Authorization: Bearer {slack.bot_token}' "
-        f"'{slack.api_url}conversations.replies?channel={CHANNEL}&ts={ts}'\n"
-    )
     return "\n".join(
         [
             "tunebot sandbox: emulated Slack and OpenAI APIs on 127.0.0.1 "
@@ -198,13 +216,15 @@ def instructions(slack: SlackEmulator, env: dict[str, str], mention: dict[str, A
             "# 1. In another shell, run the bot against the emulators:",
             exports + "tunebot run",
             "",
-            f"# 2. Mention the bot as @member (signed like Slack; valid until {until}):",
+            f"# 2. Mention the bot as @member (signed like Slack; valid until {until}); "
+            "it prints HTTP 200 when the bot takes the event:",
             signed_curl(url, slack.signing_secret, body, now),
-            "# Slack's signatures expire after 5 minutes; to sign and send a new mention "
-            "(bash, openssl):",
-            resign_recipe(url, slack.signing_secret, mention),
             "# 3. Read the bot's answer in the thread:",
-            read,
+            read_answer(slack, mention["event"]["ts"]),
+            "# Slack's signatures expire after 5 minutes; to sign and send a new mention and "
+            "read its answer (bash, openssl, python3; run the last two lines again if the "
+            "answer is still on its way):",
+            resign_recipe(slack, url, mention),
             "# Ctrl-C stops the sandbox.",
             "",
         ]

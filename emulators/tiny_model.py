@@ -81,3 +81,16 @@ def build_tiny_model(
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.save_pretrained(folder)
     return folder
+
+
+def build_in_hub_cache(
+    cache: Path, repo_id: str, *, extra_text: Iterable[str] = (), revision: str = "0" * 40
+) -> Path:
+    """Build the tiny model into a Hugging Face hub cache (HF_HUB_CACHE) as `repo_id`, laid
+    out as a download leaves it (refs/main naming a snapshot), so `from_pretrained(repo_id)`
+    finds it with HF_HUB_OFFLINE=1. Returns the snapshot folder."""
+    repo = cache / f"models--{repo_id.replace('/', '--')}"
+    snapshot = build_tiny_model(repo / "snapshots" / revision, extra_text=extra_text)
+    (repo / "refs").mkdir(parents=True, exist_ok=True)
+    (repo / "refs" / "main").write_text(revision)
+    return snapshot

@@ -14,9 +14,14 @@ from pathlib import Path
 import pytest
 
 try:  # tests/ may or may not be a package; the helpers import either way
-    from tests.datasets_helpers import chat_file, kakao_csv_lines, with_line
+    from tests.datasets_helpers import chat, chat_file, kakao_csv_lines, with_line
 except ImportError:
-    from datasets_helpers import chat_file, kakao_csv_lines, with_line  # type: ignore[no-redef]
+    from datasets_helpers import (  # type: ignore[no-redef]
+        chat,
+        chat_file,
+        kakao_csv_lines,
+        with_line,
+    )
 
 from admin.datasets.cli import add_dataset_commands
 
@@ -114,6 +119,52 @@ def test_convert_writes_what_converted_even_when_invalid_and_exits_0(
     assert "Wrote 4 examples" in captured.err
     assert "too_few_examples" in captured.out
     assert _run(["dataset", "validate", str(out)]) == 1  # validate is the gate
+
+
+def test_convert_says_which_examples_it_left_out_and_why(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source, out = tmp_path / "chat.jsonl", tmp_path / "out.jsonl"
+    no_reply = {"messages": [{"role": "user", "content": "and then?"}]}
+    empty_reply = chat(reply="")
+    source.write_bytes(with_line(with_line(chat_file(9), no_reply), empty_reply))
+    assert _run(["dataset", "convert", str(source), "-o", str(out)]) == 0
+    assert len(out.read_bytes().splitlines()) == 9
+    captured = capsys.readouterr()
+    assert "(chat, 11 examples)" in captured.out  # what the report counts...
+    assert f"Wrote 9 of 11 examples to {out}" in captured.err  # ...and what was written
+    assert (
+        "Not written (errors, see the report below): line 10 (missing_assistant_message), "
+        "line 11 (missing_content)\n"
+    ) in captured.err
+
+
+def test_convert_lists_the_first_lines_left_out_and_counts_the_rest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source, out = tmp_path / "chat.jsonl", tmp_path / "out.jsonl"
+    broken = chat_file(12)
+    for n in range(8):
+        broken = with_line(broken, {"messages": [{"role": "user", "content": f"q{n}"}]})
+    source.write_bytes(broken)
+    assert _run(["dataset", "convert", str(source), "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "Wrote 12 of 20 examples" in err
+    assert "line 17 (missing_assistant_message) and 3 more lines" in err
+
+
+def test_one_example_is_counted_in_the_singular(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source, out = tmp_path / "one.jsonl", tmp_path / "out.jsonl"
+    source.write_bytes(chat_file(1))
+    assert _run(["dataset", "convert", str(source), "-o", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert f"Wrote 1 example to {out}" in captured.err
+    assert "Dataset has 1 error (chat, 1 example)" in captured.out
+    assert "1 example: fine-tuning needs at least 10" in captured.out
+    assert "1 examples" not in captured.out + captured.err
+    assert "Not written" not in captured.err  # nothing was left out
 
 
 def test_convert_has_no_force_option(good: Path, tmp_path: Path) -> None:

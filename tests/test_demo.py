@@ -73,7 +73,8 @@ def test_each_answer_names_its_model_once(run: Run) -> None:
 def test_mentions_and_markup_read_as_a_person_sees_them(run: Run) -> None:
     assert "<@" not in run.out and "*" not in run.out
     assert "#general           tunebot: @admin started job-1 (" in run.out
-    assert "tunebot: :tada: A new model is live: " in run.out
+    assert "tunebot: 🎉 A new model is live: " in run.out
+    assert not re.search(r"(?<![\w:]):[a-z0-9_+-]+:(?![\w:])", run.out)  # no :emoji: codes
     assert "looks like a KakaoTalk export with 2 speakers" in run.out
 
 
@@ -123,7 +124,12 @@ def test_keep_refuses_a_folder_with_a_database(tmp_path: Path) -> None:
             "@admin and #general and #C0DEMOGEN",
         ),
         ("<!here> <!channel> <!subteam^S123|@oncall>", "@here @channel @oncall"),
-        (":tada: *A new model is live*: `ft:x`", ":tada: A new model is live: ft:x"),
+        (":tada: *A new model is live*: `ft:x`", "🎉 A new model is live: ft:x"),
+        (
+            ":x: in `ft:gpt-4o-mini:org:x:id` or ft:a:x:b",
+            "❌ in ft:gpt-4o-mini:org:x:id or ft:a:x:b",
+        ),
+        (":custom_emoji: stays", ":custom_emoji: stays"),
         (
             "<https://example.com|the docs> or <https://example.com>",
             "the docs or https://example.com",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import os
@@ -18,11 +19,8 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
-from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
 
 from tests.service_helpers import free_port
 
@@ -116,11 +114,18 @@ def sandbox(folder: Path) -> Iterator[Printed]:
 @pytest.fixture(scope="module")
 def bot(sandbox: Printed, folder: Path) -> Iterator[Path]:
     """`tunebot run` with exactly the variables the sandbox printed."""
-    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(folder)} | sandbox.env
+    with _tunebot_run(sandbox, folder) as log:
+        yield log
+
+
+@contextlib.contextmanager
+def _tunebot_run(printed: Printed, folder: Path, **changed: str) -> Iterator[Path]:
+    """`tunebot run` in `folder` with the variables `printed` says (and `changed`); its log."""
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(folder)} | printed.env | changed
     with (folder / "bot.log").open("wb") as log:
         process = subprocess.Popen([TUNEBOT, "run"], env=env, cwd=folder, stderr=log)
     try:
-        _wait_healthy(process, sandbox.port, folder / "bot.log")
+        _wait_healthy(process, printed.port, folder / "bot.log")
         yield folder / "bot.log"
     finally:
         process.terminate()
@@ -141,33 +146,6 @@ def _wait_healthy(process: subprocess.Popen[bytes], port: int, log: Path) -> Non
                 pass
         time.sleep(0.1)
     raise AssertionError(f"tunebot run did not come up:\n{log.read_text()}")
-
-
-def _post(url: str, headers: dict[str, str], body: bytes) -> int:
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-    with urllib.request.urlopen(request, timeout=10) as reply:
-        return int(reply.status)
-
-
-def _bot_answer(printed: Printed, ts: str, log: Path, saying: str) -> str:
-    """Read the thread from the Slack emulator, as any Web API client would, until tunebot's
-    answer says `saying` (the answer streams in: its first text may be only the start)."""
-    env = printed.env
-    client = WebClient(token=env["SLACK_BOT_TOKEN"], base_url=env["SLACK_API_URL"])
-    deadline = time.monotonic() + 90  # generous: a loaded machine, not a measurement
-    while time.monotonic() < deadline:
-        try:
-            thread = client.conversations_replies(channel=env["TUNEBOT_NOTIFY_CHANNEL"], ts=ts)
-            messages: list[dict[str, Any]] = thread["messages"]
-        except SlackApiError as error:
-            # A mention the emulator never saw has no thread until the bot replies in it.
-            assert error.response["error"] == "thread_not_found"
-            messages = []
-        answers = [m["text"] for m in messages if m.get("bot_id") and saying in m["text"]]
-        if answers:
-            return str(answers[0])
-        time.sleep(0.1)
-    raise AssertionError(f"no answer from tunebot in the thread {ts}; its log:\n{log.read_text()}")
 
 
 def test_the_printed_variables_point_tunebot_run_at_the_emulators(sandbox: Printed) -> None:
@@ -191,35 +169,67 @@ def test_the_curl_example_is_signed_for_its_body_and_timestamp(sandbox: Printed)
     assert b'"type":"app_mention"' in body
 
 
-def test_a_mention_sent_with_the_curl_example_is_answered_in_the_emulator(
-    sandbox: Printed, bot: Path
-) -> None:
-    url, headers, body = sandbox.curl()
-    assert _post(url, headers, body) == 200
-    ts = re.search(r'"ts":"([0-9.]+)"', body.decode())
-    assert ts is not None
-    answer = _bot_answer(sandbox, ts.group(1), bot, saying="when do we deploy on Fridays?")
-    assert answer.startswith("[gpt-4o-mini-2024-07-18]")  # the emulated model, named
+def _bash(script: str) -> subprocess.CompletedProcess[str]:
+    """Printed shell lines, pasted into bash."""
+    return subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60)
 
 
-@pytest.mark.skipif(
-    not (shutil.which("openssl") and shutil.which("curl") and shutil.which("bash")),
-    reason="the recipe needs bash, openssl and curl",
+def _printed_answer(read_back: str, log: Path, saying: str) -> str:
+    """Run the printed read-back again, as its message asks, until it prints tunebot's answer
+    (the answer streams in: its first text may be only the start)."""
+    deadline = time.monotonic() + 90  # generous: a loaded machine, not a measurement
+    while time.monotonic() < deadline:
+        result = _bash(read_back)
+        if result.returncode == 0 and saying in result.stdout:
+            return result.stdout
+        assert result.returncode == 0 or result.stdout.startswith("no answer yet ("), result
+        time.sleep(0.2)
+    raise AssertionError(f"no answer from tunebot; its log:\n{log.read_text()}")
+
+
+NEEDS_SHELL_TOOLS = pytest.mark.skipif(
+    not all(shutil.which(tool) for tool in ("bash", "curl", "openssl", "python3")),
+    reason="the printed commands need bash, curl, openssl and python3",
 )
-def test_the_printed_recipe_signs_a_fresh_mention_that_is_answered(
+
+
+@NEEDS_SHELL_TOOLS
+def test_the_printed_curl_says_the_bot_took_the_mention_and_the_read_back_prints_its_answer(
+    tmp_path: Path, database_url: str
+) -> None:
+    # Steps 2 and 3 as printed, against a bot on each database (DATABASE_URL changed).
+    process, printed = _start_sandbox(tmp_path)
+    try:
+        with _tunebot_run(printed, tmp_path, DATABASE_URL=database_url) as log:
+            posted = _bash(printed.block("# 2."))
+            assert (posted.returncode, posted.stdout) == (0, "HTTP 200\n"), posted.stderr
+            read_back = printed.block("# 3.")
+            answer = _printed_answer(read_back, log, saying="when do we deploy on Fridays?")
+    finally:
+        assert _stop(process, signal.SIGINT)[0] == 0
+    # The answer's words, one message a line, not conversations.replies' JSON.
+    assert answer.startswith("[gpt-4o-mini-2024-07-18]")  # the emulated model, named
+    assert answer.count("\n") == 1 and '"messages"' not in answer
+
+
+@NEEDS_SHELL_TOOLS
+def test_the_printed_recipe_signs_a_fresh_mention_and_reads_back_its_own_thread(
     sandbox: Printed, bot: Path
 ) -> None:
     recipe = sandbox.block("# Slack's signatures expire")
-    result = subprocess.run(
-        ["bash", "-c", recipe + '\necho; echo "ts=$ts"'],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert result.returncode == 0, result.stderr
+    result = _bash(recipe + '\necho "ts=$ts"')
+    assert result.stdout.startswith("HTTP 200\n"), result.stdout + result.stderr
     ts = re.search(r"^ts=(\d+)$", result.stdout, re.MULTILINE)
     assert ts is not None, result.stdout
-    _bot_answer(sandbox, f"{ts.group(1)}.000100", bot, saying="when do we deploy on Fridays?")
+    # Its read-back is of the new mention's thread: its answer, or "no answer yet" (then
+    # the printed advice is to run the last two lines again).
+    read_back = "\n".join(recipe.splitlines()[-2:])
+    assert "ts=$ts.000100" in read_back
+    printed = result.stdout.split("\n", 1)[1]
+    if "when do we deploy on Fridays?" not in printed:
+        assert printed.startswith("no answer yet ("), printed
+        printed = _printed_answer(f"ts={ts.group(1)}\n{read_back}", bot, "when do we deploy")
+    assert printed.startswith("[gpt-4o-mini-2024-07-18]")
 
 
 def test_sigterm_stops_the_sandbox_cleanly(tmp_path: Path) -> None:

@@ -69,6 +69,19 @@ def test_a_role_postgresql_does_not_know_is_one_line_without_the_password(
     url_text = url.render_as_string(hide_password=False)
     line = _one_line(_fails_at_start(tmp_path, command, DATABASE_URL=url_text))
     assert 'role "no_such_role" does not exist' in line and "***" in line
+    typed = url_text.replace(f":{PASSWORD}@", ":***@")
+    assert f"cannot connect to the database at {typed} (DATABASE_URL)" in line
+
+
+@pytest.mark.parametrize("command", SERVICES, ids=" ".join)
+def test_the_database_url_is_shown_as_typed_with_its_password_masked(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    # Not as the engine rewrites it for its driver (postgresql+psycopg://).
+    url = f"postgres://u:{PASSWORD}@127.0.0.1:{_closed_port()}/x?sslmode=disable"
+    line = _one_line(_fails_at_start(tmp_path, command, DATABASE_URL=url))
+    shown = url.replace(PASSWORD, "***")
+    assert line.startswith(f"tunebot: cannot start: cannot connect to the database at {shown} ")
 
 
 @pytest.mark.parametrize("command", SERVICES, ids=" ".join)
@@ -104,14 +117,21 @@ def test_a_slack_host_that_does_not_resolve_is_one_line(tmp_path: Path, workers:
     line = _slack_line(_fails_at_start(tmp_path, ("run",), **extra))
     assert line.startswith("tunebot: cannot start: cannot reach Slack's API at https://slack")
     assert "(SLACK_API_URL)" in line
+    assert not (tmp_path / "tunebot.db").exists()  # a failed start leaves no database file
 
 
-def test_a_bot_token_slack_refuses_is_one_line_without_the_token(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_bot_token_slack_refuses_is_one_line_without_the_token(
+    tmp_path: Path, workers: str
+) -> None:
     token = "xoxb-0000-not-this-workspaces-token"
-    stderr = _fails_at_start(tmp_path, ("run",), SLACK_BOT_TOKEN=token)
+    extra = {"SLACK_BOT_TOKEN": token, "TUNEBOT_WEB_WORKERS": workers}
+    stderr = _fails_at_start(tmp_path, ("run",), **extra)
     line = _slack_line(stderr)
     assert line == "tunebot: cannot start: Slack refused SLACK_BOT_TOKEN: invalid_auth"
     assert token not in stderr
+    # DATABASE_URL unset: the SQLite default in the working directory is never created.
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_an_app_token_slack_refuses_is_one_line_without_the_token(tmp_path: Path) -> None:

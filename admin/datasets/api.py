@@ -13,6 +13,7 @@ from admin.datasets.detect import KAKAO_TXT, detect_format, normalise_format
 from admin.datasets.engine import DEFAULT_MODEL, Options, Sinks, run
 from admin.datasets.output import JsonlWriter, PreparedDataset, new_output_path, validation_path
 from admin.datasets.readers import ReadOptions, kakao_speakers
+from admin.datasets.render import counted
 from admin.datasets.report import DatasetReport
 from admin.datasets.sources import Progress, Source, SourceError, read_head, resolve
 from admin.datasets.split import choose_held_out
@@ -85,7 +86,9 @@ def prepare(
     if split and validation is not None:
         report.error("invalid_validation_split", _BOTH)
     elif chosen is not None and not chosen and report.valid_examples:
-        too_few = _TOO_FEW_TO_SPLIT.format(n=report.valid_examples, min=MIN_EXAMPLES)
+        too_few = _TOO_FEW_TO_SPLIT.format(
+            n=counted(report.valid_examples, "example"), min=MIN_EXAMPLES
+        )
         report.warn("nothing_held_out", too_few)
     prepared = PreparedDataset(
         report, path, report.sha256, sinks.train.count, None, report.speakers, temporary
@@ -197,7 +200,7 @@ def _sha256(src: Source) -> str:
 _SPLIT = "validation_split must be between 0 and 1 (exclusive), not {v}."
 _BOTH = "Give either a validation file or a validation split, not both."
 _TOO_FEW_TO_SPLIT = (
-    "{n} examples: too few to hold any out for validation and keep {min} for training, so "
+    "{n}: too few to hold any out for validation and keep {min} for training, so "
     "nothing was held out."
 )
 _OVERLAP = "Validation line {line} is also in the training data: validation should be unseen."

@@ -8,6 +8,7 @@ import os
 import shutil
 import sys
 import tempfile
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from admin.datasets.conversations import DEFAULT_SILENCE_MINUTES
 from admin.datasets.engine import DEFAULT_MODEL, MAX_EPOCHS
 from admin.datasets.output import PreparedDataset, validation_path
 from admin.datasets.progress import ProgressBar
-from admin.datasets.render import render_report_text
+from admin.datasets.render import counted, render_report_text
 from admin.datasets.report import DatasetReport
 
 # The lead's `tunebot` entry point calls `add_dataset_commands(subparsers)`; each command sets
@@ -160,19 +161,41 @@ def run_convert(args: argparse.Namespace) -> int:
 
 def _put_in_place(prepared: PreparedDataset, out: Path) -> None:
     held, held_target = prepared.validation, validation_path(out)
+    report, written = prepared.report, prepared.examples
     os.replace(prepared.jsonl_path, out)
-    print(f"Wrote {prepared.examples:,} examples to {out}", file=sys.stderr)
+    # The report counts every example read; only those that passed their checks are written.
+    held_out = held.examples if held is not None else 0
+    read = report.examples + held_out
+    wrote = f"{written:,} of {counted(read, 'example')}" if written + held_out < read else None
+    print(f"Wrote {wrote or counted(written, 'example')} to {out}", file=sys.stderr)
     if held is not None:
         os.replace(held.jsonl_path, held_target)
-        print(f"Wrote {held.examples:,} validation examples to {held_target}", file=sys.stderr)
+        print(f"Wrote {counted(held_out, 'validation example')} to {held_target}", file=sys.stderr)
     elif held_target.exists():
         held_target.unlink()  # an earlier run's split would not match this training file
         print(f"Removed {held_target}, left from an earlier run", file=sys.stderr)
-    if not prepared.report.valid:
+    if left_out := left_out_lines(report):
+        print(f"Not written (errors, see the report below): {left_out}", file=sys.stderr)
+    if not report.valid:
         print(
             "The report below has errors: fix them, then `tunebot dataset validate` the file.",
             file=sys.stderr,
         )
+
+
+def left_out_lines(report: DatasetReport, shown: int = 5) -> str:
+    """`line 10 (missing_assistant_message), line 11 (missing_content)`: the first source
+    lines whose errors kept them out of the output; "" when there are none."""
+    codes: dict[int, list[str]] = {}
+    for issue in report.errors.sorted():
+        if issue.line is not None and issue.code not in codes.setdefault(issue.line, []):
+            codes[issue.line].append(issue.code)
+    # Issues past the ones a report lists one by one (LISTED_PER_CODE) are counted, not kept.
+    listed = Counter(i.code for i in report.errors.listed if i.line is not None)
+    unlisted = sum(report.errors.counts[code] - n for code, n in listed.items())
+    more = max(0, len(codes) - shown) + unlisted
+    lines = [f"line {line} ({', '.join(found)})" for line, found in list(codes.items())[:shown]]
+    return ", ".join(lines) + (f" and {counted(more, 'more line')}" if more > 0 else "")
 
 
 def _unreadable(name: str) -> str | None:

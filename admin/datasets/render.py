@@ -9,6 +9,11 @@ from admin.datasets.report import DatasetReport, Issue, IssueLog
 _LINES_SHOWN = 5
 
 
+def counted(n: int, noun: str) -> str:
+    """`1 example`, `2 examples`, `1,200 examples`: every count tunebot prints of a noun."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
 def render_report_for_slack(report: DatasetReport, *, limit_chars: int = 3000) -> str:
     """Summary, then errors and warnings grouped by code (count, first lines, one example).
 
@@ -29,14 +34,13 @@ def render_report_text(report: DatasetReport, *, limit_chars: int = 20_000) -> s
 
 
 def _headline(report: DatasetReport, *, slack: bool) -> str:
-    what = f"{report.format}, {report.examples:,} examples"
+    what = f"{report.format}, {counted(report.examples, 'example')}"
     if report.valid:
         mark = ":white_check_mark: " if slack else ""
         state = "Dataset is valid"
     else:
         mark = ":x: " if slack else ""
-        n = len(report.errors)
-        state = f"Dataset has {n:,} error{'s' if n != 1 else ''}"
+        state = f"Dataset has {counted(len(report.errors), 'error')}"
     return f"{mark}{'*' if slack else ''}{state}{'*' if slack else ''} ({what})"
 
 
@@ -57,7 +61,9 @@ def _facts(report: DatasetReport) -> list[str]:
         facts.append(f"Speakers: {shown}")
     if report.validation is not None:
         v = report.validation
-        facts.append(f"Validation: {v.examples:,} examples, {len(v.errors):,} errors")
+        facts.append(
+            f"Validation: {counted(v.examples, 'example')}, {counted(len(v.errors), 'error')}"
+        )
     return facts
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from array import array
 from itertools import pairwise
 
+from admin.datasets.render import counted
 from admin.datasets.report import DatasetReport
 
 # Memory stays flat however large the file: a duplicate check keeps an 8-byte hash and a line
@@ -60,9 +61,13 @@ class DatasetStats:
         if not require_minimum or (count == 0 and report.errors):
             pass  # nothing was read: the error that stopped reading says why
         elif count < MIN_EXAMPLES:
-            report.error("too_few_examples", _TOO_FEW.format(n=count, min=MIN_EXAMPLES))
+            report.error(
+                "too_few_examples", _TOO_FEW.format(n=counted(count, "example"), min=MIN_EXAMPLES)
+            )
         elif count < RECOMMENDED_EXAMPLES:
-            report.warn("few_examples", _FEW.format(n=count, rec=RECOMMENDED_EXAMPLES))
+            report.warn(
+                "few_examples", _FEW.format(n=counted(count, "example"), rec=RECOMMENDED_EXAMPLES)
+            )
         self._system_prompt_warnings()
         for line, first in self.duplicates():
             report.warn("duplicate_example", f"Same example as line {first}.", line)
@@ -117,8 +122,10 @@ _TOO_LONG = (
 )
 _LONG = "{n:,} tokens: more than half the {limit:,}-token training context. Is it one example?"
 _SHORT = "Only {n} tokens: is this example complete?"
-_TOO_FEW = "{n} examples: fine-tuning needs at least {min}. Add more examples."
-_FEW = "{n} examples: {rec} or more well-chosen examples usually train noticeably better."
+
+
+_TOO_FEW = "{n}: fine-tuning needs at least {min}. Add more examples."
+_FEW = "{n}: {rec} or more well-chosen examples usually train noticeably better."
 _NO_SYSTEM = (
     "No example has a system prompt: add the one the bot will use, so training matches use."
 )
