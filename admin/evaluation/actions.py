@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from admin.datasets.render import counted
 from admin.errors import TunebotError
 from admin.evaluation import run as runner
 from admin.evaluation.config import EvalDeps
@@ -36,8 +37,8 @@ def show(session_factory: SessionFactory, *, job_ref: str) -> tuple[str, list[An
         return f"{job.label} has not been evaluated (it is {job.stage}).", None
     if row.status != eval_repo.DONE or not row.report:
         return (
-            f"{job.label} is being evaluated: {done} answers of {2 * row.examples} at most so "
-            f"far (`{row.candidate_model}` vs `{row.current_model}`)."
+            f"{job.label} is being evaluated: {done} of at most "
+            f"{counted(2 * row.examples, 'answer')} so far (`{row.candidate_model}` vs `{row.current_model}`)."
             + (f" Last failure: {row.last_error}" if row.last_error else ""),
             None,
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from admin.datasets.render import counted
 from admin.evaluation import scoring
 from admin.evaluation.heldout import Example
 from storage.models import Evaluation
@@ -102,7 +103,7 @@ def headline(report: Mapping[str, Any]) -> str:
     other = f"`{k['model']}`" if report.get("on_demand") else "the current one"
     line = (
         f"chrF *{c['score']:.1f}* for the new model vs *{k['score']:.1f}* for {other} "
-        f"on {report['examples']} held-out examples ({report['dataset']}): "
+        f"on {counted(report['examples'], 'held-out example')} ({report['dataset']}): "
         f"{report['wins']} better, {report['ties']} tied, {report['losses']} worse"
     )
     if report.get("judge"):
