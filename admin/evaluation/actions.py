@@ -38,7 +38,8 @@ def show(session_factory: SessionFactory, *, job_ref: str) -> tuple[str, list[An
     if row.status != eval_repo.DONE or not row.report:
         return (
             f"{job.label} is being evaluated: {done} of at most "
-            f"{counted(2 * row.examples, 'answer')} so far (`{row.candidate_model}` vs `{row.current_model}`)."
+            f"{counted(2 * row.examples, 'answer')} so far "
+            f"(`{row.candidate_model}` vs `{row.current_model}`)."
             + (f" Last failure: {row.last_error}" if row.last_error else ""),
             None,
         )
