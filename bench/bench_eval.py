@@ -82,7 +82,7 @@ def main() -> int:
         provider = box.deps.providers.gateway(None)
         file_id = provider.upload_training_file(source, filename="bench-held.jsonl")
         snap = provider.create_job(
-            TrainRequest(training_file=file_id, model=box.settings.base_model)
+            TrainRequest(file_id, box.settings.base_model, provider.Options())
         )
         with box.deps.session_factory.begin() as session:
             dataset, _ = repo.claim_dataset(

@@ -67,7 +67,7 @@ def _job_values(box: Sandbox, i: int) -> dict[str, object]:
         path = Path(tmp) / "data.jsonl"
         path.write_text(EXAMPLE * 10)
         file_id = provider.upload_training_file(path, filename=f"bench-{i}.jsonl")
-    snap = provider.create_job(TrainRequest(training_file=file_id, model=box.settings.base_model))
+    snap = provider.create_job(TrainRequest(file_id, box.settings.base_model, provider.Options()))
     return {
         "provider": provider.name,
         "provider_job_id": snap.id,

@@ -185,7 +185,7 @@ def _dispatch(
 
 def _deployment_lines(deps: Deps) -> str:
     """Paid deployments still running, with what each costs per day ("" when none)."""
-    running = deployments.describe(deployments.running(c.gateway for c in deps.providers))
+    running = deployments.describe(deployments.running(deps.providers))
     return "\n*Deployments*\n" + "\n".join(running) if running else ""
 
 
@@ -196,7 +196,7 @@ def _deployment_command(deps: Deps, parsed: Command, user: str, respond: Respond
     else:
         text = deployments.undeploy(
             deps.session_factory,
-            [(c.name, c.gateway) for c in deps.providers],
+            [(p.name, p) for p in deps.providers],
             model=parsed.args[0],
             default_model=deps.base_model,
             provider=parsed.options.get("provider"),
@@ -218,7 +218,8 @@ def train(
     plan = plan_training(
         deps.session_factory,
         dataset_ref=parsed.args[0],
-        options=parsed.options,
+        provider=parsed.options.get("provider"),
+        options=parsed.train,
         providers=deps.providers,
         default_model=deps.settings.base_model,
     )
