@@ -229,11 +229,11 @@ def _providers(
 def _int(
     env: Mapping[str, str],
     name: str,
-    default: Any,
+    default: int | None,
     *,
     minimum: int,
     maximum: int | None = None,
-) -> Any:
+) -> int | None:
     raw = env.get(name, "")
     if raw == "":
         return default

@@ -68,7 +68,9 @@ class ProviderSettings(BaseSettings):
 
     @classmethod
     def is_configured(cls, env: Mapping[str, str]) -> bool:
-        return all((env.get(v) or "").strip() for v in cls.turned_on_by())
+        """Every required variable is set (a provider that requires none is never on)."""
+        needed = cls.turned_on_by()
+        return bool(needed) and all((env.get(v) or "").strip() for v in needed)
 
     @classmethod
     def given(cls, env: Mapping[str, str]) -> dict[str, Any]:
