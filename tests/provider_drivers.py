@@ -246,7 +246,7 @@ class LocalDriver(Driver):
         self._finish(job_id, RunStatus.FAILED, message)
 
 
-def openai_family(name: str, registry: Registry) -> OpenAIDriver:
+def _openai_family(name: str, registry: Registry) -> OpenAIDriver:
     emu = OpenAIEmulator().start()
     settings = registry[name].Settings
     env = {v: emu.api_key for v in settings.secret_variables()}
@@ -256,60 +256,50 @@ def openai_family(name: str, registry: Registry) -> OpenAIDriver:
     )
 
 
+def _together(registry: Registry) -> TogetherDriver:
+    emu = TogetherEmulator().start()
+    statuses = [
+        ("pending", Phase.ACTIVE),
+        ("running", Phase.ACTIVE),
+        ("cancel_requested", Phase.ACTIVE),
+        ("completed", Phase.SUCCEEDED),
+        ("error", Phase.FAILED),
+        ("cancelled", Phase.CANCELLED),
+    ]
+    env = {"TOGETHER_API_KEY": emu.api_key, "TOGETHER_BASE_URL": emu.base_url}
+    base = "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference"
+    return TogetherDriver("together", env, base, statuses, registry=registry, emu=emu)
+
+
+def _fireworks(registry: Registry) -> FireworksDriver:
+    emu = FireworksEmulator().start()
+    statuses = [
+        ("JOB_STATE_VALIDATING", Phase.ACTIVE),
+        ("JOB_STATE_RUNNING", Phase.ACTIVE),
+        ("JOB_STATE_COMPLETED", Phase.SUCCEEDED),
+        ("JOB_STATE_EARLY_STOPPED", Phase.SUCCEEDED),
+        ("JOB_STATE_FAILED", Phase.FAILED),
+        ("JOB_STATE_CANCELLED", Phase.CANCELLED),
+    ]
+    env = {
+        "FIREWORKS_API_KEY": emu.api_key,
+        "FIREWORKS_BASE_URL": emu.base_url,
+        "FIREWORKS_ACCOUNT_ID": emu.account,
+        "FIREWORKS_GPU_HOURLY_USD": "2.90",
+    }
+    base = "accounts/fireworks/models/llama-v3p1-8b-instruct"
+    return FireworksDriver("fireworks", env, base, statuses, registry=registry, emu=emu)
+
+
 @contextlib.contextmanager
 def hosted_driver(name: str, registry: Registry) -> Iterator[Driver]:
     """The driver for a provider served by an emulator of its own (no database needed)."""
-    if name == "together":
-        together = TogetherEmulator().start()
-        try:
-            yield TogetherDriver(
-                name,
-                {"TOGETHER_API_KEY": together.api_key, "TOGETHER_BASE_URL": together.base_url},
-                "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference",
-                [
-                    ("pending", Phase.ACTIVE),
-                    ("running", Phase.ACTIVE),
-                    ("cancel_requested", Phase.ACTIVE),
-                    ("completed", Phase.SUCCEEDED),
-                    ("error", Phase.FAILED),
-                    ("cancelled", Phase.CANCELLED),
-                ],
-                registry=registry,
-                emu=together,
-            )
-        finally:
-            together.stop()
-    elif name == "fireworks":
-        fireworks = FireworksEmulator().start()
-        try:
-            yield FireworksDriver(
-                name,
-                {
-                    "FIREWORKS_API_KEY": fireworks.api_key,
-                    "FIREWORKS_BASE_URL": fireworks.base_url,
-                    "FIREWORKS_ACCOUNT_ID": fireworks.account,
-                    "FIREWORKS_GPU_HOURLY_USD": "2.90",
-                },
-                "accounts/fireworks/models/llama-v3p1-8b-instruct",
-                [
-                    ("JOB_STATE_VALIDATING", Phase.ACTIVE),
-                    ("JOB_STATE_RUNNING", Phase.ACTIVE),
-                    ("JOB_STATE_COMPLETED", Phase.SUCCEEDED),
-                    ("JOB_STATE_EARLY_STOPPED", Phase.SUCCEEDED),
-                    ("JOB_STATE_FAILED", Phase.FAILED),
-                    ("JOB_STATE_CANCELLED", Phase.CANCELLED),
-                ],
-                registry=registry,
-                emu=fireworks,
-            )
-        finally:
-            fireworks.stop()
-    else:
-        driver = openai_family(name, registry)
-        try:
-            yield driver
-        finally:
-            driver.emu.stop()
+    start = {"together": _together, "fireworks": _fireworks}.get(name)
+    driver = start(registry) if start else _openai_family(name, registry)
+    try:
+        yield driver
+    finally:
+        driver.emu.stop()  # type: ignore[attr-defined]
 
 
 # A trainer claims the oldest queued run: the one left queued comes last.
