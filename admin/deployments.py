@@ -13,7 +13,8 @@ from collections.abc import Iterable
 from admin import lifecycle
 from admin.errors import TunebotError
 from admin.notices import recipients
-from admin.providers.base import Deployment, Deployments, FineTuneProvider, JobSnapshot
+from admin.providers.base import Deployment, Deployments, JobSnapshot
+from admin.providers.plugin import Provider
 from storage import job_repo, outbox, repo
 from storage.db import SessionFactory
 from storage.models import Job
@@ -37,7 +38,7 @@ def needs_confirmation(hourly_usd: float | None, threshold_per_day: float) -> bo
 
 def gate(
     session_factory: SessionFactory,
-    gateway: FineTuneProvider,
+    gateway: Provider,
     *,
     job_id: int,
     snap: JobSnapshot,
@@ -106,7 +107,7 @@ def protected(session_factory: SessionFactory, *, default_model: ModelRef) -> se
 
 def undeploy(
     session_factory: SessionFactory,
-    providers: Iterable[tuple[str, FineTuneProvider]],
+    providers: Iterable[tuple[str, Provider]],
     *,
     model: str,
     default_model: ModelRef,
@@ -132,7 +133,7 @@ def undeploy(
     raise TunebotError(f"No deployment serves `{model}`. `/finetune models` lists them.")
 
 
-def running(gateways: Iterable[FineTuneProvider]) -> list[Deployment]:
+def running(gateways: Iterable[Provider]) -> list[Deployment]:
     """Every deployment the configured providers run, with its hourly cost where known."""
     found: list[Deployment] = []
     for gateway in gateways:

@@ -15,8 +15,8 @@ from admin.evaluation.config import EvalDeps
 from admin.evaluation.gate import Stage, gate
 from admin.notices import failure_notice, live_notice
 from admin.outbox import Notifier, drain_outbox
-from admin.providers.base import FineTuneProvider, JobSnapshot, NotReady
-from admin.providers.plugin import Phase
+from admin.providers.base import JobSnapshot, NotReady
+from admin.providers.plugin import Phase, Provider
 from admin.providers.registry import Providers
 from storage import job_repo, outbox, repo
 from storage.db import SessionFactory
@@ -164,7 +164,7 @@ def poll_job(deps: PollerDeps, job_id: int) -> str:
     return stage
 
 
-def _go_live(provider: FineTuneProvider, deps: PollerDeps, job_id: int, snap: JobSnapshot) -> str:
+def _go_live(provider: Provider, deps: PollerDeps, job_id: int, snap: JobSnapshot) -> str:
     with deps.session_factory() as session:
         job = session.get(Job, job_id)
         assert job is not None and job.callable_model
@@ -235,7 +235,7 @@ def _finish_unsuccessfully(deps: PollerDeps, job_id: int, snap: JobSnapshot) -> 
 
 
 def _store_events(
-    provider: FineTuneProvider,
+    provider: Provider,
     deps: PollerDeps,
     job_id: int,
     provider_job_id: str,
