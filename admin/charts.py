@@ -5,10 +5,14 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Callable, Sequence
-
-from PIL import Image, ImageDraw, ImageFont
+from typing import TYPE_CHECKING, TypeAlias
 
 from admin.providers.base import MetricPoint
+
+if TYPE_CHECKING:
+    # Pillow is imported when a chart is drawn (a job's end), not when the bot starts: an
+    # idle bot does not hold it in memory.
+    from PIL import Image, ImageDraw, ImageFont
 
 WIDTH, HEIGHT = 800, 400
 LEFT, RIGHT, TOP, BOTTOM = 64, 24, 44, 48  # room for tick labels, the title and the legend
@@ -18,12 +22,14 @@ GRID = (232, 232, 232)
 TEXT = (40, 40, 40)
 TRAIN = (31, 119, 180)  # blue and orange stay distinct for the common colour blindnesses
 VALID = (255, 127, 14)
-Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
+Font: TypeAlias = "ImageFont.FreeTypeFont | ImageFont.ImageFont"
 Scale = Callable[[float], float]
 
 
 def render_loss_chart(points: list[MetricPoint], *, title: str) -> bytes:
     """Training and validation loss by step; the last values are printed in the corner."""
+    from PIL import Image, ImageDraw
+
     image = Image.new("RGB", (WIDTH, HEIGHT), BACKGROUND)
     draw = ImageDraw.Draw(image)
     font, small = _font(15), _font(12)
@@ -124,6 +130,8 @@ def _legend(
 
 
 def _font(size: int) -> Font:
+    from PIL import ImageFont
+
     try:
         return ImageFont.load_default(size=size)
     except (OSError, ImportError):  # a Pillow built without FreeType has only the bitmap font

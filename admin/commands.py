@@ -7,50 +7,49 @@ default provider otherwise), so usage, help and validation never drift from what
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from admin.options import UsageError, parse_options, positive_int
-from admin.providers.plugin import PROVIDER_OPTION_KEY, ProviderPlugin
+from pydantic import BeforeValidator, Field
+
+from admin.options import Expects, Lowercase, Options, UsageError, read_options, split_words
+from admin.providers.options import TrainOptions
+from admin.providers.plugin import PROVIDER_OPTION_KEY
 from admin.providers.registry import Providers
 
-Fields = dict[str, tuple[Callable[[str], Any], str]]
+
+def _day(raw: Any) -> Any:
+    return datetime.strptime(raw, "%Y-%m-%d").replace(tzinfo=UTC) if isinstance(raw, str) else raw
 
 
-def _day(raw: str) -> datetime:
-    return datetime.strptime(raw, "%Y-%m-%d").replace(tzinfo=UTC)
+ProviderName = Annotated[
+    str | None, Lowercase, Field(min_length=1), Expects("a configured provider's name")
+]
 
 
-FEEDBACK_FIELDS: Fields = {
-    "since": (_day, "a date such as 2026-11-01"),
-    "model": (str, "the model whose answers to use"),
-    "min_votes": (positive_int, "the 👍 an answer needs to be used, 1 or more"),
-}
+class NoOptions(Options):
+    pass
 
 
-@dataclass(frozen=True)
-class Spec:
-    usage: str
-    summary: str
-    positional: int = 0  # how many bare words the subcommand takes
-    optional: int = 0  # how many more it may take
-    required: tuple[str, ...] = ()  # options it cannot do without
-    fields: Fields = field(default_factory=dict)
-    # Offered only when a configured provider has this capability.
-    capability: str | None = None
+class ProviderOption(Options):
+    provider: ProviderName = Field(None, description="a configured provider's name")
 
 
-def _provider_name(raw: str) -> str:
-    if not raw.strip():
-        raise ValueError
-    return raw.strip().lower()
+class FeedbackOptions(Options):
+    since: Annotated[datetime | None, BeforeValidator(_day)] = Field(
+        None, description="answers from this day on"
+    )
+    model: str | None = Field(None, description="the model whose answers to use")
+    min_votes: int | None = Field(None, ge=1, description="the 👍 an answer needs to be used")
 
 
-PROVIDER_FIELD: Fields = {PROVIDER_OPTION_KEY: (_provider_name, "a configured provider's name")}
+class EvalOptions(ProviderOption):
+    against: str | None = Field(None, description="a model to compare the job's model with")
+
 
 _CHANNEL_REF = re.compile(r"<#([CG][A-Z0-9]{2,})(?:\|[^>]*)?>|([CG][A-Z0-9]{2,})")
+_CHANNEL_WORDS = "a channel picked with # (Slack sends it as <#C…>), or a channel id"
 
 
 def channel_id(raw: str) -> str:
@@ -61,11 +60,39 @@ def channel_id(raw: str) -> str:
     return found.group(1) or found.group(2)
 
 
-_CHANNEL_WORDS = "a channel picked with # (Slack sends it as <#C…>), or a channel id"
-CHANNEL_FIELD: Fields = {"channel": (channel_id, _CHANNEL_WORDS)}
+def _channel(raw: Any) -> Any:
+    return channel_id(raw) if isinstance(raw, str) else raw
+
+
+ChannelId = Annotated[str, BeforeValidator(_channel), Expects(_CHANNEL_WORDS)]
+
+
+class ChannelOption(Options):
+    channel: ChannelId | None = Field(None, description="in that channel only")
+
+
+class UseOptions(ProviderOption, ChannelOption):
+    pass
+
+
+class PromptOptions(Options):
+    channel: ChannelId = Field(description="the channel whose prompt it is")
+
+
 # `/finetune train … for=#c`: a model trained for one channel, compared and swapped there.
 FOR_CHANNEL_KEY = "for"
-FOR_FIELD: Fields = {FOR_CHANNEL_KEY: (channel_id, _CHANNEL_WORDS)}
+
+
+@dataclass(frozen=True)
+class Spec:
+    usage: str
+    summary: str
+    positional: int = 0  # how many bare words the subcommand takes
+    optional: int = 0  # how many more it may take
+    options: type[Options] = NoOptions
+    # Offered only when a configured provider has this capability.
+    capability: str | None = None
+
 
 SPECS: dict[str, Spec] = {
     "help": Spec("/finetune help", "show this help"),
@@ -106,19 +133,18 @@ SPECS: dict[str, Spec] = {
         "switch to a model (the provider is looked up when omitted); with `channel=`, in that "
         "channel only",
         positional=1,
-        fields=PROVIDER_FIELD | CHANNEL_FIELD,
+        options=UseOptions,
     ),
     "rollback": Spec(
         "/finetune rollback [channel=#channel]",
         "switch back to the previous model (in that channel only, with `channel=`)",
-        fields=CHANNEL_FIELD,
+        options=ChannelOption,
     ),
     "prompt": Spec(
         '/finetune prompt channel=#channel ["<prompt>" | reset]',
         "show, set or remove a channel's own system prompt (others use TUNEBOT_SYSTEM_PROMPT)",
         optional=1,
-        fields=CHANNEL_FIELD,
-        required=("channel",),
+        options=PromptOptions,
     ),
     "channels": Spec(
         "/finetune channels", "which model and prompt answer in each channel with its own"
@@ -133,7 +159,7 @@ SPECS: dict[str, Spec] = {
         "/finetune undeploy <model> [provider=]",
         "remove an old model's paid deployment (not the active model or the rollback target)",
         positional=1,
-        fields=PROVIDER_FIELD,
+        options=ProviderOption,
         capability="deployments",
     ),
     "feedback": Spec(
@@ -142,13 +168,13 @@ SPECS: dict[str, Spec] = {
     "feedback dataset": Spec(
         "/finetune feedback dataset [since=YYYY-MM-DD] [model=] [min_votes=]",
         "build datasets from answers rated 👍 and from corrections (plus DPO pairs)",
-        fields=FEEDBACK_FIELDS,
+        options=FeedbackOptions,
     ),
     "eval": Spec(
         "/finetune eval <job> [against=<model>] [provider=]",
         "show the job's evaluation report; with `against=`, compare again now",
         positional=1,
-        fields={"against": (str, "a model to compare the job's model with"), **PROVIDER_FIELD},
+        options=EvalOptions,
     ),
     "promote": Spec("/finetune promote <job>", "make a held-back model live anyway", positional=1),
 }
@@ -158,16 +184,13 @@ SPECS: dict[str, Spec] = {
 class Command:
     name: str
     args: list[str]
-    options: dict[str, Any]
+    options: dict[str, Any]  # the options given, validated, by key
+    # `train`'s options, validated by the chosen provider's own `Options`.
+    train: TrainOptions | None = None
 
 
 def _capabilities(providers: Providers) -> set[str]:
-    return {str(c) for configured in providers for c in configured.plugin.capabilities}
-
-
-def train_fields(plugin: ProviderPlugin) -> Fields:
-    fields: Fields = {o.key: (o.parse, o.expected()) for o in plugin.train_options}
-    return {**PROVIDER_FIELD, **FOR_FIELD, **fields}
+    return {str(c) for provider in providers for c in provider.capabilities}
 
 
 def parse_command(text: str, providers: Providers) -> Command:
@@ -185,29 +208,36 @@ def parse_command(text: str, providers: Providers) -> Command:
         raise UsageError(f"Unknown subcommand `{name}`.\n{help_text(providers)}")
     if spec.capability and spec.capability not in _capabilities(providers):
         raise UsageError(f"No configured fine-tuning provider supports `{name}`.")
-    fields, owner, usage = spec.fields, "", spec.usage
+    bare, pairs = split_words(rest)
+    train, usage = None, spec.usage
     if name == "train":
         # `provider=` decides which options the rest of the line may use.
-        _, chosen = parse_options(rest, PROVIDER_FIELD | _anything(rest))
-        configured = providers.get(chosen.get(PROVIDER_OPTION_KEY))
-        fields, owner = train_fields(configured.plugin), configured.label
-        usage = configured.plugin.usage()
-    bare, options = parse_options(rest, fields, owner=owner)
+        given = {k: pairs.pop(k) for k in [PROVIDER_OPTION_KEY] if k in pairs}
+        for_channel = _for_channel(pairs.pop(FOR_CHANNEL_KEY, None))
+        chosen = read_options(given, ProviderOption)
+        provider = providers.get(chosen.provider)
+        train, usage = provider.read_options(pairs), provider.usage()
+        options: dict[str, Any] = chosen.model_dump(exclude_unset=True)
+        if for_channel is not None:
+            options[FOR_CHANNEL_KEY] = for_channel
+    else:
+        options = read_options(pairs, spec.options).model_dump(exclude_unset=True)
     if not spec.positional <= len(bare) <= spec.positional + spec.optional:
         expected = "nothing more" if spec.positional == 0 else f"{spec.positional} value"
         if spec.optional:
             expected = f"at most {spec.positional + spec.optional} value"
         raise UsageError(f"`{name}` takes {expected}.\nUsage: `{usage}`")
-    missing = [f"`{key}=`" for key in spec.required if key not in options]
-    if missing:
-        raise UsageError(f"`{name}` needs {', '.join(missing)}.\nUsage: `{usage}`")
-    return Command(name, bare, options)
+    return Command(name, bare, options, train)
 
 
-def _anything(text: str) -> Fields:
-    """Accept every key on a first pass that only looks for `provider=`."""
-    keys = {word.partition("=")[0].strip().lower() for word in text.split() if "=" in word}
-    return {key: (str, "") for key in keys if key}
+def _for_channel(raw: str | None) -> str | None:
+    """`for=`, read apart from the provider's options (it is tunebot's, like `provider=`)."""
+    if raw is None:
+        return None
+    try:
+        return channel_id(raw)
+    except ValueError:
+        raise UsageError(f"`{FOR_CHANNEL_KEY}=` expects {_CHANNEL_WORDS}, got `{raw}`.") from None
 
 
 def help_text(providers: Providers) -> str:
@@ -218,10 +248,10 @@ def help_text(providers: Providers) -> str:
         for spec in SPECS.values()
         if spec.capability is None or spec.capability in capabilities
     ]
-    for configured in providers:
-        default = " (default)" if configured.name == providers.default else ""
+    for provider in providers:
+        default = " (default)" if provider.name == providers.default else ""
         lines.append(
-            f"\n*`train` options at {configured.label}* (`provider={configured.name}`{default})"
+            f"\n*`train` options at {provider.label}* (`provider={provider.name}`{default})"
         )
-        lines += [f"• {option.describe()}" for option in configured.plugin.train_options]
+        lines += [f"• {line}" for line in provider.Options.help_lines()]
     return "\n".join(lines)

@@ -14,7 +14,8 @@ from collections.abc import Iterable
 
 from admin import lifecycle
 from admin.errors import TunebotError
-from admin.providers.base import Deployment, Deployments, FineTuneProvider
+from admin.providers.base import Deployment, Deployments
+from admin.providers.plugin import Provider
 from storage.db import SessionFactory
 from storage.repo import ModelRef
 
@@ -31,7 +32,7 @@ def protected(session_factory: SessionFactory, *, default_model: ModelRef) -> se
 
 def undeploy(
     session_factory: SessionFactory,
-    providers: Iterable[tuple[str, FineTuneProvider]],
+    providers: Iterable[tuple[str, Provider]],
     *,
     model: str,
     default_model: ModelRef,
@@ -57,7 +58,7 @@ def undeploy(
     raise TunebotError(f"No deployment serves `{model}`. `/finetune models` lists them.")
 
 
-def running(gateways: Iterable[FineTuneProvider]) -> list[Deployment]:
+def running(gateways: Iterable[Provider]) -> list[Deployment]:
     """Every deployment the configured providers run, with its hourly cost where known."""
     found: list[Deployment] = []
     for gateway in gateways:

@@ -11,7 +11,7 @@ from typing import Any
 
 from admin.datastore import DatasetStore
 from admin.intake import IntakeOptions, IntakeResult, take_dataset
-from admin.providers.base import FineTuneProvider
+from admin.providers.plugin import Provider
 from storage import feedback_repo
 from storage.db import SessionFactory
 from storage.feedback_repo import ModelCounts, RatedAnswer
@@ -141,7 +141,7 @@ def build_datasets(
     uploader: str,
     base_model: str,
     session_factory: SessionFactory,
-    provider: FineTuneProvider,
+    provider: Provider,
     store: DatasetStore | None = None,
     day: str,
 ) -> FeedbackDatasets:
@@ -175,7 +175,7 @@ def _take(
     uploader: str,
     base_model: str,
     session_factory: SessionFactory,
-    provider: FineTuneProvider,
+    provider: Provider,
     store: DatasetStore | None,
 ) -> IntakeResult:
     with path.open("w", encoding="utf-8") as handle:

@@ -12,7 +12,8 @@ from typing import Any
 
 from admin.datasets import DatasetReport, PreparedDataset, detect_format, list_speakers, prepare
 from admin.datastore import DatasetStore
-from admin.providers.base import FineTuneProvider, ProviderError
+from admin.providers.base import ProviderError
+from admin.providers.plugin import Provider
 from storage import repo, upload_repo
 from storage.db import SessionFactory
 from storage.models import DatasetUpload, utcnow
@@ -82,7 +83,7 @@ def take_dataset(
     uploader: str,
     options: IntakeOptions,
     session_factory: SessionFactory,
-    provider: FineTuneProvider,
+    provider: Provider,
     store: DatasetStore | None = None,
     stage: Stage | None = None,
     origin: str = "upload",
@@ -145,7 +146,7 @@ def _store_and_upload(
     uploader: str,
     options: IntakeOptions,
     session_factory: SessionFactory,
-    provider: FineTuneProvider,
+    provider: Provider,
     store: DatasetStore | None,
     stage: Stage | None,
     parent: int | None,

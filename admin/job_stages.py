@@ -29,14 +29,8 @@ from sqlalchemy.orm.attributes import set_committed_value
 from admin import announce, notices
 from admin.errors import TunebotError
 from admin.evaluation import gate
-from admin.providers.base import (
-    Deployments,
-    FineTuneProvider,
-    JobSnapshot,
-    MetricPoint,
-    NotReady,
-)
-from admin.providers.plugin import Capability, Phase
+from admin.providers.base import Deployments, JobSnapshot, MetricPoint, NotReady
+from admin.providers.plugin import Capability, Phase, Provider
 from storage import job_repo, repo
 from storage.models import Job
 from storage.repo import ModelRef
@@ -125,7 +119,7 @@ class Step:
 
     deps: PollerDeps
     job: Job  # detached from any session; `move` keeps it in step with the row
-    _provider: FineTuneProvider | None = None
+    _provider: Provider | None = None
     _snapshot: JobSnapshot | None = None
     points: list[MetricPoint] = field(default_factory=list)
 
@@ -134,10 +128,10 @@ class Step:
         return JobStage(self.job.stage)
 
     @property
-    def provider(self) -> FineTuneProvider:
+    def provider(self) -> Provider:
         # A provider that is no longer configured raises TunebotError: the job waits, logged.
         if self._provider is None:
-            self._provider = self.deps.providers.gateway(self.job.provider)
+            self._provider = self.deps.providers.get(self.job.provider)
         return self._provider
 
     def now(self) -> datetime:
@@ -400,7 +394,7 @@ def _say_if_waiting_long(step: Step, reason: str) -> None:
         )
 
 
-def _store_events(step: Step, provider: FineTuneProvider) -> None:
+def _store_events(step: Step, provider: Provider) -> None:
     if Capability.EVENTS not in provider.capabilities:
         return
     events = provider.list_events(step.job.provider_job_id, after=step.job.last_event_id)

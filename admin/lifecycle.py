@@ -49,13 +49,13 @@ def shutdown_date(providers: Providers, ref: ModelRef) -> date | None:
         return None
     configured = providers.get(ref.provider)
     try:
-        info = configured.gateway.model_info(ref.model)
+        info = configured.model_info(ref.model)
     except TunebotError as error:
         log.info("model info for %s unavailable: %s", ref, error)
         info = None
     if info is not None and info.shutdown_date is not None:
         return info.shutdown_date
-    return configured.plugin.shutdown_date(ref.model)
+    return configured.shutdown_date(ref.model)
 
 
 def migration_advice(
@@ -168,7 +168,7 @@ def resolve_model(
     ref = ModelRef(configured.name, model)
     if ref in known:
         return ref
-    if not configured.gateway.model_info(model).exists:
+    if not configured.model_info(model).exists:
         raise TunebotError(f"{configured.label} does not know a model `{model}`.")
     return ref
 

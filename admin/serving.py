@@ -43,7 +43,7 @@ def keep_serving(
         for ref in (scope.current, scope.previous):
             if ref is None or ref.provider not in providers:
                 continue
-            gateway = providers.gateway(ref.provider)
+            gateway = providers.get(ref.provider)
             if not isinstance(gateway, Reloadable):
                 continue
             try:

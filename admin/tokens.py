@@ -29,7 +29,7 @@ _BLOB_URL = "https://openaipublic.blob.core.windows.net/encodings/{name}.tiktoke
 _O200K_PREFIXES = ("gpt-4o", "chatgpt-4o", "gpt-4.1", "gpt-4.5", "gpt-5", "o1", "o3", "o4")
 _CL100K_PREFIXES = ("gpt-3.5", "gpt-4", "davinci-002", "babbage-002", "text-embedding")
 
-# Context windows used to budget chat history (input + reply).
+# OpenAI's models' context windows (input + reply): its Models API does not state them.
 _CONTEXT_WINDOWS = (
     ("gpt-4.1", 1_047_576),
     ("gpt-4o", 128_000),
@@ -43,6 +43,7 @@ _CONTEXT_WINDOWS = (
     ("davinci-002", 16_384),
     ("babbage-002", 16_384),
 )
+# The example length a dataset report allows for a model whose window it does not know.
 DEFAULT_CONTEXT_WINDOW = 8_192
 
 _seed_lock = threading.Lock()
@@ -70,12 +71,13 @@ def encoding_name_for(model: str) -> str:
     return name if name in ENCODING_SHA256 else "o200k_base"
 
 
-def context_window(model: str) -> int:
+def context_window(model: str) -> int | None:
+    """The context window of an OpenAI model (base or fine-tuned); None for any other."""
     base = base_model(model).lower()
     for prefix, window in _CONTEXT_WINDOWS:
         if base.startswith(prefix):
             return window
-    return DEFAULT_CONTEXT_WINDOW
+    return None
 
 
 def tiktoken_cache_dir() -> Path:

@@ -7,22 +7,18 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from admin.commands import FOR_CHANNEL_KEY
 from admin.datastore import DatasetStore
 from admin.errors import TunebotError
 from admin.evaluation.heldout import HOW_TO_HOLD_OUT
 from admin.job_stages import JobStage
-from admin.providers.base import JobSnapshot, Method, TrainRequest
-from admin.providers.plugin import PROVIDER_OPTION_KEY, Estimate
-from admin.providers.registry import Configured, Providers
+from admin.providers.base import JobSnapshot, TrainRequest
+from admin.providers.options import TrainOptions
+from admin.providers.plugin import Estimate, Provider
+from admin.providers.registry import Providers
 from admin.uploads import ensure_uploaded
 from storage import job_repo, repo
 from storage.db import SessionFactory
 from storage.models import Dataset
-
-# Options tunebot reads itself rather than passing to the provider.
-_OWN_OPTIONS = {PROVIDER_OPTION_KEY, FOR_CHANNEL_KEY, "model", "validation", "method"}
-_REQUEST_FIELDS = {f.name for f in dataclasses.fields(TrainRequest)}
 
 
 @dataclass(frozen=True)
@@ -30,12 +26,11 @@ class TrainPlan:
     provider: str
     dataset_id: int
     # The held-out data the eval gate compares models on: `validation=`, else the share set
-    # aside with `split=` when the dataset was added; None when there is none.
+    # aside with `split=` when the dataset was added; None when there is none. It is also the
+    # job's validation file at the provider (which then reports validation loss).
     validation_id: int | None
     request: TrainRequest  # file ids are filled in when the job starts
     estimate: Estimate
-    # The provider takes a validation file too (and then reports validation loss).
-    sends_validation: bool = False
     held_out: str = ""  # one sentence for the admin: which held-out data, or how to add it
     # `for=#c`: compared with that channel's model and swapped into that channel only.
     for_channel: str | None = None
@@ -45,24 +40,29 @@ def plan_training(
     session_factory: SessionFactory,
     *,
     dataset_ref: str,
-    options: dict[str, Any],
+    provider: str | None,
+    options: TrainOptions | None,
     providers: Providers,
     default_model: str,
+    for_channel: str | None = None,
 ) -> TrainPlan:
-    """Check the dataset and options and price the job; raises TunebotError saying why not."""
-    configured = providers.get(options.get(PROVIDER_OPTION_KEY))
-    plugin = configured.plugin
-    refusal = plugin.new_jobs_refusal(providers.today())
+    """Check the dataset and options and price the job; raises TunebotError saying why not.
+
+    `options` are validated by the provider's own `Options` (None: its defaults).
+    """
+    chosen = providers.get(provider)
+    options = options if options is not None else chosen.Options()
+    refusal = chosen.new_jobs_refusal(providers.today())
     if refusal:
         raise TunebotError(
-            f"{configured.label} takes no new fine-tuning jobs: {refusal}."
-            + retrain_hint(providers, dataset_ref, exclude=configured.name)
+            f"{chosen.label} takes no new fine-tuning jobs: {refusal}."
+            + retrain_hint(providers, dataset_ref, exclude=chosen.name)
         )
     with session_factory() as session:
         dataset = _usable(session, dataset_ref, role="training")
         validation = None
-        if options.get("validation"):
-            validation = _usable(session, options["validation"], role="validation")
+        if options.validation:
+            validation = _usable(session, options.validation, role="validation")
             if validation.id == dataset.id:
                 raise TunebotError(
                     f"{dataset.label} cannot be its own held-out data: name another dataset "
@@ -70,46 +70,25 @@ def plan_training(
                 )
         else:
             validation = _linked_held_out(session, dataset)
-        model = options.get("model") or _default_model(
-            configured, providers, dataset, default_model
-        )
-        method: Method = "dpo" if options.get("method") == "dpo" else "supervised"
-        if options.get("beta") is not None and method != "dpo":
-            raise TunebotError("`beta=` applies to DPO only: add `method=dpo`.")
-        plugin.check_model(model, method)
-        fields: dict[str, Any] = {}
-        extra: dict[str, Any] = {}
-        for key, value in options.items():
-            if key in _OWN_OPTIONS:
-                continue
-            option = plugin.option(key)
-            target = option.field if option is not None else key
-            (fields if target in _REQUEST_FIELDS else extra)[target] = value
+        model = options.model or _default_model(chosen, providers, dataset, default_model)
+        chosen.check_model(model, options.training_method())
         request = TrainRequest(
             training_file="",
             model=model,
-            method=method,
+            options=options,
             metadata={"tunebot_dataset": dataset.label},
-            extra=extra,
-            **fields,
         )
-        epochs = int(options.get("epochs") or dataset.report.get("epochs") or 3)
-        sends = validation is not None and plugin.option("validation") is not None
+        epochs = int(getattr(options, "epochs", None) or dataset.report.get("epochs") or 3)
         return TrainPlan(
-            provider=configured.name,
+            provider=chosen.name,
             dataset_id=dataset.id,
             validation_id=validation.id if validation else None,
             request=request,
-            estimate=plugin.estimate(dataset.report, model, epochs),
-            sends_validation=sends,
+            estimate=chosen.estimate(dataset.report, model, epochs),
             held_out=_held_out_sentence(
-                dataset,
-                validation,
-                named=bool(options.get("validation")),
-                sends=sends,
-                for_channel=options.get(FOR_CHANNEL_KEY),
+                dataset, validation, named=bool(options.validation), for_channel=for_channel
             ),
-            for_channel=options.get(FOR_CHANNEL_KEY),
+            for_channel=for_channel,
         )
 
 
@@ -123,13 +102,13 @@ def start_training(
     channel: str | None,
 ) -> tuple[str, JobSnapshot]:
     """Upload the data where needed, create the job (ProviderError quotes a refusal), record it."""
-    configured = providers.get(plan.provider)
+    provider = providers.get(plan.provider)
 
     def file_of(dataset_id: int) -> str:
         return ensure_uploaded(
             session_factory,
             dataset_id=dataset_id,
-            provider=configured,
+            provider=provider,
             providers=providers,
             store=store,
         )
@@ -137,22 +116,20 @@ def start_training(
     request = dataclasses.replace(
         plan.request,
         training_file=file_of(plan.dataset_id),
-        validation_file=(
-            file_of(plan.validation_id) if plan.validation_id and plan.sends_validation else None
-        ),
+        validation_file=file_of(plan.validation_id) if plan.validation_id else None,
     )
-    snapshot_ = configured.gateway.create_job(request)
+    snapshot_ = provider.create_job(request)
     with session_factory.begin() as session:
         job = job_repo.create_job(
             session,
             values={
-                "provider": configured.name,
+                "provider": provider.name,
                 "provider_job_id": snapshot_.id,
                 "dataset_id": plan.dataset_id,
                 "validation_dataset_id": plan.validation_id,
                 "base_model": request.model,
                 "method": request.method,
-                "hyperparameters": _hyperparameters(request),
+                "hyperparameters": request.options.provider_fields(),
                 "estimated_cost_usd": plan.estimate.cost_usd,
                 "started_by": user,
                 "channel_id": channel,
@@ -166,28 +143,27 @@ def start_training(
 
 def retrain_hint(providers: Providers, dataset_ref: str | None, *, exclude: str) -> str:
     """' Retrain it elsewhere: `/finetune train ds-N provider=X model=Y`.' or ''."""
-    for configured in providers:
-        plugin = configured.plugin
-        if configured.name == exclude or plugin.new_jobs_refusal(providers.today()):
+    for provider in providers:
+        if provider.name == exclude or provider.new_jobs_refusal(providers.today()):
             continue
-        if not plugin.default_base_model:
+        if not provider.default_base_model:
             continue
         dataset = dataset_ref or "ds-N"
         return (
-            f" Train the same dataset on {configured.label} instead: `/finetune train {dataset} "
-            f"provider={configured.name} model={plugin.default_base_model}`."
+            f" Train the same dataset on {provider.label} instead: `/finetune train {dataset} "
+            f"provider={provider.name} model={provider.default_base_model}`."
         )
     return ""
 
 
 def _default_model(
-    configured: Configured, providers: Providers, dataset: Dataset, default_model: str
+    provider: Provider, providers: Providers, dataset: Dataset, default_model: str
 ) -> str:
-    if configured.name == providers.base and dataset.model:
+    if provider.name == providers.base and dataset.model:
         return dataset.model or default_model
-    if configured.plugin.default_base_model:
-        return configured.plugin.default_base_model
-    raise TunebotError(f"Name the base model to fine-tune at {configured.label} with `model=`.")
+    if provider.default_base_model:
+        return provider.default_base_model
+    raise TunebotError(f"Name the base model to fine-tune at {provider.label} with `model=`.")
 
 
 def _linked_held_out(session: Any, dataset: Dataset) -> Dataset | None:
@@ -197,12 +173,7 @@ def _linked_held_out(session: Any, dataset: Dataset) -> Dataset | None:
 
 
 def _held_out_sentence(
-    dataset: Dataset,
-    validation: Dataset | None,
-    *,
-    named: bool,
-    sends: bool,
-    for_channel: str | None = None,
+    dataset: Dataset, validation: Dataset | None, *, named: bool, for_channel: str | None
 ) -> str:
     if validation is None:
         return (
@@ -210,13 +181,13 @@ def _held_out_sentence(
             f"evaluation. {HOW_TO_HOLD_OUT}"
         )
     source = "named with `validation=`" if named else f"set aside when {dataset.label} was added"
-    count = validation.examples
     current = f"<#{for_channel}>'s model" if for_channel else "the current one"
-    uses = f"the eval gate compares the new model with {current} on it before it goes live"
-    if sends:
-        uses += ", and the provider reports validation loss on it"
-    example = "example" if count == 1 else "examples"
-    return f"Held-out data: {validation.label} ({count} {example}, {source}); {uses}."
+    example = "example" if validation.examples == 1 else "examples"
+    return (
+        f"Held-out data: {validation.label} ({validation.examples} {example}, {source}); the "
+        f"eval gate compares the new model with {current} on it before it goes live, and the "
+        "provider reports validation loss on it."
+    )
 
 
 def _usable(session: Any, ref: str, *, role: str) -> Dataset:
@@ -227,17 +198,3 @@ def _usable(session: Any, ref: str, *, role: str) -> Dataset:
     if not dataset.report.get("valid"):
         raise TunebotError(f"{dataset.label} is not valid, so it cannot be used for {role}.")
     return dataset
-
-
-def _hyperparameters(request: TrainRequest) -> dict[str, Any]:
-    fields = {
-        "n_epochs": request.epochs,
-        "learning_rate_multiplier": request.learning_rate_multiplier,
-        "learning_rate": request.learning_rate,
-        "batch_size": request.batch_size,
-        "beta": request.beta,
-        "seed": request.seed,
-        "suffix": request.suffix,
-        **request.extra,
-    }
-    return {k: v for k, v in fields.items() if v is not None}

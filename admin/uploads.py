@@ -9,7 +9,8 @@ from datetime import timedelta
 from admin.datastore import DatasetStore
 from admin.errors import TunebotError
 from admin.providers.base import ProviderError
-from admin.providers.registry import Configured, Providers
+from admin.providers.plugin import Provider
+from admin.providers.registry import Providers
 from storage import repo, upload_repo
 from storage.db import SessionFactory
 from storage.models import utcnow
@@ -24,7 +25,7 @@ def ensure_uploaded(
     session_factory: SessionFactory,
     *,
     dataset_id: int,
-    provider: Configured,
+    provider: Provider,
     providers: Providers,
     store: DatasetStore | None,
 ) -> str:
@@ -60,7 +61,7 @@ def ensure_uploaded(
     file_id: str | None = None
     error: str | None = None
     try:
-        file_id = provider.gateway.upload_training_file(
+        file_id = provider.upload_training_file(
             store.path(sha256), filename=f"tunebot-{label}-{_safe(name)}.jsonl"
         )
     except ProviderError as failure:

@@ -79,10 +79,10 @@ def main() -> int:
         source.write_bytes(data)
         box.slack.add_user("admin", user_id=ADMIN)
         box.deps.store.put(source, sha)
-        provider = box.deps.providers.gateway(None)
+        provider = box.deps.providers.get(None)
         file_id = provider.upload_training_file(source, filename="bench-held.jsonl")
         snap = provider.create_job(
-            TrainRequest(training_file=file_id, model=box.settings.base_model)
+            TrainRequest(file_id, box.settings.base_model, provider.Options())
         )
         with box.deps.session_factory.begin() as session:
             dataset, _ = repo.claim_dataset(

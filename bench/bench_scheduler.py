@@ -62,12 +62,12 @@ def tick_over(jobs: int) -> float:
 
 def _job_values(box: Sandbox, i: int) -> dict[str, object]:
     """A job created at the emulator through the real provider, as /finetune train does."""
-    provider = box.deps.providers.gateway(None)  # the default provider, as train does
+    provider = box.deps.providers.get(None)  # the default provider, as train does
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "data.jsonl"
         path.write_text(EXAMPLE * 10)
         file_id = provider.upload_training_file(path, filename=f"bench-{i}.jsonl")
-    snap = provider.create_job(TrainRequest(training_file=file_id, model=box.settings.base_model))
+    snap = provider.create_job(TrainRequest(file_id, box.settings.base_model, provider.Options()))
     return {
         "provider": provider.name,
         "provider_job_id": snap.id,

@@ -170,7 +170,7 @@ def answer(
         if not turns:
             turns = [{"role": "user", "content": _strip_mention(question.text, bot_user_id)}]
         budget = budget_for(
-            model.model,
+            deps.providers.context_window(model.provider, model.model) or settings.context_window,
             max_reply_tokens=settings.max_reply_tokens,
             cap=settings.history_token_budget,
         )

@@ -9,7 +9,7 @@ from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
 from admin import deployments, job_stages
-from admin.commands import Command, help_text, parse_command
+from admin.commands import FOR_CHANNEL_KEY, Command, help_text, parse_command
 from admin.errors import TunebotError, new_reference
 from admin.training import plan_training, start_training
 from bot import feedback, job_views, upload_views
@@ -121,7 +121,7 @@ def _dispatch(
         return "listed"
     if name in ("status", "cancel", "pause", "resume", "events", "checkpoints"):
         job = _job(deps, parsed.args[0])
-        provider = deps.providers.gateway(job.provider)
+        provider = deps.providers.get(job.provider)
         if name == "status":
             text = job_views.build_job_status(job, provider.get_job(job.provider_job_id))
         elif name == "events":
@@ -163,7 +163,7 @@ def _dispatch(
 
 def _deployment_lines(deps: Deps) -> str:
     """Paid deployments still running, with what each costs per day ("" when none)."""
-    running = deployments.describe(deployments.running(c.gateway for c in deps.providers))
+    running = deployments.describe(deployments.running(deps.providers))
     return "\n*Deployments*\n" + "\n".join(running) if running else ""
 
 
@@ -174,7 +174,7 @@ def _deployment_command(deps: Deps, parsed: Command, user: str, respond: Respond
     else:
         text = deployments.undeploy(
             deps.session_factory,
-            [(c.name, c.gateway) for c in deps.providers],
+            [(p.name, p) for p in deps.providers],
             model=parsed.args[0],
             default_model=deps.base_model,
             provider=parsed.options.get("provider"),
@@ -196,9 +196,11 @@ def train(
     plan = plan_training(
         deps.session_factory,
         dataset_ref=parsed.args[0],
-        options=parsed.options,
+        provider=parsed.options.get("provider"),
+        options=parsed.train,
         providers=deps.providers,
         default_model=deps.settings.base_model,
+        for_channel=parsed.options.get(FOR_CHANNEL_KEY),
     )
     cost = plan.estimate.cost_usd
     if not confirmed and cost is not None and cost > deps.settings.confirm_above_usd:

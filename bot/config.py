@@ -12,8 +12,7 @@ from typing import Any
 
 from dotenv import dotenv_values
 
-from admin.providers.plugin import ProviderPlugin
-from admin.providers.registry import discover, secret_values
+from admin.providers.registry import Registry
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_PROVIDER = "openai"
@@ -36,9 +35,11 @@ class Settings:
     slack_signing_secret: str | None = None
     slack_app_token: str | None = None
     slack_api_url: str = DEFAULT_SLACK_API_URL
-    # Every provider plugin's variables that are set (aliases resolved): the registry decides
-    # from these which providers are on; nothing here names a provider.
+    # Every provider's variables that are set (aliases resolved): the registry decides from
+    # these which providers are on; nothing here names a provider.
     provider_env: Mapping[str, str] = field(default_factory=dict)
+    # The installed providers, discovered once where the settings are read and handed down.
+    registry: Registry = field(default_factory=Registry.discover, repr=False, compare=False)
     database_url: str = "sqlite:///tunebot.db"
     base_model: str = DEFAULT_BASE_MODEL
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
@@ -48,6 +49,8 @@ class Settings:
     port: int = 3000
     max_reply_tokens: int = 1024
     history_token_budget: int = 16_000
+    # The context window of models whose provider does not state one (TUNEBOT_CONTEXT_WINDOW).
+    context_window: int | None = None
     max_dataset_mb: int = 1024
     provider: str = DEFAULT_PROVIDER  # new jobs go here unless `provider=` says otherwise
     base_provider: str | None = None  # serves base_model; None: the default provider
@@ -86,13 +89,18 @@ class Settings:
     def secrets(self) -> list[str]:
         """Every configured token and key: masked in logs, never shown in Slack."""
         tokens = [self.slack_bot_token, self.slack_signing_secret, self.slack_app_token]
-        return [t for t in tokens if t] + secret_values(discover(), self.provider_env)
+        return [t for t in tokens if t] + self.registry.secrets(self.provider_env)
 
     @classmethod
     def from_env(
-        cls, environ: Mapping[str, str] | None = None, *, env_file: str | Path | None = ".env"
+        cls,
+        environ: Mapping[str, str] | None = None,
+        *,
+        env_file: str | Path | None = ".env",
+        registry: Registry | None = None,
     ) -> Settings:
-        """Read settings from `environ` (default os.environ) over an optional .env file."""
+        """Read settings from `environ` (default os.environ) over an optional .env file;
+        the providers are discovered here (once) unless `registry` is given."""
         values: dict[str, str] = {}
         if env_file is not None and Path(env_file).is_file():
             values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
@@ -102,8 +110,8 @@ class Settings:
         def text(name: str) -> str | None:
             return env.get(name) or None
 
-        plugins = discover()
-        default_provider, base_provider, provider_env = _providers(env, plugins)
+        registry = registry if registry is not None else Registry.discover()
+        default_provider, base_provider, provider_env = _providers(env, registry)
 
         kwargs: dict[str, Any] = {
             "slack_bot_token": text("SLACK_BOT_TOKEN"),
@@ -111,6 +119,7 @@ class Settings:
             "slack_app_token": text("SLACK_APP_TOKEN"),
             "slack_api_url": _url(env, "SLACK_API_URL", DEFAULT_SLACK_API_URL, trailing_slash=True),
             "provider_env": provider_env,
+            "registry": registry,
             "database_url": text("DATABASE_URL") or "sqlite:///tunebot.db",
             "base_model": text("TUNEBOT_BASE_MODEL") or DEFAULT_BASE_MODEL,
             "system_prompt": text("TUNEBOT_SYSTEM_PROMPT") or DEFAULT_SYSTEM_PROMPT,
@@ -120,6 +129,7 @@ class Settings:
             "port": _int(env, "PORT", 3000, minimum=1, maximum=65535),
             "max_reply_tokens": _int(env, "TUNEBOT_MAX_REPLY_TOKENS", 1024, minimum=16),
             "history_token_budget": _int(env, "TUNEBOT_HISTORY_TOKENS", 16_000, minimum=256),
+            "context_window": _int(env, "TUNEBOT_CONTEXT_WINDOW", None, minimum=512),
             "max_dataset_mb": _int(env, "TUNEBOT_MAX_DATASET_MB", 1024, minimum=1),
             "provider": default_provider,
             "base_provider": base_provider,
@@ -180,45 +190,22 @@ class Settings:
         return problems
 
     def provider_problems(self) -> list[str]:
-        plugins = discover()
-        on = [name for name, plugin in plugins.items() if plugin.is_configured(self.provider_env)]
-        if not on:
-            # A provider needing two variables (a key and an account) names both together.
-            ways = ", ".join(
-                " and ".join(s.variable for s in plugin.missing({})) + f" ({plugin.label})"
-                for plugin in plugins.values()
-                if plugin.missing({})
-            )
-            return [f"no model provider is configured: set one of {ways}"]
-        problems = []
-        checks = [("TUNEBOT_PROVIDER", self.provider)]
-        if self.base_provider is not None:
-            checks.append(("TUNEBOT_BASE_PROVIDER", self.base_provider))
-        for variable, name in checks:
-            if name not in on:
-                needs = ", ".join(s.variable for s in plugins[name].missing({}))
-                problems.append(
-                    f"{variable} is {name}, which is not configured: set {needs} "
-                    f"(configured: {', '.join(on)})"
-                )
-        return problems
+        return self.registry.problems(
+            self.provider_env, default=self.provider, base=self.base_provider
+        )
 
     def with_overrides(self, **changes: Any) -> Settings:
         return replace(self, **changes)
 
 
 def _providers(
-    env: Mapping[str, str], plugins: Mapping[str, ProviderPlugin]
+    env: Mapping[str, str], registry: Registry
 ) -> tuple[str, str | None, dict[str, str]]:
-    """(default provider, base provider, the plugins' variables) from the environment."""
-    names = tuple(plugins)
-    found: dict[str, str] = {}
-    for plugin in plugins.values():
-        for setting in plugin.settings:
-            raw = env.get(setting.variable, "")
-            if raw:
-                found[setting.variable] = _url(env, setting.variable, None) if setting.url else raw
-    on = sorted(name for name, plugin in plugins.items() if plugin.is_configured(found))
+    """(default provider, base provider, the providers' variables) from the environment;
+    ConfigError naming every provider variable set to a value it cannot take."""
+    names = tuple(registry)
+    found = registry.environment(env)
+    on = registry.configured(found)
     fallback = DEFAULT_PROVIDER if DEFAULT_PROVIDER in on or not on else on[0]
     default = _choice(env, "TUNEBOT_PROVIDER", names, fallback)
     base = (
@@ -226,19 +213,27 @@ def _providers(
         if env.get("TUNEBOT_BASE_PROVIDER")
         else None
     )
-    # Round 1's variables for "the" fine-tuning backend keep working for the default provider.
-    plugin = plugins[default]
-    key = next((s.variable for s in plugin.settings if s.enables and s.secret), None)
-    url = next((s.variable for s in plugin.settings if s.url), None)
+    # Round one's variables for "the" fine-tuning backend keep working for the default provider.
+    settings = registry[default].Settings
+    key = next(iter(set(settings.secret_variables()) & set(settings.turned_on_by())), None)
+    url = next(iter(settings.url_variables()), None)
     for alias, target in (("TUNEBOT_FINETUNE_API_KEY", key), ("TUNEBOT_FINETUNE_BASE_URL", url)):
         if target and env.get(alias) and target not in found:
             found[target] = _url(env, alias, None) if target == url else env[alias]
+    bad = registry.bad_settings(found)
+    if bad:
+        raise ConfigError("; ".join(bad))
     return default, base, found
 
 
 def _int(
-    env: Mapping[str, str], name: str, default: int, *, minimum: int, maximum: int | None = None
-) -> int:
+    env: Mapping[str, str],
+    name: str,
+    default: int | None,
+    *,
+    minimum: int,
+    maximum: int | None = None,
+) -> int | None:
     raw = env.get(name, "")
     if raw == "":
         return default

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 
-from admin.datasets import FORMATS
+from admin.datasets.options import DatasetOptions
 from admin.errors import TunebotError, new_reference
 from admin.intake import IntakeOptions, IntakeResult, take_dataset
-from admin.options import fraction, parse_options, positive_int
+from admin.options import parse_options
 from bot.admins import require_admin
 from bot.dataset_views import build_result_text, build_speaker_picker
 from bot.deps import Deps
@@ -25,16 +24,6 @@ log = logging.getLogger(__name__)
 
 PICK_ACTION = "dataset_pick_assistant"
 PROGRESS_EVERY = 1.5  # seconds between progress edits, to stay far from Slack's rate limits
-
-DATASET_FIELDS: dict[str, tuple[Callable[[str], Any], str]] = {
-    "model": (str, "a model name such as gpt-4.1-mini-2025-04-14"),
-    "epochs": (positive_int, "a whole number of epochs, 1 or more"),
-    "format": (str, "one of " + ", ".join(sorted(FORMATS))),
-    "assistant": (str, "the name of the speaker the bot should sound like"),
-    "system": (str, 'a system prompt, in quotes: system="You are ..."'),
-    "silence": (positive_int, "minutes of silence that split conversations, 1 or more"),
-    "split": (fraction, "a share of examples held out for validation, such as 0.1"),
-}
 
 
 def register(app: App, deps: Deps) -> None:
@@ -60,7 +49,7 @@ def register(app: App, deps: Deps) -> None:
         client, user, channel = context.client, event["user"], event["channel"]
         thread = event.get("thread_ts") or event["ts"]
         try:
-            _, given = parse_options(event.get("text") or "", DATASET_FIELDS)
+            _, given = parse_options(event.get("text") or "", DatasetOptions)
         except TunebotError as error:
             client.chat_postMessage(channel=channel, thread_ts=thread, text=str(error))
             return
@@ -81,8 +70,8 @@ def register(app: App, deps: Deps) -> None:
         ack()
         user = body["user"]["id"]
         action = body["actions"][0]
-        file_id, given = decode_pending(action["block_id"])
-        given["assistant"] = action["selected_option"]["value"]
+        file_id, pending = decode_pending(action["block_id"])
+        given = pending.model_copy(update={"assistant": action["selected_option"]["value"]})
         channel = body["channel"]["id"]
         message = body.get("message") or {}
         thread = message.get("thread_ts") or message.get("ts")
@@ -90,7 +79,7 @@ def register(app: App, deps: Deps) -> None:
         context.client.chat_update(
             channel=channel,
             ts=message["ts"],
-            text=f"Using *{given['assistant']}* as the voice of the bot.",
+            text=f"Using *{given.assistant}* as the voice of the bot.",
             blocks=[],
         )
         take_file(
@@ -104,15 +93,15 @@ def register(app: App, deps: Deps) -> None:
         )
 
 
-def intake_options(deps: Deps, given: dict[str, Any]) -> IntakeOptions:
+def intake_options(deps: Deps, given: DatasetOptions) -> IntakeOptions:
     return IntakeOptions(
-        model=given.get("model") or deps.settings.base_model,
-        epochs=given.get("epochs"),
-        fmt=given.get("format"),
-        assistant=given.get("assistant"),
-        system_prompt=given.get("system"),
-        silence_minutes=given.get("silence") or 60,
-        validation_split=given.get("split") or 0.0,
+        model=given.model or deps.settings.base_model,
+        epochs=given.epochs,
+        fmt=given.format,
+        assistant=given.assistant,
+        system_prompt=given.system,
+        silence_minutes=given.silence,
+        validation_split=given.split or 0.0,
     )
 
 
@@ -144,7 +133,7 @@ def take_file(
                 uploader=user,
                 options=options,
                 session_factory=deps.session_factory,
-                provider=deps.providers.gateway(None),
+                provider=deps.providers.get(None),
                 store=deps.store,
                 stage=progress.update,
             )
@@ -185,13 +174,9 @@ def encode_pending(file_id: str, options: IntakeOptions) -> str:
     return encoded if len(encoded) <= 255 else encoded[:255].rsplit("&", 1)[0]
 
 
-def decode_pending(block_id: str) -> tuple[str, dict[str, Any]]:
+def decode_pending(block_id: str) -> tuple[str, DatasetOptions]:
     _, file_id, query = block_id.split("|", 2)
-    given: dict[str, Any] = {}
-    for key, raw in parse_qsl(query):
-        parse = DATASET_FIELDS[key][0]
-        given[key] = parse(raw)
-    return file_id, given
+    return file_id, DatasetOptions.model_validate(dict(parse_qsl(query)))
 
 
 class _Progress:

@@ -92,7 +92,7 @@ class Deps:
             clients=self.eval_clients,
             bills_while_deployed=lambda provider: (
                 provider in self.providers
-                and Capability.DEPLOYMENTS in self.providers.get(provider).plugin.capabilities
+                and Capability.DEPLOYMENTS in self.providers.get(provider).capabilities
             ),
         )
 
@@ -126,6 +126,7 @@ def build_deps(settings: Settings) -> Deps:
     slack = build_slack_client(settings)
     providers = Providers.from_env(
         settings.provider_env,
+        registry=settings.registry,
         default=settings.provider,
         base=settings.base_model_provider,
         session_factory=session_factory,

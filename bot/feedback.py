@@ -126,7 +126,7 @@ def export_feedback(deps: Deps, parsed: Command, user: str, respond: Respond) ->
         uploader=user,
         base_model=deps.base_model.model,
         session_factory=deps.session_factory,
-        provider=deps.providers.gateway(None),
+        provider=deps.providers.get(None),
         store=deps.store,
         day=datetime.now(UTC).strftime("%Y-%m-%d"),
     )

@@ -8,7 +8,7 @@ from typing import Any
 
 from slack_sdk import WebClient
 
-from admin.tokens import context_window, count_message, encoding_for
+from admin.tokens import count_message, encoding_for
 
 MAX_THREAD_MESSAGES = 1000
 APOLOGY_EVENT = "tunebot_apology"
@@ -51,9 +51,12 @@ def to_chat_messages(
     return turns
 
 
-def budget_for(model: str, *, max_reply_tokens: int, cap: int) -> int:
-    """Tokens the prompt may use: the model's window less the reply, never above `cap`."""
-    return max(256, min(cap, context_window(model) - max_reply_tokens))
+def budget_for(window: int | None, *, max_reply_tokens: int, cap: int) -> int:
+    """Tokens the prompt may use: the model's context window less the reply, never above `cap`
+    (TUNEBOT_HISTORY_TOKENS); `cap` alone where no window is known."""
+    if window is None:
+        return cap
+    return max(256, min(cap, window - max_reply_tokens))
 
 
 def fit_to_budget(

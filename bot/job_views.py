@@ -138,25 +138,25 @@ def _short(text: str, limit: int = 200) -> str:
 
 def build_provider_list(providers: Providers, today: date) -> str:
     lines = ["*Fine-tuning providers* (`provider=<name>` in `/finetune train`)"]
-    for configured in providers:
-        plugin = configured.plugin
-        default = " · default for new jobs" if configured.name == providers.default else ""
-        base = " · serves the base model" if configured.name == providers.base else ""
-        refusal = plugin.new_jobs_refusal(today)
-        notice = plugin.new_jobs_notice(today)
+    for provider in providers:
+        default = " · default for new jobs" if provider.name == providers.default else ""
+        base = " · serves the base model" if provider.name == providers.base else ""
+        refusal = provider.new_jobs_refusal(today)
+        notice = provider.new_jobs_notice(today)
         if refusal:
             jobs = f"takes no new jobs ({refusal})"
         else:
             jobs = "takes new jobs" + (f" ({notice})" if notice else "")
-        supports = ", ".join(sorted(str(c) for c in plugin.capabilities)) or "training only"
-        lines.append(f"• *{configured.label}* (`{configured.name}`){default}{base}")
-        lines.append(f"    {jobs}; chat at `{configured.endpoint.host}`; supports {supports}")
-        if plugin.serving_cost:
-            lines.append(f"    serving: {plugin.serving_cost}")
-        lines.append(f"    tokens: {plugin.token_counting}")
-    off = [p for name, p in providers.known.items() if name not in providers]
+        supports = ", ".join(sorted(str(c) for c in provider.capabilities)) or "training only"
+        lines.append(f"• *{provider.label}* (`{provider.name}`){default}{base}")
+        lines.append(f"    {jobs}; chat at `{provider.endpoint.host}`; supports {supports}")
+        if provider.serving_cost:
+            lines.append(f"    serving: {provider.serving_cost}")
+        lines.append(f"    tokens: {provider.token_counting}")
+    off = [name for name in providers.registry if name not in providers]
     if off:
-        how = "; ".join(f"{p.label}: {', '.join(s.variable for s in p.missing({}))}" for p in off)
+        registry = providers.registry
+        how = "; ".join(f"{registry[name].label}: {registry.needs(name)}" for name in off)
         lines.append(f"_Not configured_ (set to turn on): {how}")
     return "\n".join(lines)
 

@@ -81,11 +81,11 @@ class ChatRouter:
     def __init__(self, providers: Providers) -> None:
         self._by_provider: dict[str, ChatGateway] = {}
         shared: dict[ChatEndpoint, ChatGateway] = {}
-        for configured in providers:
-            endpoint = configured.endpoint
+        for provider in providers:
+            endpoint = provider.endpoint
             if endpoint not in shared:
                 shared[endpoint] = ChatGateway.for_endpoint(endpoint)
-            self._by_provider[configured.name] = shared[endpoint]
+            self._by_provider[provider.name] = shared[endpoint]
 
     def gateway(self, provider: str, model: str) -> ChatGateway:
         found = self._by_provider.get(provider)

@@ -27,7 +27,7 @@ from bot.startup import (
     check_slack,
     slack_failure,
 )
-from storage.db import build_engine, upgrade
+from storage.db import build_engine, upgrade, upgrade_apart
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +52,17 @@ class Running:
 
 
 def start(
-    settings: Settings, *, host: str = "0.0.0.0", reuse_port: bool = False, migrate: bool = True
+    settings: Settings,
+    *,
+    host: str = "0.0.0.0",
+    reuse_port: bool = False,
+    migrate: bool = True,
+    migrate_apart: bool = False,
 ) -> Running:
     """Start the bot in the background and return; used by `run`, the demo and tests.
 
-    `migrate=False` is for web workers, whose database was upgraded before they started.
+    `migrate=False` is for web workers, whose database was upgraded before they started;
+    `migrate_apart` runs the upgrade in a child process, for a bot that runs for long.
     """
     deps = build_deps(settings)
     try:
@@ -68,7 +74,9 @@ def start(
             app = build_app(deps)  # Bolt calls auth.test here
         except SLACK_FAILURES as error:
             raise slack_failure(settings, error) from None
-        if migrate:
+        if migrate and migrate_apart:
+            upgrade_apart(settings.database_url, provider=settings.provider)
+        elif migrate:
             upgrade(deps.engine, provider=settings.provider)
     except BaseException:
         deps.close()
@@ -112,7 +120,7 @@ def run_scheduler_forever(settings: Settings) -> None:
     deps = build_deps(settings)
     try:
         check_database(settings, deps.engine)
-        upgrade(deps.engine, provider=settings.provider)
+        upgrade_apart(settings.database_url, provider=settings.provider)
     except BaseException:
         deps.close()
         raise
@@ -150,7 +158,7 @@ def run_forever(settings: Settings) -> int:
     """`tunebot run`: serve until SIGTERM or SIGINT; the exit status."""
     if settings.web_workers > 1:
         return _run_workers(settings)
-    running = start(settings)
+    running = start(settings, migrate_apart=True)
     _wait_for_signal()
     running.stop()
     return 0
@@ -172,7 +180,8 @@ def _run_workers(settings: Settings) -> int:
     try:
         check_slack(settings)  # here, not in each worker: one line, not a traceback per worker
         check_database(settings, engine)
-        upgrade(engine, provider=settings.provider)  # once, before the workers start
+        # Once, before the workers start, and in a child: no worker inherits Alembic.
+        upgrade_apart(settings.database_url, provider=settings.provider)
     finally:
         engine.dispose()
     gc.freeze()  # keep the import-time objects out of the workers' collections (and pages)

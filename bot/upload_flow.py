@@ -8,6 +8,7 @@ from typing import Any
 from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 
+from admin.datasets.options import DatasetOptions
 from admin.errors import TunebotError
 from admin.intake import IntakeOptions
 from bot import upload_views
@@ -48,7 +49,7 @@ def _continue_upload(
 ) -> None:
     """After a form is submitted: ask for the speaker in the form if needed, else report by DM."""
     file_id = given.pop("file_id")
-    options: IntakeOptions = intake_options(deps, given)
+    options: IntakeOptions = intake_options(deps, DatasetOptions.model_validate(given))
     dm = client.conversations_open(users=user)["channel"]["id"]
     if view_id is not None and not options.assistant:
         speakers = upload_views.speakers_of(deps, client, file_id)

@@ -9,9 +9,10 @@ from typing import Any
 
 from slack_sdk import WebClient
 
+from admin.datasets.options import DatasetOptions
 from admin.datasets.render import counted
 from admin.intake import IntakeOptions, needs_assistant
-from admin.options import UsageError
+from admin.options import UsageError, read_options
 from bot.deps import Deps
 from bot.files import fetched_file
 from storage.models import Dataset, DatasetUpload
@@ -93,6 +94,10 @@ def build_upload_view(base_model: str) -> dict[str, Any]:
     }
 
 
+# The form's inputs that are dataset options, under the same names a DM's words use.
+FORM_OPTIONS = ("model", "assistant", "system", "silence", "split")
+
+
 def read_upload_form(values: dict[str, Any]) -> dict[str, Any]:
     """Form state -> the same option names a DM takes; raises UsageError for a bad split."""
 
@@ -102,19 +107,11 @@ def read_upload_form(values: dict[str, Any]) -> dict[str, Any]:
     files = value("file").get("files") or []
     if not files:
         raise UsageError("Attach a file.")
-    given: dict[str, Any] = {"file_id": files[0]["id"]}
-    for key in ("model", "assistant", "system"):
-        text = (value(key).get("value") or "").strip()
-        if text:
-            given[key] = text
-    if value("silence").get("value"):
-        given["silence"] = max(1, int(float(value("silence")["value"])))
-    if value("split").get("value"):
-        split = float(value("split")["value"])
-        if not 0 <= split < 1:
-            raise UsageError("The validation share must be at least 0 and below 1.")
-        given["split"] = split
-    return given
+    typed = {key: (value(key).get("value") or "").strip() for key in FORM_OPTIONS}
+    if typed["split"] and float(typed["split"]) == 0:
+        typed["split"] = ""  # the form's initial 0: hold nothing out
+    options = read_options({k: v for k, v in typed.items() if v}, DatasetOptions)
+    return {"file_id": files[0]["id"], **options.model_dump(exclude_unset=True)}
 
 
 def build_working_view(message: str) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from admin.providers.registry import Registry
 from bot.config import Settings
 from bot.runtime import Running, start
 from emulators.openai import OpenAIEmulator
@@ -49,8 +50,10 @@ class Sandbox:
         openai = OpenAIEmulator().start()
         # The OpenAI emulator serves the providers named in `serve_as` (their key and URL
         # variables point at it); `provider_env` in overrides adds others.
+        # The providers are discovered once and handed down, as `tunebot run` does.
+        registry = overrides.pop("registry", None) or Registry.discover()
         provider_env = {
-            **emulated_provider_env(openai, serve_as),
+            **emulated_provider_env(openai, serve_as, registry),
             **overrides.pop("provider_env", {}),
         }
         settings = Settings(
@@ -58,6 +61,7 @@ class Sandbox:
             slack_signing_secret=slack.signing_secret,
             slack_api_url=slack.api_url,
             provider_env=provider_env,
+            registry=registry,
             database_url=database_url,
             port=0,
             # Tests drive the poller one tick at a time; the demo turns the scheduler on.

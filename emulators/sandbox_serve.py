@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from admin.providers.registry import discover
+from admin.providers.registry import Registry
 from bot.config import DEFAULT_PROVIDER
 from emulators.openai import OpenAIEmulator
 from emulators.slack import SlackEmulator
@@ -82,16 +82,16 @@ def serve(
     return 0
 
 
-def emulated_provider_env(emulator: OpenAIEmulator, names: tuple[str, ...]) -> dict[str, str]:
-    """Each named provider's key and URL variables, pointed at `emulator` (from its plugin)."""
-    plugins = discover()
+def emulated_provider_env(
+    emulator: OpenAIEmulator, names: tuple[str, ...], registry: Registry
+) -> dict[str, str]:
+    """Each named provider's key and URL variables, pointed at `emulator` (as its settings
+    declare them)."""
     env: dict[str, str] = {}
     for name in names:
-        for setting in plugins[name].settings:
-            if setting.enables and setting.secret:
-                env[setting.variable] = emulator.api_key
-            elif setting.url:
-                env[setting.variable] = emulator.base_url
+        settings = registry[name].Settings
+        env |= {variable: emulator.api_key for variable in settings.secret_variables()}
+        env |= {variable: emulator.base_url for variable in settings.url_variables()}
     return env
 
 
@@ -104,6 +104,7 @@ def environment(
     admins: Iterable[str] = (),
     notify_channel: str | None = None,
     serve_as: tuple[str, ...] = (DEFAULT_PROVIDER,),
+    registry: Registry | None = None,
 ) -> dict[str, str]:
     """The variables that point `tunebot run` at the emulators, as `tunebot sandbox` prints
     them; the model provider's come from its plugin, as in `Sandbox.open`."""
@@ -111,7 +112,7 @@ def environment(
         "SLACK_BOT_TOKEN": slack.bot_token,
         "SLACK_SIGNING_SECRET": slack.signing_secret,
         "SLACK_API_URL": slack.api_url,
-        **emulated_provider_env(openai, serve_as),
+        **emulated_provider_env(openai, serve_as, registry or Registry.discover()),
         "DATABASE_URL": database_url,
         "PORT": str(port),
     }

@@ -45,6 +45,8 @@ class TogetherEmulator(HostedEmulator):
         super().__init__(api_key, together_error)
         self.lock = threading.RLock()
         self.base_models = set(base_models)
+        # What /v2/supported-models states as each one's `contextLength` (Llama 3.1's window).
+        self.context_length = 131072
         self.project = {"id": "proj_emulator", "name": "Default", "slug": project_slug}
         self.project["organization_id"] = "org_emulator"
         self.project["organization_name"] = "Emulated"

@@ -176,7 +176,7 @@ def install(emu: TogetherEmulator) -> None:
         model = request.params["model"]
         if model not in emu.base_models:
             raise TogetherError(404, f"Model {model} not found")
-        return {"id": model, "name": model}
+        return {"id": model, "name": model, "contextLength": str(emu.context_length)}
 
     g = emu.guarded
     emu.route("POST", "/v1/files", "files", g(upload_url))

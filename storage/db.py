@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import subprocess
+import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import URL, Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -153,6 +157,10 @@ def build_session_factory(engine: Engine) -> SessionFactory:
 
 
 def alembic_config(engine: Engine, *, provider: str = "openai") -> Config:
+    # Alembic is imported where a migration runs, never by a bot that only serves: its
+    # modules are about 11 MB of a long-lived process's memory.
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["engine"] = engine
@@ -167,7 +175,26 @@ def upgrade(engine: Engine, revision: str = "head", *, provider: str = "openai")
     `provider` is the deployment's default provider (TUNEBOT_PROVIDER): what an existing
     active model, history row and turn were answered by before the provider was stored.
     """
+    from alembic import command
+
     command.upgrade(alembic_config(engine, provider=provider), revision)
+
+
+def upgrade_apart(url: str, *, provider: str = "openai") -> None:
+    """`upgrade` to head in a child process, for the long-lived `tunebot run` and `scheduler`:
+    the child holds Alembic's modules and exits, so the bot never does. The URL travels on
+    the child's stdin, never on its command line; a failure is DatabaseUnavailable's one line.
+    """
+    result = subprocess.run(
+        [sys.executable, "-m", "storage.migrate"],
+        input=json.dumps({"url": url, "provider": provider}),
+        capture_output=True,
+        text=True,
+        timeout=3600,  # a large table's migration may take a while; it must not hang forever
+    )
+    if result.returncode != 0:
+        lines = result.stderr.strip().splitlines() or ["the migration stopped without a word"]
+        raise DatabaseUnavailable(f"could not upgrade the database (DATABASE_URL): {lines[-1]}")
 
 
 def _parse(url: str) -> URL:

@@ -3,6 +3,8 @@ the bot sandbox, and the tiny model the local-training tests train."""
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 import os
 import uuid
 from collections.abc import Iterator
@@ -13,8 +15,10 @@ import openai
 import pytest
 from sqlalchemy import create_engine, text
 
+from admin.providers.registry import Registry
 from emulators.openai import OpenAIEmulator
 from storage.db import SessionFactory, build_engine, build_session_factory, normalise_url, upgrade
+from tests.provider_drivers import LOCAL_STATUSES, Driver, LocalDriver, hosted_driver
 
 if TYPE_CHECKING:
     from emulators.sandbox import Sandbox
@@ -33,14 +37,30 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def _backends(config: pytest.Config) -> list[str]:
+    return [b.strip() for b in config.getoption("--db").split(",") if b.strip()]
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "db_backend" in metafunc.fixturenames:
-        backends = [b.strip() for b in metafunc.config.getoption("--db").split(",") if b.strip()]
-        metafunc.parametrize("db_backend", backends, scope="function")
+        metafunc.parametrize("db_backend", _backends(metafunc.config), scope="function")
+    if "provider_name" in metafunc.fixturenames:
+        # Every installed provider; the local one (whose "API" is tunebot's database) on each
+        # database, like every database test.
+        names = [n for n in Registry.discover() if n != "local"]
+        names += [f"local-{backend}" for backend in _backends(metafunc.config)]
+        metafunc.parametrize("provider_name", names, scope="function")
 
 
 @pytest.fixture
 def database_url(db_backend: str, tmp_path: os.PathLike[str]) -> Iterator[str]:
+    with fresh_database(db_backend, tmp_path) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def fresh_database(db_backend: str, tmp_path: os.PathLike[str]) -> Iterator[str]:
+    """An empty database's URL: a SQLite file, or a PostgreSQL schema dropped afterwards."""
     if db_backend == "sqlite":
         yield f"sqlite:///{tmp_path}/tunebot.db"
         return
@@ -139,3 +159,42 @@ def trained_adapter(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) 
     outcome = run_in_child(spec, on_message=lambda *a: None)
     assert outcome.final is Message.DONE, outcome.data
     return adapter
+
+
+def provider_case(
+    provider_name: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Driver]:
+    """A provider built from its settings, as `tunebot run` builds it, against its emulator."""
+    registry = Registry.discover()
+    if not provider_name.startswith("local-"):
+        with hosted_driver(provider_name, registry) as driver:
+            yield driver
+        return
+    missing = [
+        m for m in ("torch", "transformers", "peft", "trl") if not importlib.util.find_spec(m)
+    ]
+    if missing and os.environ.get("CI"):
+        pytest.fail(f"CI must install tunebot[train]; missing {', '.join(missing)}")
+    if missing:
+        pytest.skip(f"the local provider needs tunebot[train] ({', '.join(missing)} missing)")
+    from emulators.vllm import VllmEmulator
+
+    model = request.getfixturevalue("tiny_model")
+    with (
+        fresh_database(provider_name.removeprefix("local-"), tmp_path) as url,
+        VllmEmulator(model, max_lora_rank=16) as vllm,
+    ):
+        engine = build_engine(url)
+        upgrade(engine)
+        models = tmp_path / "models"
+        yield LocalDriver(
+            "local",
+            {"TUNEBOT_VLLM_URL": vllm.base_url, "TUNEBOT_MODEL_DIR": str(models)},
+            vllm.served_name,
+            LOCAL_STATUSES,
+            registry=registry,
+            session_factory=build_session_factory(engine),
+            data_dir=tmp_path / "data",
+            models=models,
+        )
+        engine.dispose()

@@ -57,6 +57,8 @@ def test_dotenv_file_is_read_and_the_environment_wins(tmp_path: Path) -> None:
         ({"PORT": "99999"}, "PORT"),
         ({"TUNEBOT_WEB_WORKERS": "0"}, "TUNEBOT_WEB_WORKERS"),
         ({"TUNEBOT_WEB_WORKERS": "many"}, "TUNEBOT_WEB_WORKERS"),
+        ({"TUNEBOT_CONTEXT_WINDOW": "8k"}, "TUNEBOT_CONTEXT_WINDOW"),
+        ({"OPENAI_BASE_URL": "api.openai.com"}, "OPENAI_BASE_URL"),
         (
             {"TUNEBOT_WEB_WORKERS": "2", "SLACK_APP_TOKEN": "xapp-1-socket"},
             "TUNEBOT_WEB_WORKERS",
@@ -79,17 +81,22 @@ def test_run_without_slack_credentials_names_the_missing_variable(
     assert err.count("\n") == 1 and "SLACK_BOT_TOKEN" in err
 
 
-def test_bad_configuration_exits_2_with_one_line_and_no_traceback(tmp_path: Path) -> None:
+def _run_refused(tmp_path: Path, **env: str) -> list[str]:
+    """`tunebot run` with only `env`: it must exit 2; its stderr's lines."""
     result = subprocess.run(
         [sys.executable, "-m", "bot.cli", "run"],
-        env={"PATH": "/usr/bin:/bin", "TUNEBOT_POLL_SECONDS": "-5"},
+        env={"PATH": "/usr/bin:/bin", **env},
         cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=60,
     )
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [
+    assert result.returncode == 2, result.stderr
+    return result.stderr.strip().splitlines()
+
+
+def test_bad_configuration_exits_2_with_one_line_and_no_traceback(tmp_path: Path) -> None:
+    assert _run_refused(tmp_path, TUNEBOT_POLL_SECONDS="-5") == [
         "tunebot: configuration error: TUNEBOT_POLL_SECONDS must be at least 1, got -5"
     ]
 
@@ -139,6 +146,37 @@ def test_a_default_provider_that_is_not_configured_is_named() -> None:
 
 
 def test_an_unknown_provider_name_lists_the_installed_ones() -> None:
-    installed = "azure, fireworks, local, nebius, openai, together"
+    installed = "azure, fireworks, local, nebius, openai, openai_compatible, together"
     with pytest.raises(ConfigError, match=f"TUNEBOT_PROVIDER must be one of {installed}"):
         Settings.from_env({"TUNEBOT_PROVIDER": "bedrock"}, env_file=None)
+
+
+def test_every_bad_provider_setting_is_named_at_once_in_one_line(tmp_path: Path) -> None:
+    lines = _run_refused(
+        tmp_path,
+        OPENAI_API_KEY="sk-fine",
+        NEBIUS_BASE_URL="tokenfactory.nebius.com",
+        FIREWORKS_GPU_HOURLY_USD="two dollars",
+    )
+    assert lines == [
+        "tunebot: configuration error: FIREWORKS_GPU_HOURLY_USD must be a number at least 0, "
+        "got 'two dollars'; NEBIUS_BASE_URL must be an http(s) URL such as "
+        "https://example.com/, got 'tokenfactory.nebius.com'"
+    ]
+
+
+def test_the_generic_provider_needs_both_its_url_and_its_key() -> None:
+    half = Settings.from_env({"OPENAI_COMPATIBLE_API_KEY": "k"}, env_file=None)
+    assert half.provider_problems() == [
+        "no model provider is configured: set one of AZURE_OPENAI_API_KEY (Azure OpenAI), "
+        "FIREWORKS_API_KEY and FIREWORKS_ACCOUNT_ID (Fireworks AI), TUNEBOT_VLLM_URL (Local "
+        "trainer (vLLM)), NEBIUS_API_KEY (Nebius Token Factory), OPENAI_API_KEY (OpenAI), "
+        "OPENAI_COMPATIBLE_BASE_URL and OPENAI_COMPATIBLE_API_KEY (OpenAI-compatible API), "
+        "TOGETHER_API_KEY (Together AI)"
+    ]
+    whole = Settings.from_env(
+        {"OPENAI_COMPATIBLE_API_KEY": "k", "OPENAI_COMPATIBLE_BASE_URL": "http://127.0.0.1:9/v1"},
+        env_file=None,
+    )
+    assert whole.provider == "openai_compatible" and whole.provider_problems() == []
+    assert "k" in whole.secrets()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date
 
 import pytest
 
@@ -14,10 +13,8 @@ from admin.outbox import RetryLater
 from admin.poller import PollerDeps
 from admin.providers.base import NotReady, TrainRequest
 from admin.providers.hosted import deployment_name
-from admin.providers.plugin import ProviderContext
-from admin.providers.registry import Providers
-from admin.providers.together import TogetherPlugin
-from admin.providers.together_gateway import TogetherGateway
+from admin.providers.registry import Providers, Registry
+from admin.providers.together import Together
 from emulators.together import TogetherEmulator
 from storage import job_repo, outbox, repo
 from storage.db import SessionFactory
@@ -34,26 +31,21 @@ def together_emulator() -> Iterator[TogetherEmulator]:
 
 
 @pytest.fixture
-def gateway(together_emulator: TogetherEmulator) -> TogetherGateway:
-    plugin = TogetherPlugin()
-    values = plugin.values(
-        {
-            "TOGETHER_API_KEY": together_emulator.api_key,
-            "TOGETHER_BASE_URL": together_emulator.base_url,
-        }
-    )
-    built = plugin.build(
-        values, endpoint=plugin.chat_endpoint(values), context=ProviderContext(today=date.today)
-    )
-    assert isinstance(built, TogetherGateway)
+def gateway(together_emulator: TogetherEmulator) -> Together:
+    env = {
+        "TOGETHER_API_KEY": together_emulator.api_key,
+        "TOGETHER_BASE_URL": together_emulator.base_url,
+    }
+    built = Providers.from_env(env, registry=Registry.discover(), default="together").get(None)
+    assert isinstance(built, Together)
     return built
 
 
 def _succeeded_job(
-    session_factory: SessionFactory, gateway: TogetherGateway, emu: TogetherEmulator
+    session_factory: SessionFactory, gateway: Together, emu: TogetherEmulator
 ) -> tuple[int, str]:
     emu.files["file-1"] = {"id": "file-1"}
-    job = gateway.create_job(TrainRequest(training_file="file-1", model=BASE))
+    job = gateway.create_job(TrainRequest("file-1", BASE, gateway.Options()))
     emu.succeed_job(job.id)
     with session_factory.begin() as session:
         row = job_repo.create_job(
@@ -90,7 +82,7 @@ class Silent:
 
 def _poller(session_factory: SessionFactory, emu: TogetherEmulator, threshold: float) -> PollerDeps:
     env = {"TOGETHER_API_KEY": emu.api_key, "TOGETHER_BASE_URL": emu.base_url}
-    providers = Providers.from_env(env, default="together", plugins={"together": TogetherPlugin()})
+    providers = Providers.from_env(env, registry=Registry.discover(), default="together")
     return PollerDeps(
         providers=providers,
         session_factory=session_factory,
@@ -101,7 +93,7 @@ def _poller(session_factory: SessionFactory, emu: TogetherEmulator, threshold: f
 
 
 def test_a_costly_deployment_waits_for_approval_once(
-    session_factory: SessionFactory, gateway: TogetherGateway, together_emulator: TogetherEmulator
+    session_factory: SessionFactory, gateway: Together, together_emulator: TogetherEmulator
 ) -> None:
     job_id, _ = _succeeded_job(session_factory, gateway, together_emulator)
     poller = _poller(session_factory, together_emulator, threshold=50.0)
@@ -121,7 +113,7 @@ def test_a_costly_deployment_waits_for_approval_once(
 
 
 def test_a_cheap_deployment_is_approved_and_not_asked_again(
-    session_factory: SessionFactory, gateway: TogetherGateway, together_emulator: TogetherEmulator
+    session_factory: SessionFactory, gateway: Together, together_emulator: TogetherEmulator
 ) -> None:
     job_id, _ = _succeeded_job(session_factory, gateway, together_emulator)
     poller = _poller(session_factory, together_emulator, threshold=500.0)
@@ -134,7 +126,7 @@ def test_a_cheap_deployment_is_approved_and_not_asked_again(
 
 
 def test_undeploy_refuses_the_active_model_and_the_rollback_target(
-    session_factory: SessionFactory, gateway: TogetherGateway
+    session_factory: SessionFactory, gateway: Together
 ) -> None:
     with session_factory.begin() as session:
         for model in ("acme/oldest", "acme/previous", "acme/current"):
@@ -151,7 +143,7 @@ def test_undeploy_refuses_the_active_model_and_the_rollback_target(
 
 
 def test_undeploy_removes_an_old_models_endpoint(
-    session_factory: SessionFactory, gateway: TogetherGateway, together_emulator: TogetherEmulator
+    session_factory: SessionFactory, gateway: Together, together_emulator: TogetherEmulator
 ) -> None:
     _, provider_id = _succeeded_job(session_factory, gateway, together_emulator)
     job = gateway.get_job(provider_id)

@@ -53,5 +53,9 @@ def test_a_question_longer_than_the_budget_keeps_its_end() -> None:
 
 
 def test_budget_respects_the_models_window_and_the_cap() -> None:
-    assert budget_for("gpt-3.5-turbo-0125", max_reply_tokens=1024, cap=100_000) == 16_385 - 1024
-    assert budget_for("ft:gpt-4o-mini-2024-07-18:o::x", max_reply_tokens=1024, cap=16_000) == 16_000
+    assert budget_for(16_385, max_reply_tokens=1024, cap=100_000) == 16_385 - 1024
+    assert budget_for(128_000, max_reply_tokens=1024, cap=16_000) == 16_000
+
+
+def test_a_model_whose_window_is_unknown_gets_the_cap_not_a_guess() -> None:
+    assert budget_for(None, max_reply_tokens=1024, cap=16_000) == 16_000

@@ -17,8 +17,9 @@ from tests.local_helpers import (
 require_train_extra()
 
 from admin.providers.base import JobSnapshot, NotReady, ProviderError, TrainRequest  # noqa: E402
-from admin.providers.local import LocalPlugin  # noqa: E402
-from admin.providers.plugin import Phase, ProviderContext  # noqa: E402
+from admin.providers.local import Local  # noqa: E402
+from admin.providers.plugin import Phase  # noqa: E402
+from admin.providers.registry import Providers, Registry  # noqa: E402
 from admin.providers.vllm_api import VllmServer  # noqa: E402
 from emulators.vllm import VllmEmulator  # noqa: E402
 from storage.db import SessionFactory  # noqa: E402
@@ -33,16 +34,21 @@ def vllm(tiny_model: Path) -> Iterator[VllmEmulator]:
 
 def _gateway(
     server: VllmEmulator | str, session_factory: SessionFactory, data: Path, models: Path
-) -> tuple[LocalPlugin, object]:
-    plugin = LocalPlugin()
+) -> Local:
     url = server if isinstance(server, str) else server.base_url
     env = {"TUNEBOT_VLLM_URL": url, "TUNEBOT_MODEL_DIR": str(models)}
     if not isinstance(server, str) and server.api_key:
         env["TUNEBOT_VLLM_API_KEY"] = server.api_key
-    values = plugin.values(env)
-    endpoint = plugin.chat_endpoint(values)
-    context = ProviderContext(today=lambda: None, session_factory=session_factory, data_dir=data)  # type: ignore[arg-type,return-value]
-    return plugin, plugin.build(values, endpoint=endpoint, context=context)
+    providers = Providers.from_env(
+        env,
+        registry=Registry.discover(),
+        default="local",
+        session_factory=session_factory,
+        data_dir=data,
+    )
+    built = providers.get("local")
+    assert isinstance(built, Local)
+    return built
 
 
 def _done(name: str) -> JobSnapshot:
@@ -54,21 +60,13 @@ def _done(name: str) -> JobSnapshot:
 def test_a_local_job_trains_loads_into_vllm_and_answers_from_the_adapter(
     session_factory: SessionFactory, vllm: VllmEmulator, tiny_model: Path, tmp_path: Path
 ) -> None:
-    plugin, gateway = _gateway(vllm, session_factory, tmp_path / "data", tmp_path / "models")
+    gateway = _gateway(vllm, session_factory, tmp_path / "data", tmp_path / "models")
     file_id = gateway.upload_training_file(chat_jsonl(tmp_path / "t.jsonl"), filename="t.jsonl")
-    extra = {"lora_r": 8, "lora_alpha": 16, "lora_dropout": 0.0, "max_len": 64, "save_steps": 10}
-    job = gateway.create_job(
-        TrainRequest(
-            training_file=file_id,
-            model=vllm.served_name,
-            epochs=30,
-            learning_rate=0.02,
-            batch_size=4,
-            suffix="Team QA",
-            extra=extra,
-        )
-    )
-    assert job.status == "queued" and plugin.phase(job.status) is Phase.ACTIVE
+    words = {"epochs": "30", "lr": "0.02", "batch": "4", "suffix": "Team QA", "lora_r": "8"}
+    more = {"lora_alpha": "16", "lora_dropout": "0", "max_len": "64", "save_steps": "10"}
+    options = gateway.read_options(words | more)
+    job = gateway.create_job(TrainRequest(file_id, vllm.served_name, options))
+    assert job.status == "queued" and job.phase is Phase.ACTIVE
     with pytest.raises(NotReady):
         gateway.make_callable(job)
 
@@ -102,18 +100,18 @@ def test_a_local_job_trains_loads_into_vllm_and_answers_from_the_adapter(
 def test_a_base_model_the_server_does_not_serve_is_refused(
     session_factory: SessionFactory, vllm: VllmEmulator, tmp_path: Path
 ) -> None:
-    _, gateway = _gateway(vllm, session_factory, tmp_path / "data", tmp_path / "models")
+    gateway = _gateway(vllm, session_factory, tmp_path / "data", tmp_path / "models")
     file_id = gateway.upload_training_file(chat_jsonl(tmp_path / "t.jsonl"), filename="t.jsonl")
 
     with pytest.raises(ProviderError, match="not `Qwen/Qwen3-8B`"):
-        gateway.create_job(TrainRequest(training_file=file_id, model="Qwen/Qwen3-8B"))
+        gateway.create_job(TrainRequest(file_id, "Qwen/Qwen3-8B", gateway.Options()))
 
 
 def test_an_adapter_above_the_servers_max_rank_is_a_clear_failure(
     session_factory: SessionFactory, tiny_model: Path, trained_adapter: Path, tmp_path: Path
 ) -> None:
     with VllmEmulator(tiny_model, max_lora_rank=4) as small:
-        _, gateway = _gateway(small, session_factory, tmp_path, trained_adapter.parent)
+        gateway = _gateway(small, session_factory, tmp_path, trained_adapter.parent)
         with pytest.raises(ProviderError, match="--max-lora-rank"):
             gateway.make_callable(_done(trained_adapter.name))
 
@@ -121,9 +119,7 @@ def test_an_adapter_above_the_servers_max_rank_is_a_clear_failure(
 def test_an_unreachable_vllm_leaves_the_model_deploying(
     session_factory: SessionFactory, trained_adapter: Path, tmp_path: Path
 ) -> None:
-    _, gateway = _gateway(
-        "http://127.0.0.1:9/v1", session_factory, tmp_path, trained_adapter.parent
-    )
+    gateway = _gateway("http://127.0.0.1:9/v1", session_factory, tmp_path, trained_adapter.parent)
 
     with pytest.raises(NotReady, match="not reachable"):
         gateway.make_callable(_done(trained_adapter.name))
@@ -133,7 +129,7 @@ def test_after_a_vllm_restart_the_adapter_is_loaded_again(
     session_factory: SessionFactory, vllm: VllmEmulator, trained_adapter: Path, tmp_path: Path
 ) -> None:
     vllm.api_key = "s3cret"
-    _, gateway = _gateway(vllm, session_factory, tmp_path, trained_adapter.parent)
+    gateway = _gateway(vllm, session_factory, tmp_path, trained_adapter.parent)
     name = gateway.make_callable(_done(trained_adapter.name))
     vllm.restart()
     assert name not in vllm.loras
@@ -141,3 +137,13 @@ def test_after_a_vllm_restart_the_adapter_is_loaded_again(
     assert gateway.ensure_loaded(name)
     assert name in vllm.loras
     assert not gateway.ensure_loaded("tunebot-gone-12345678")  # its folder is missing
+
+
+def test_the_context_window_is_what_vllm_states_for_the_model_or_its_base(
+    session_factory: SessionFactory, vllm: VllmEmulator, trained_adapter: Path, tmp_path: Path
+) -> None:
+    gateway = _gateway(vllm, session_factory, tmp_path, trained_adapter.parent)
+    name = gateway.make_callable(_done(trained_adapter.name))
+
+    assert gateway.context_window(vllm.served_name) == vllm.max_model_len
+    assert gateway.context_window(name) == vllm.max_model_len  # an adapter has its base's

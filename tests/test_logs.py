@@ -8,7 +8,6 @@ import io
 import json
 import logging
 import time
-import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -16,10 +15,8 @@ import pytest
 
 from bot.config import ConfigError
 from bot.logs import JsonLines, RedactSecrets, RefusedRequestSummary, configure_logging
-from emulators.openai import OpenAIEmulator
 from emulators.sandbox import Sandbox
-from emulators.slack import SlackEmulator
-from tests.service_helpers import free_port, service_env, start_tunebot_run
+from tests.service_helpers import run_briefly
 
 
 def _log_through_filter(secrets: list[str | None], *messages: str) -> str:
@@ -177,37 +174,16 @@ def test_bolt_logs_a_badly_signed_request_without_its_body(
     assert max(len(r.getMessage()) for r in caplog.records) < 1000
 
 
-def _run_briefly(tmp_path: Path, **extra: str) -> tuple[int, str]:
-    """Start `tunebot run`, wait until it serves, stop it; its exit status and stderr."""
-    port = free_port()
-    with SlackEmulator() as slack, OpenAIEmulator() as openai:
-        process = start_tunebot_run(service_env(slack, openai, port, **extra), tmp_path)
-        try:
-            slack.wait_for(lambda: _healthy(port) or process.poll() is not None, timeout=60)
-        finally:
-            process.terminate()
-            stderr = process.communicate(timeout=30)[1]
-    return process.returncode, stderr
-
-
-def _healthy(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
-
-
 def test_tunebot_run_starts_without_bolts_client_token_warning(tmp_path: Path) -> None:
     # SLACK_BOT_TOKEN is in the environment, where Bolt finds it next to the client it is given.
-    returncode, stderr = _run_briefly(tmp_path)
+    returncode, stderr = run_briefly(tmp_path)
     assert returncode == 0, stderr
     assert "listening on" in stderr
     assert "will be unused" not in stderr and "WARNING" not in stderr
 
 
 def test_tunebot_run_writes_json_lines_when_asked(tmp_path: Path) -> None:
-    returncode, stderr = _run_briefly(tmp_path, TUNEBOT_LOG_FORMAT="json")
+    returncode, stderr = run_briefly(tmp_path, TUNEBOT_LOG_FORMAT="json")
     assert returncode == 0, stderr
     records = [json.loads(line) for line in stderr.splitlines()]
     assert any(r["message"].startswith("listening on") for r in records)
@@ -215,6 +191,6 @@ def test_tunebot_run_writes_json_lines_when_asked(tmp_path: Path) -> None:
 
 
 def test_tunebot_run_refuses_an_unknown_log_format(tmp_path: Path) -> None:
-    returncode, stderr = _run_briefly(tmp_path, TUNEBOT_LOG_FORMAT="xml")
+    returncode, stderr = run_briefly(tmp_path, TUNEBOT_LOG_FORMAT="xml")
     assert returncode == 2
     assert stderr.strip().count("\n") == 0 and "TUNEBOT_LOG_FORMAT" in stderr

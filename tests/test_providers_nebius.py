@@ -1,15 +1,18 @@
-"""NebiusProvider: OpenAI-compatible jobs, and the /v0/models deployment that serves them."""
+"""Nebius: OpenAI-compatible jobs, and the /v0/models deployment that serves them."""
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import openai
 import pytest
 
-from admin.providers.base import JobSnapshot, NotReady, ProviderError, TrainRequest, Unsupported
-from admin.providers.nebius import NebiusProvider, control_plane_url, deployment_name
+from admin.providers.base import JobSnapshot, NotReady, ProviderError, TrainRequest
+from admin.providers.builtin import OpenAI
+from admin.providers.nebius import Nebius, control_plane_url, deployment_name
+from admin.providers.plugin import ProviderContext
 from emulators.openai import OpenAIEmulator
 
 TRAINING = (
@@ -17,17 +20,23 @@ TRAINING = (
 )
 
 
-@pytest.fixture
-def provider(client: openai.OpenAI) -> NebiusProvider:
-    return NebiusProvider(client)
+def _built(cls: type[Nebius] | type[OpenAI], emulator: OpenAIEmulator) -> Any:
+    settings = cls.Settings(api_key=emulator.api_key, base_url=emulator.base_url)
+    return cls(settings, ProviderContext(today=date.today))
 
 
 @pytest.fixture
-def trained(provider: NebiusProvider, emulator: OpenAIEmulator, tmp_path: Path) -> JobSnapshot:
+def provider(emulator: OpenAIEmulator) -> Nebius:
+    built: Nebius = _built(Nebius, emulator)
+    return built
+
+
+@pytest.fixture
+def trained(provider: Nebius, emulator: OpenAIEmulator, tmp_path: Path) -> JobSnapshot:
     path = tmp_path / "train.jsonl"
     path.write_bytes(TRAINING * 10)
     file_id = provider.upload_training_file(path, filename="train.jsonl")
-    job = provider.create_job(TrainRequest(training_file=file_id, model="gpt-4o-mini"))
+    job = provider.create_job(TrainRequest(file_id, "gpt-4o-mini", provider.Options()))
     emulator.succeed_job(job.id, steps=6)
     return provider.get_job(job.id)
 
@@ -40,7 +49,7 @@ def _deployment(client: openai.OpenAI, name: str) -> dict[str, Any]:
 
 
 def test_make_callable_is_not_ready_until_the_deployment_is_active(
-    provider: NebiusProvider,
+    provider: Nebius,
     client: openai.OpenAI,
     emulator: OpenAIEmulator,
     trained: JobSnapshot,
@@ -70,7 +79,7 @@ def test_make_callable_is_not_ready_until_the_deployment_is_active(
 
 
 def test_a_deployment_created_by_another_replica_is_reused(
-    provider: NebiusProvider, emulator: OpenAIEmulator, trained: JobSnapshot
+    provider: Nebius, emulator: OpenAIEmulator, trained: JobSnapshot
 ) -> None:
     # The other replica's POST lands between our read (404) and our POST (409).
     with pytest.raises(NotReady):
@@ -82,12 +91,12 @@ def test_a_deployment_created_by_another_replica_is_reused(
 
 
 def test_make_callable_waits_for_training_first(
-    provider: NebiusProvider, client: openai.OpenAI, tmp_path: Path
+    provider: Nebius, client: openai.OpenAI, tmp_path: Path
 ) -> None:
     path = tmp_path / "train.jsonl"
     path.write_bytes(TRAINING)
     file_id = provider.upload_training_file(path, filename="train.jsonl")
-    job = provider.create_job(TrainRequest(training_file=file_id, model="gpt-4o-mini"))
+    job = provider.create_job(TrainRequest(file_id, "gpt-4o-mini", provider.Options()))
     with pytest.raises(NotReady, match="validating files"):
         provider.make_callable(job)
     with pytest.raises(openai.NotFoundError):
@@ -95,7 +104,7 @@ def test_make_callable_waits_for_training_first(
 
 
 def test_a_refused_deployment_quotes_nebius(
-    provider: NebiusProvider, emulator: OpenAIEmulator, trained: JobSnapshot
+    provider: Nebius, emulator: OpenAIEmulator, trained: JobSnapshot
 ) -> None:
     emulator.fail_next(
         "custom_models", status=400, message="Base model does not take LoRA adapters."
@@ -106,19 +115,25 @@ def test_a_refused_deployment_quotes_nebius(
     assert "Base model does not take LoRA adapters." in str(refused.value)
 
 
-def test_nebius_cannot_pause_or_take_a_learning_rate_multiplier(
-    provider: NebiusProvider,
+def test_lr_is_absolute_at_nebius_and_a_multiplier_at_openai(
+    provider: Nebius, emulator: OpenAIEmulator, tmp_path: Path
 ) -> None:
-    with pytest.raises(Unsupported, match="pause"):
-        provider.pause_job("ftjob-1")
-    with pytest.raises(Unsupported, match="absolute learning rate"):
-        provider.create_job(
-            TrainRequest(training_file="file-1", model="m", learning_rate_multiplier=2.0)
-        )
+    path = tmp_path / "train.jsonl"
+    path.write_bytes(TRAINING * 10)
+    file_id = provider.upload_training_file(path, filename="train.jsonl")
+    sent = {}
+    for chosen in (provider, _built(OpenAI, emulator)):
+        options = chosen.read_options({"lr": "0.0001"})
+        job = chosen.create_job(TrainRequest(file_id, "gpt-4o-mini", options))
+        sent[chosen.name] = emulator.jobs[job.id]["method"]["supervised"]["hyperparameters"]
+    assert sent["nebius"]["learning_rate"] == 0.0001
+    assert sent["nebius"]["learning_rate_multiplier"] == "auto"  # unset: the server's default
+    assert sent["openai"]["learning_rate_multiplier"] == 0.0001
+    assert "learning_rate" not in sent["openai"]
 
 
 def test_nebius_chats_with_max_tokens(
-    provider: NebiusProvider, emulator: OpenAIEmulator, trained: JobSnapshot
+    provider: Nebius, emulator: OpenAIEmulator, trained: JobSnapshot
 ) -> None:
     assert provider.is_answering("gpt-4o-mini")
     assert emulator.chat_requests[-1]["max_tokens"] == 1

@@ -1,16 +1,21 @@
-"""OpenAICompatibleProvider driven through the real openai SDK against the OpenAI emulator."""
+"""OpenAI's fine-tuning API through the real openai SDK against the OpenAI emulator: what the
+OpenAI-compatible providers do beyond the contract suite (pagination, results files, pause)."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from pathlib import Path
+from typing import ClassVar
 
 import openai
 import pytest
 
 from admin.errors import TunebotError
-from admin.providers import NebiusProvider, OpenAICompatibleProvider, Providers
-from admin.providers.base import NotReady, ProviderError, TrainRequest, Unsupported
+from admin.providers import Capability, Providers, Registry
+from admin.providers.base import NotReady, ProviderError, TrainRequest
+from admin.providers.builtin import OpenAI
+from admin.providers.nebius import Nebius
+from admin.providers.plugin import ProviderContext
 from emulators.openai import OpenAIEmulator
 
 TRAINING = (
@@ -19,39 +24,42 @@ TRAINING = (
 SNAPSHOT = "gpt-4o-mini-2024-07-18"
 
 
-@pytest.fixture
-def provider(client: openai.OpenAI) -> OpenAICompatibleProvider:
-    return OpenAICompatibleProvider(client)
+def _openai(emulator: OpenAIEmulator, cls: type[OpenAI] = OpenAI, key: str = "") -> OpenAI:
+    settings = cls.Settings(api_key=key or emulator.api_key, base_url=emulator.base_url)
+    return cls(settings, ProviderContext(today=date.today))
 
 
 @pytest.fixture
-def training_file(provider: OpenAICompatibleProvider, tmp_path: Path) -> str:
+def provider(emulator: OpenAIEmulator) -> OpenAI:
+    return _openai(emulator)
+
+
+@pytest.fixture
+def training_file(provider: OpenAI, tmp_path: Path) -> str:
     path = tmp_path / "train.jsonl"
     path.write_bytes(TRAINING * 20)
     return provider.upload_training_file(path, filename="train.jsonl")
 
 
-def _job(
-    provider: OpenAICompatibleProvider, training_file: str, *, validation_file: str | None = None
-) -> str:
+def _job(provider: OpenAI, training_file: str, *, validation_file: str | None = None) -> str:
     request = TrainRequest(
-        training_file=training_file, model="gpt-4o-mini", validation_file=validation_file
+        training_file=training_file,
+        model="gpt-4o-mini",
+        options=provider.Options(),
+        validation_file=validation_file,
     )
     return provider.create_job(request).id
 
 
 def test_create_job_sends_every_option(
-    provider: OpenAICompatibleProvider, emulator: OpenAIEmulator, training_file: str
+    provider: OpenAI, emulator: OpenAIEmulator, training_file: str
 ) -> None:
+    words = {"epochs": "2", "lr": "0.5", "batch": "4", "suffix": "support", "seed": "7"}
     request = TrainRequest(
         training_file=training_file,
         model="gpt-4o-mini",
+        options=provider.read_options(words),
         validation_file=training_file,
-        epochs=2,
-        learning_rate_multiplier=0.5,
-        batch_size=4,
-        suffix="support",
-        seed=7,
         metadata={"dataset": "ds-1"},
     )
     job = provider.create_job(request)
@@ -71,48 +79,42 @@ def test_create_job_sends_every_option(
 
 
 def test_a_dpo_job_carries_beta_in_its_method(
-    provider: OpenAICompatibleProvider, emulator: OpenAIEmulator, training_file: str
+    provider: OpenAI, emulator: OpenAIEmulator, training_file: str
 ) -> None:
-    job = provider.create_job(
-        TrainRequest(training_file=training_file, model="gpt-4o-mini", method="dpo", beta=0.2)
-    )
+    options = provider.read_options({"method": "dpo", "beta": "0.2"})
+    job = provider.create_job(TrainRequest(training_file, "gpt-4o-mini", options))
     method = emulator.jobs[job.id]["method"]
     assert method["type"] == "dpo" and method["dpo"]["hyperparameters"]["beta"] == 0.2
     assert method["dpo"]["hyperparameters"]["n_epochs"] == "auto"  # unset: the provider picks
     assert job.hyperparameters["beta"] == 0.2
 
 
-def test_beta_without_dpo_is_a_programming_error() -> None:
-    with pytest.raises(ValueError, match="DPO"):
-        TrainRequest(training_file="file-1", model="gpt-4o-mini", beta=0.1)
-
-
-def test_an_unknown_training_file_quotes_the_provider(provider: OpenAICompatibleProvider) -> None:
+def test_an_unknown_training_file_quotes_the_provider(provider: OpenAI) -> None:
     with pytest.raises(ProviderError) as refused:
-        provider.create_job(TrainRequest(training_file="file-nope", model="gpt-4o-mini"))
+        provider.create_job(TrainRequest("file-nope", "gpt-4o-mini", provider.Options()))
     assert "invalid training_file: file-nope" in str(refused.value)
     assert "OpenAI could not create the fine-tuning job" in str(refused.value)
     assert refused.value.status == 400
 
 
 def test_a_model_that_cannot_be_fine_tuned_is_not_called_a_closed_door(
-    provider: OpenAICompatibleProvider, training_file: str
+    provider: OpenAI, training_file: str
 ) -> None:
     with pytest.raises(ProviderError) as refused:
-        provider.create_job(TrainRequest(training_file=training_file, model="o3-mini"))
+        provider.create_job(TrainRequest(training_file, "o3-mini", provider.Options()))
     message = str(refused.value)
     assert "Model o3-mini is not available for fine-tuning" in message
     assert refused.value.code == "model_not_available" and "TUNEBOT_PROVIDER" not in message
 
 
 def test_refused_new_jobs_explain_and_point_to_another_backend(
-    provider: OpenAICompatibleProvider, emulator: OpenAIEmulator, training_file: str
+    provider: OpenAI, emulator: OpenAIEmulator, training_file: str
 ) -> None:
     emulator.refuse_new_jobs(
         "Fine-tuning is not available to organizations without recent activity."
     )
     with pytest.raises(ProviderError) as refused:
-        provider.create_job(TrainRequest(training_file=training_file, model="gpt-4o-mini"))
+        provider.create_job(TrainRequest(training_file, "gpt-4o-mini", provider.Options()))
     message = str(refused.value)
     assert "Fine-tuning is not available to organizations without recent activity." in message
     assert "HTTP 403, fine_tuning_unavailable" in message
@@ -121,17 +123,15 @@ def test_refused_new_jobs_explain_and_point_to_another_backend(
 
 
 def test_a_rejected_key_is_not_echoed(emulator: OpenAIEmulator) -> None:
-    wrong = openai.OpenAI(
-        base_url=emulator.base_url, api_key="sk-live-abcdefgh12345678", max_retries=0
-    )
+    wrong = _openai(emulator, key="sk-live-abcdefgh12345678")
     with pytest.raises(ProviderError) as refused:
-        OpenAICompatibleProvider(wrong).get_job("ftjob-1")
+        wrong.get_job("ftjob-1")
     assert "Incorrect API key provided" in str(refused.value)
     assert "5678" not in str(refused.value) and "abcdefgh" not in str(refused.value)
 
 
 def test_get_job_follows_the_job_to_each_phase(
-    provider: OpenAICompatibleProvider, emulator: OpenAIEmulator, training_file: str
+    provider: OpenAI, emulator: OpenAIEmulator, training_file: str
 ) -> None:
     job_id = _job(provider, training_file)
     emulator.advance_job(job_id, "running")
@@ -152,7 +152,7 @@ def test_get_job_follows_the_job_to_each_phase(
 
 
 def test_an_unknown_status_is_treated_as_still_active(
-    provider: OpenAICompatibleProvider, emulator: OpenAIEmulator, training_file: str
+    provider: OpenAI, emulator: OpenAIEmulator, training_file: str
 ) -> None:
     job_id = _job(provider, training_file)
     with emulator.state.lock:  # a status newer than this code: the emulator cannot produce one
@@ -162,7 +162,7 @@ def test_an_unknown_status_is_treated_as_still_active(
 
 
 def test_events_come_oldest_first_and_after_skips_what_was_seen(
-    provider: OpenAICompatibleProvider, emulator: OpenAIEmulator, training_file: str
+    provider: OpenAI, emulator: OpenAIEmulator, training_file: str
 ) -> None:
     job_id = _job(provider, training_file)
     seen = provider.list_events(job_id)
@@ -177,7 +177,7 @@ def test_events_come_oldest_first_and_after_skips_what_was_seen(
 
 
 def test_events_follow_pagination(
-    provider: OpenAICompatibleProvider, emulator: OpenAIEmulator, training_file: str
+    provider: OpenAI, emulator: OpenAIEmulator, training_file: str
 ) -> None:
     job_id = _job(provider, training_file)
     created = provider.list_events(job_id)
@@ -190,7 +190,7 @@ def test_events_follow_pagination(
 
 
 def test_cancel_pause_and_resume(
-    provider: OpenAICompatibleProvider, emulator: OpenAIEmulator, training_file: str
+    provider: OpenAI, emulator: OpenAIEmulator, training_file: str
 ) -> None:
     job_id = _job(provider, training_file)
     with pytest.raises(ProviderError, match="cannot be paused"):
@@ -202,18 +202,8 @@ def test_cancel_pause_and_resume(
     assert cancelled.status == "cancelled" and cancelled.phase == "cancelled"
 
 
-def test_a_backend_without_pause_says_so(client: openai.OpenAI) -> None:
-    limited = OpenAICompatibleProvider(
-        client, name="azure", label="Azure OpenAI", capabilities={"events"}
-    )
-    with pytest.raises(Unsupported, match="Azure OpenAI cannot pause"):
-        limited.pause_job("ftjob-1")
-    with pytest.raises(Unsupported, match="resume"):
-        limited.resume_job("ftjob-1")
-
-
 def test_checkpoints_come_lowest_step_first(
-    provider: OpenAICompatibleProvider, emulator: OpenAIEmulator, training_file: str
+    provider: OpenAI, emulator: OpenAIEmulator, training_file: str
 ) -> None:
     job_id = _job(provider, training_file)
     model = emulator.succeed_job(job_id, steps=9)
@@ -223,20 +213,24 @@ def test_checkpoints_come_lowest_step_first(
     assert checkpoints[-1].metrics["train_loss"] > 0 and checkpoints[0].created_at is not None
 
 
-def _metrics_only_from_files(client: openai.OpenAI) -> OpenAICompatibleProvider:
-    # Without the events capability there is no fallback: points must come from the file.
-    return OpenAICompatibleProvider(client, capabilities={"checkpoints"})
+class WithoutEvents(OpenAI):
+    """A server with OpenAI's routes but no job events: points must come from the file."""
+
+    capabilities: ClassVar = frozenset({Capability.CHECKPOINTS})
+
+
+def _metrics_only_from_files(emulator: OpenAIEmulator) -> OpenAI:
+    return _openai(emulator, WithoutEvents)
 
 
 def test_metrics_come_from_the_base64_results_file(
-    client: openai.OpenAI,
-    provider: OpenAICompatibleProvider,
+    provider: OpenAI,
     emulator: OpenAIEmulator,
     training_file: str,
 ) -> None:
     job_id = _job(provider, training_file, validation_file=training_file)
     emulator.succeed_job(job_id, steps=6)
-    points = _metrics_only_from_files(client).metrics(provider.get_job(job_id))
+    points = _metrics_only_from_files(emulator).metrics(provider.get_job(job_id))
     assert [p.step for p in points] == [1, 2, 3, 4, 5, 6]
     losses = [p.train_loss for p in points]
     assert losses == sorted(losses, reverse=True)
@@ -244,22 +238,21 @@ def test_metrics_come_from_the_base64_results_file(
 
 
 def test_metrics_come_from_a_plain_csv_results_file(
-    client: openai.OpenAI,
-    provider: OpenAICompatibleProvider,
+    provider: OpenAI,
     emulator: OpenAIEmulator,
     training_file: str,
 ) -> None:
     emulator.results_base64 = False
     job_id = _job(provider, training_file)
     emulator.succeed_job(job_id, steps=4)
-    points = _metrics_only_from_files(client).metrics(provider.get_job(job_id))
+    points = _metrics_only_from_files(emulator).metrics(provider.get_job(job_id))
     assert [p.step for p in points] == [1, 2, 3, 4]
     assert all(p.valid_loss is None for p in points)
 
 
 def test_metrics_fall_back_to_events_when_the_file_is_gone(
     client: openai.OpenAI,
-    provider: OpenAICompatibleProvider,
+    provider: OpenAI,
     emulator: OpenAIEmulator,
     training_file: str,
 ) -> None:
@@ -269,11 +262,11 @@ def test_metrics_fall_back_to_events_when_the_file_is_gone(
     client.files.delete(job.result_files[0])
     points = provider.metrics(job)
     assert [p.step for p in points] == [1, 2, 3, 4, 5] and points[0].train_loss > 0
-    assert _metrics_only_from_files(client).metrics(job) == []
+    assert _metrics_only_from_files(emulator).metrics(job) == []
 
 
 def test_make_callable_on_openai_returns_the_model_without_a_call(
-    provider: OpenAICompatibleProvider, emulator: OpenAIEmulator, training_file: str
+    provider: OpenAI, emulator: OpenAIEmulator, training_file: str
 ) -> None:
     job_id = _job(provider, training_file)
     with pytest.raises(NotReady, match="validating files"):
@@ -286,7 +279,7 @@ def test_make_callable_on_openai_returns_the_model_without_a_call(
 
 
 def test_make_callable_on_a_failed_job_says_there_is_no_model(
-    provider: OpenAICompatibleProvider, emulator: OpenAIEmulator, training_file: str
+    provider: OpenAI, emulator: OpenAIEmulator, training_file: str
 ) -> None:
     job_id = _job(provider, training_file)
     emulator.fail_job(job_id, code="invalid_training_file", message="bad")
@@ -295,7 +288,7 @@ def test_make_callable_on_a_failed_job_says_there_is_no_model(
 
 
 def test_a_new_model_is_not_answering_until_it_is(
-    provider: OpenAICompatibleProvider, emulator: OpenAIEmulator, training_file: str
+    provider: OpenAI, emulator: OpenAIEmulator, training_file: str
 ) -> None:
     job_id = _job(provider, training_file)
     model = emulator.succeed_job(job_id, callable_after_calls=2)
@@ -303,17 +296,13 @@ def test_a_new_model_is_not_answering_until_it_is(
     assert emulator.chat_requests[-1]["max_completion_tokens"] == 1
 
 
-def test_is_answering_raises_on_other_errors(
-    provider: OpenAICompatibleProvider, emulator: OpenAIEmulator
-) -> None:
-    emulator.fail_next("chat", status=500)
+def test_is_answering_raises_on_other_errors(provider: OpenAI, emulator: OpenAIEmulator) -> None:
+    emulator.fail_next("chat", status=500, times=3)  # the SDK retries twice
     with pytest.raises(ProviderError, match="HTTP 500"):
         provider.is_answering("gpt-4o-mini")
 
 
-def test_model_info_reads_shutdown_dates(
-    provider: OpenAICompatibleProvider, emulator: OpenAIEmulator
-) -> None:
+def test_model_info_reads_shutdown_dates(provider: OpenAI, emulator: OpenAIEmulator) -> None:
     plain = provider.model_info(SNAPSHOT)
     assert plain.exists and plain.id == SNAPSHOT and plain.shutdown_date is None
     emulator.set_shutdown_date(SNAPSHOT, "2027-01-14")
@@ -322,24 +311,19 @@ def test_model_info_reads_shutdown_dates(
     assert provider.model_info(SNAPSHOT).shutdown_date == date(2027, 1, 15)
 
 
-def test_model_info_for_a_missing_model(provider: OpenAICompatibleProvider) -> None:
-    missing = provider.model_info("ft:gpt-4o-mini-2024-07-18:gone::abc")
-    assert not missing.exists and missing.shutdown_date is None
-
-
 def test_each_configured_backend_gets_its_own_gateway_and_chat_endpoint() -> None:
     env = {
         "OPENAI_API_KEY": "sk-one",
         "NEBIUS_API_KEY": "nb-two",
         "NEBIUS_BASE_URL": "http://127.0.0.1:9/v1/",
     }
-    providers = Providers.from_env(env, default="nebius")
+    providers = Providers.from_env(env, registry=Registry.discover(), default="nebius")
     assert providers.names() == ["nebius", "openai"]  # azure has no key: off
-    openai_provider = providers.gateway("openai")
+    openai_provider = providers.get("openai")
     assert openai_provider.name == "openai"
-    assert openai_provider.capabilities == {"pause", "resume", "events", "checkpoints"}
-    nebius = providers.gateway(None)  # the default
-    assert isinstance(nebius, NebiusProvider) and nebius.capabilities == {"events", "checkpoints"}
+    assert openai_provider.capabilities == {"pause", "resume", "events", "checkpoints", "dpo"}
+    nebius = providers.get(None)  # the default
+    assert isinstance(nebius, Nebius) and nebius.capabilities == {"events", "checkpoints"}
     assert providers.get("nebius").endpoint.token_limit_field == "max_tokens"
     assert providers.get("nebius").endpoint.base_url == "http://127.0.0.1:9/v1/"
     with pytest.raises(TunebotError, match="AZURE_OPENAI_API_KEY"):

@@ -8,61 +8,99 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
 
-from admin.providers.registry import discover
+from admin.providers.builtin import OpenAI
+from admin.providers.plugin import ProviderContext
+from admin.providers.registry import Registry
 from emulators.openai import OpenAIEmulator
 from emulators.sandbox import Sandbox
 from tests.sandbox_helpers import ADMIN, NOTIFY, command
+from tests.service_helpers import run_briefly
 
 PLUGIN = """
-from admin.providers.builtin import OpenAIPlugin
-from admin.providers.plugin import Setting, TrainOption
+import atexit
+import os
+import sys
+
+from pydantic import Field, SecretStr
+from pydantic_settings import SettingsConfigDict
+
+from admin.providers import URL, OpenAICompatible, ProviderSettings, TrainOptions
+
+loads = []
 
 
-class AcmePlugin(OpenAIPlugin):
+class _Acme(OpenAICompatible):
     name = "acme"
     label = "Acme Tuning"
-    settings = (
-        Setting("ACME_API_KEY", "key of your Acme account", secret=True, enables=True),
-        Setting("ACME_BASE_URL", "the Acme API", url=True),
-    )
-    train_options = (TrainOption("rank", int, "adapter rank", minimum=1, maximum=64),)
+
+    class Settings(ProviderSettings):
+        model_config = SettingsConfigDict(env_prefix="ACME_")
+        api_key: SecretStr = Field(description="key of your Acme account")
+        base_url: URL | None = Field(None, description="the Acme API")
+
+    class Options(TrainOptions):
+        rank: int | None = Field(None, ge=1, le=64, description="adapter rank")
+
     default_base_model = "acme-small"
-    _key, _url = "ACME_API_KEY", "ACME_BASE_URL"
 
-    def new_jobs_refusal(self, today):
-        return None
 
-    def new_jobs_notice(self, today):
-        return None
+def __getattr__(name):
+    # Each discovery loads the entry point, and each load asks this module for the class:
+    # counted here, and written down for a `tunebot run` of its own.
+    if name != "Acme":
+        raise AttributeError(name)
+    loads.append(name)
+    if os.environ.get("ACME_LOADS"):
+        with open(os.environ["ACME_LOADS"], "a") as out:
+            out.write("loaded\\n")
+    return _Acme
+
+
+def _modules():
+    with open(os.environ["ACME_MODULES"], "w") as out:
+        out.write("\\n".join(sorted(sys.modules)))
+
+
+if os.environ.get("ACME_MODULES"):
+    atexit.register(_modules)  # what the process had imported when it stopped
 """
 
 
 @pytest.fixture
-def installed_plugin(tmp_path: Path) -> Iterator[None]:
+def installed_plugin(tmp_path: Path) -> Iterator[Path]:
     """A package installed the way pip installs one: a module and its dist-info entry point."""
     (tmp_path / "tunebot_acme.py").write_text(textwrap.dedent(PLUGIN))
     info = tmp_path / "tunebot_acme-1.0.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: tunebot-acme\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text("[tunebot.providers]\nacme = tunebot_acme:AcmePlugin\n")
+    (info / "entry_points.txt").write_text("[tunebot.providers]\nacme = tunebot_acme:Acme\n")
     sys.path.insert(0, str(tmp_path))
     importlib.invalidate_caches()
-    yield
+    yield tmp_path
     sys.path.remove(str(tmp_path))
     sys.modules.pop("tunebot_acme", None)
     importlib.invalidate_caches()
 
 
 def test_built_in_providers_register_through_the_entry_point_group() -> None:
-    assert {"openai", "azure", "nebius"} <= set(discover())
+    assert set(Registry.discover()) >= {
+        "openai",
+        "azure",
+        "nebius",
+        "together",
+        "fireworks",
+        "local",
+        "openai_compatible",
+    }
 
 
 def test_a_plugin_installed_by_a_package_appears_in_slack_with_its_options(
-    installed_plugin: None, database_url: str
+    installed_plugin: Path, database_url: str
 ) -> None:
     with (
         OpenAIEmulator() as acme,
@@ -83,9 +121,29 @@ def test_a_plugin_installed_by_a_package_appears_in_slack_with_its_options(
         assert "*Acme Tuning* (`acme`)" in listing
         assert "`rank=` adapter rank" in helped.split("at Acme Tuning")[1]
         assert (
-            "Acme Tuning does not take `epochs=`. It takes: `provider=`, `rank=`"
-            in (refused["text"])
+            "Acme Tuning does not take `epochs=`. It takes: `provider=`, `model=`, "
+            "`validation=`, `rank=`." in refused["text"]
         )
+        assert sys.modules["tunebot_acme"].loads == ["Acme"]  # discovered once for the start
+
+
+def test_tunebot_run_discovers_providers_once_and_holds_no_module_it_does_not_serve_with(
+    installed_plugin: Path, tmp_path: Path
+) -> None:
+    loads, modules = tmp_path / "loads.txt", tmp_path / "modules.txt"
+    returncode, stderr = run_briefly(
+        tmp_path,
+        PYTHONPATH=str(installed_plugin),
+        ACME_LOADS=str(loads),
+        ACME_MODULES=str(modules),
+    )
+
+    assert returncode == 0, stderr
+    assert loads.read_text().splitlines() == ["loaded"]
+    imported = {name.split(".")[0] for name in modules.read_text().split()}
+    assert "openai" in imported and "tunebot_acme" in imported  # it did run and load both
+    # SDKs of providers that are off; the migration tool (run in a child); the chart drawer.
+    assert not imported & {"together", "fireworks", "alembic", "PIL"}
 
 
 def test_production_code_never_imports_the_emulators() -> None:
@@ -99,7 +157,7 @@ def test_production_code_never_imports_the_emulators() -> None:
 def test_only_a_status_the_provider_does_not_know_is_logged_and_only_once(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    plugin = discover()["openai"]
+    plugin = OpenAI(OpenAI.Settings(api_key="sk-x"), ProviderContext(today=date.today))
     with caplog.at_level("WARNING", logger="admin.providers.plugin"):
         phases = [plugin.phase(s) for s in ("validating_files", "queued", "running", "paused")]
         plugin.phase("succeeded")

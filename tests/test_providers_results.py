@@ -8,8 +8,9 @@ from datetime import date
 import pytest
 
 from admin.providers.base import JobEvent, MetricPoint
-from admin.providers.builtin import OpenAIPlugin
+from admin.providers.builtin import OpenAI
 from admin.providers.errors import is_fine_tuning_closed
+from admin.providers.plugin import ProviderContext
 from admin.providers.results import parse_results_file, points_from_events
 from admin.providers.wire import day
 
@@ -93,7 +94,8 @@ def test_shutdown_dates_in_every_shape(value: object, expected: date | None) -> 
     ],
 )
 def test_every_status_maps_to_a_phase(status: str, phase: str) -> None:
-    assert OpenAIPlugin().phase(status) == phase
+    provider = OpenAI(OpenAI.Settings(api_key="sk-x"), ProviderContext(today=date.today))
+    assert provider.phase(status) == phase
 
 
 def test_a_closed_door_is_told_apart_from_an_unsuitable_model() -> None:

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
-import openai
-
-from admin.providers.openai_compat import OpenAICompatibleProvider
+from admin.providers.builtin import OpenAI
+from admin.providers.plugin import ProviderContext
 from emulators.openai import OpenAIEmulator
 
 
-def _provider(emulator: OpenAIEmulator, limit: int, part: int) -> OpenAICompatibleProvider:
-    client = openai.OpenAI(base_url=emulator.base_url, api_key=emulator.api_key, max_retries=0)
-    return OpenAICompatibleProvider(client, files_api_limit=limit, part_size=part)
+def _provider(emulator: OpenAIEmulator, limit: int, part: int) -> OpenAI:
+    class SmallParts(OpenAI):
+        files_api_limit, part_size = limit, part
+
+    settings = SmallParts.Settings(api_key=emulator.api_key, base_url=emulator.base_url)
+    return SmallParts(settings, ProviderContext(today=date.today))
 
 
 def test_a_file_above_the_files_api_limit_goes_up_in_parts(

@@ -86,9 +86,9 @@ def _train(spec: TrainSpec, report: Report, asked: Asked) -> None:
     common: dict[str, Any] = {
         "output_dir": spec.work_dir,
         "num_train_epochs": options.epochs,
-        "learning_rate": options.learning_rate,
-        "per_device_train_batch_size": options.batch_size,
-        "per_device_eval_batch_size": options.batch_size,
+        "learning_rate": options.lr,
+        "per_device_train_batch_size": options.batch,
+        "per_device_eval_batch_size": options.batch,
         "gradient_accumulation_steps": options.grad_accum,
         "seed": options.seed,
         "logging_steps": 1,

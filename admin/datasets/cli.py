@@ -13,13 +13,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from admin.datasets.api import analyze, prepare
-from admin.datasets.arguments import FORMATS_HELP, epochs, format_name, minutes, share
-from admin.datasets.conversations import DEFAULT_SILENCE_MINUTES
 from admin.datasets.engine import DEFAULT_MODEL, MAX_EPOCHS
+from admin.datasets.options import FORMATS_HELP, DatasetOptions
 from admin.datasets.output import PreparedDataset, validation_path
 from admin.datasets.progress import ProgressBar
 from admin.datasets.render import counted, render_report_text
 from admin.datasets.report import DatasetReport
+from admin.options import argument_type
 
 # The lead's `tunebot` entry point calls `add_dataset_commands(subparsers)`; each command sets
 # `func(args) -> int`: 0 valid, 1 invalid, 2 usage or I/O error. Also runnable on its own as
@@ -28,6 +28,7 @@ from admin.datasets.report import DatasetReport
 OK, INVALID, USAGE = 0, 1, 2
 PROGRESS_FROM_BYTES = 20_000_000  # bigger files show progress even when stderr is not a tty
 _FORMAT_HELP = f"input format (default: detected): {FORMATS_HELP}"
+SILENCE = DatasetOptions.model_fields["silence"]
 
 
 def add_dataset_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -41,7 +42,9 @@ def add_dataset_commands(subparsers: argparse._SubParsersAction) -> None:
     )
     _common(validate)
     validate.add_argument(
-        "--epochs", type=epochs, help=f"epochs to price, 1 to {MAX_EPOCHS} (default: the rule)"
+        "--epochs",
+        type=argument_type(DatasetOptions, "epochs"),
+        help=f"epochs to price, 1 to {MAX_EPOCHS} (default: the rule)",
     )
     validate.add_argument("--validation", metavar="FILE", help="a validation file to check too")
     validate.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -60,7 +63,7 @@ def add_dataset_commands(subparsers: argparse._SubParsersAction) -> None:
     convert.add_argument("-o", "--output", required=True, metavar="OUT.jsonl")
     convert.add_argument(
         "--validation-split",
-        type=share,
+        type=argument_type(DatasetOptions, "split"),
         metavar="SHARE",
         help="share of examples held out for validation, between 0 and 1, e.g. 0.1",
     )
@@ -73,16 +76,22 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model", help=f"base model (default: $TUNEBOT_BASE_MODEL, else {DEFAULT_MODEL})"
     )
-    parser.add_argument("--format", dest="fmt", type=format_name, metavar="F", help=_FORMAT_HELP)
+    parser.add_argument(
+        "--format",
+        dest="fmt",
+        type=argument_type(DatasetOptions, "format"),
+        metavar="F",
+        help=_FORMAT_HELP,
+    )
     parser.add_argument("--assistant", metavar="NAME", help="KakaoTalk: whose replies to learn")
     parser.add_argument("--system", metavar="TEXT", help="system prompt for converted data")
     parser.add_argument(
         "--silence-minutes",
-        type=minutes,
-        default=DEFAULT_SILENCE_MINUTES,
+        type=argument_type(DatasetOptions, "silence"),
+        default=SILENCE.default,
         metavar="N",
         help="KakaoTalk: a silence this long starts a new conversation "
-        f"(default {DEFAULT_SILENCE_MINUTES})",
+        f"(default {SILENCE.default})",
     )
 
 

@@ -8,7 +8,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from admin.tokens import base_model, context_window
+from admin.tokens import DEFAULT_CONTEXT_WINDOW, base_model, context_window
 
 # Training context per example, by base-model prefix (longest prefix first). Inference
 # windows are larger; what matters here is what a training example may hold before the
@@ -91,7 +91,7 @@ def training_context(model: str) -> int:
     for prefix, limit in _TRAINING_CONTEXT:
         if name.startswith(prefix):
             return limit
-    return context_window(name)
+    return context_window(name) or DEFAULT_CONTEXT_WINDOW
 
 
 def is_legacy(model: str) -> bool:

@@ -1,10 +1,9 @@
-"""Fine-tuning providers as plugins behind one small interface; callers never name one."""
+"""Fine-tuning providers as plugins: one class each; callers never name one."""
 
 from __future__ import annotations
 
 from admin.providers.base import (
     Checkpoint,
-    FineTuneProvider,
     JobEvent,
     JobSnapshot,
     MetricPoint,
@@ -15,27 +14,30 @@ from admin.providers.base import (
     Unsupported,
     UploadProgress,
 )
-from admin.providers.nebius import NebiusProvider
-from admin.providers.openai_compat import OpenAICompatibleProvider
-from admin.providers.plugin import Capability, Phase, ProviderPlugin
-from admin.providers.registry import Configured, Providers
+from admin.providers.openai_compat import OpenAICompatible
+from admin.providers.options import PreferenceOptions, TrainOptions
+from admin.providers.plugin import Capability, Phase, Provider
+from admin.providers.registry import Providers, Registry
+from admin.providers.settings import URL, ProviderSettings
 
 __all__ = [
+    "URL",
     "Capability",
     "Checkpoint",
-    "Configured",
-    "FineTuneProvider",
     "JobEvent",
     "JobSnapshot",
     "MetricPoint",
     "ModelInfo",
-    "NebiusProvider",
     "NotReady",
-    "OpenAICompatibleProvider",
+    "OpenAICompatible",
     "Phase",
+    "PreferenceOptions",
+    "Provider",
     "ProviderError",
-    "ProviderPlugin",
+    "ProviderSettings",
     "Providers",
+    "Registry",
+    "TrainOptions",
     "TrainRequest",
     "Unsupported",
     "UploadProgress",

@@ -1,21 +1,18 @@
-"""The provider interface every fine-tuning backend implements, its domain data and errors."""
+"""What providers and tunebot exchange: requests, snapshots, events, models, and the errors."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from pathlib import Path
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from admin.errors import TunebotError
+from admin.providers.options import Method, TrainOptions
 from admin.providers.plugin import Phase
 
 # (bytes sent, bytes total): large uploads report progress to Slack.
 UploadProgress = Callable[[int, int], None]
-
-Method = Literal["supervised", "dpo"]
-ALL_CAPABILITIES: frozenset[str] = frozenset({"pause", "resume", "events", "checkpoints"})
 
 
 class ProviderError(TunebotError):
@@ -37,26 +34,18 @@ class NotReady(TunebotError):
 
 @dataclass(frozen=True)
 class TrainRequest:
+    """What the core hands a provider: files, model, metadata, and the provider's own options
+    (validated by its `Options`; their meaning, such as `lr=`'s, is the provider's)."""
+
     training_file: str
     model: str
+    options: TrainOptions = field(default_factory=lambda: TrainOptions())
     validation_file: str | None = None
-    epochs: int | None = None
-    learning_rate_multiplier: float | None = None
-    learning_rate: float | None = None  # absolute, for providers that take one
-    batch_size: int | None = None
-    suffix: str | None = None
-    method: Method = "supervised"
-    beta: float | None = None  # DPO only: how far the model may drift from the base
-    seed: int | None = None
     metadata: Mapping[str, str] | None = None
-    # Options only one provider declares (LoRA rank, max sequence length...), by option key.
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
-    def __post_init__(self) -> None:
-        if self.method not in ("supervised", "dpo"):
-            raise ValueError(f"unknown training method {self.method!r}")
-        if self.beta is not None and self.method != "dpo":
-            raise ValueError("beta applies to DPO training only")
+    @property
+    def method(self) -> Method:
+        return self.options.training_method()
 
 
 @dataclass(frozen=True)
@@ -73,7 +62,7 @@ class JobSnapshot:
     result_files: tuple[str, ...] = ()
     hyperparameters: dict[str, Any] = field(default_factory=dict)
     estimated_finish: datetime | None = None
-    # Set by the gateway from its plugin's own status table; unknown statuses stay ACTIVE.
+    # Set by the provider from its own status table; unknown statuses stay ACTIVE.
     phase: Phase = Phase.ACTIVE
 
 
@@ -108,49 +97,8 @@ class ModelInfo:
     id: str
     exists: bool
     shutdown_date: date | None = None
-
-
-class FineTuneProvider(Protocol):
-    name: str
-    capabilities: frozenset[str]
-
-    def upload_training_file(
-        self, path: Path, *, filename: str, progress: UploadProgress | None = None
-    ) -> str:
-        """Upload a prepared chat JSONL file; return the provider's file id."""
-        ...
-
-    def create_job(self, request: TrainRequest) -> JobSnapshot: ...
-
-    def get_job(self, job_id: str) -> JobSnapshot: ...
-
-    def list_events(self, job_id: str, *, after: str | None = None) -> list[JobEvent]:
-        """Events newer than the event id `after` (all if None or unknown), oldest first."""
-        ...
-
-    def cancel_job(self, job_id: str) -> JobSnapshot: ...
-
-    def pause_job(self, job_id: str) -> JobSnapshot: ...
-
-    def resume_job(self, job_id: str) -> JobSnapshot: ...
-
-    def list_checkpoints(self, job_id: str) -> list[Checkpoint]:
-        """Checkpoints by step, lowest first."""
-        ...
-
-    def metrics(self, job: JobSnapshot) -> list[MetricPoint]:
-        """Loss per step from the results file, or from metrics events while it has none."""
-        ...
-
-    def make_callable(self, job: JobSnapshot) -> str:
-        """The model name to chat with; idempotent; raises NotReady while it is deploying."""
-        ...
-
-    def is_answering(self, model: str) -> bool:
-        """Whether `model` answers a 1-token chat yet (new models 404 for a few minutes)."""
-        ...
-
-    def model_info(self, model: str) -> ModelInfo: ...
+    # Tokens the model reads and writes, where the provider's metadata says.
+    context_window: int | None = None
 
 
 @dataclass(frozen=True)
@@ -164,7 +112,7 @@ class Deployment:
 
 @runtime_checkable
 class Deployments(Protocol):
-    """Gateways whose trained models run on paid deployments (Capability.DEPLOYMENTS)."""
+    """Providers whose trained models run on paid deployments (Capability.DEPLOYMENTS)."""
 
     def deployment_quote(self, job: JobSnapshot) -> float | None:
         """USD per hour the deployment `make_callable(job)` would create will cost; None if

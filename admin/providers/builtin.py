@@ -1,4 +1,8 @@
-"""The built-in plugins: OpenAI, Azure OpenAI and Nebius Token Factory (entry points too)."""
+"""OpenAI and Azure OpenAI: OpenAI's fine-tuning API and OpenAI's models (entry points too).
+
+What the two share is OpenAI's models (which fine-tune, their options, prices and context
+windows); OpenAI's closing of fine-tuning and its retirement dates are OpenAI's alone.
+"""
 
 from __future__ import annotations
 
@@ -6,34 +10,23 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any, ClassVar
 
-import openai
+from pydantic import Field, SecretStr
+from pydantic_settings import SettingsConfigDict
 
 from admin.datasets.pricing import price_for, snapshot, training_cost
 from admin.errors import TunebotError
-from admin.providers.base import FineTuneProvider
-from admin.providers.nebius import NebiusProvider
-from admin.providers.openai_compat import OPENAI_PHASES, OpenAICompatibleProvider
-from admin.providers.plugin import (
-    BATCH_OPTION,
-    BETA_OPTION,
-    EPOCHS_OPTION,
-    METHOD_OPTION,
-    MODEL_OPTION,
-    SEED_OPTION,
-    SUFFIX_OPTION,
-    VALIDATION_OPTION,
-    Capability,
-    ChatEndpoint,
-    Estimate,
-    Phase,
-    ProviderContext,
-    ProviderPlugin,
-    Setting,
-    TrainOption,
-    absolute_lr_option,
-    lora_options,
+from admin.providers.openai_compat import OpenAICompatible
+from admin.providers.options import (
+    Batch,
+    Epochs,
+    LearningRateMultiplier,
+    PreferenceOptions,
+    Seed,
+    Suffix,
 )
-from admin.tokens import base_model, encoding_name_for
+from admin.providers.plugin import Capability, Estimate
+from admin.providers.settings import URL, ProviderSettings
+from admin.tokens import base_model, context_window, encoding_name_for
 
 # OpenAI stops taking new fine-tuning jobs after this day (new organisations since 2026-05-07).
 OPENAI_CLOSES = date(2027, 1, 6)
@@ -65,43 +58,20 @@ OPENAI_FINE_TUNABLE = (
 )
 _DPO_FAMILIES = ("gpt-4o", "gpt-4.1")
 
-LR_MULTIPLIER_OPTION = TrainOption(
-    "lr",
-    float,
-    "learning rate multiplier of the provider's default, such as 1.8",
-    target="learning_rate_multiplier",
-    minimum=0,
-    exclusive_minimum=True,
-)
-OPENAI_OPTIONS = (
-    TrainOption("model", str, "a base model or one of your `ft:` models", max_length=255),
-    EPOCHS_OPTION,
-    LR_MULTIPLIER_OPTION,
-    BATCH_OPTION,
-    SUFFIX_OPTION,
-    VALIDATION_OPTION,
-    METHOD_OPTION,
-    BETA_OPTION,
-    SEED_OPTION,
-)
 
+class OpenAIModels(OpenAICompatible):
+    """Fine-tuning OpenAI's models through OpenAI's API (not registered itself)."""
 
-def _openai_client(values: Mapping[str, str], key: str, url: str) -> openai.OpenAI:
-    return openai.OpenAI(
-        api_key=values.get(key) or "unset",
-        base_url=values.get(url),
-        max_retries=2,
-        timeout=120.0,  # uploads of large training files
-    )
+    class Options(PreferenceOptions):
+        model: str | None = Field(
+            None, max_length=255, description="a base model or one of your `ft:` models"
+        )
+        epochs: Epochs = None
+        lr: LearningRateMultiplier = None
+        batch: Batch = None
+        suffix: Suffix = None
+        seed: Seed = None
 
-
-class OpenAIPlugin(ProviderPlugin):
-    name: ClassVar[str] = "openai"
-    label: ClassVar[str] = "OpenAI"
-    settings = (
-        Setting("OPENAI_API_KEY", "API key of your OpenAI project", secret=True, enables=True),
-        Setting("OPENAI_BASE_URL", "the OpenAI API, or any OpenAI-compatible API", url=True),
-    )
     capabilities = frozenset(
         {
             Capability.PAUSE,
@@ -111,48 +81,12 @@ class OpenAIPlugin(ProviderPlugin):
             Capability.DPO,
         }
     )
-    phases: ClassVar[Mapping[str, Phase]] = OPENAI_PHASES.table
-    train_options = OPENAI_OPTIONS
+    token_limit_field: ClassVar[str] = "max_completion_tokens"
     default_base_model = "gpt-4.1-mini-2025-04-14"
     token_counting = "tiktoken with the model's own encoding, as OpenAI bills"
-    serving_cost = "fine-tuned models are billed per token; nothing runs while idle"
-    _key, _url = "OPENAI_API_KEY", "OPENAI_BASE_URL"
 
-    def chat_endpoint(self, values: Mapping[str, str]) -> ChatEndpoint:
-        return ChatEndpoint(values.get(self._url), values.get(self._key))
-
-    def build(
-        self, values: Mapping[str, str], *, endpoint: ChatEndpoint, context: ProviderContext
-    ) -> FineTuneProvider:
-        return OpenAICompatibleProvider(
-            _openai_client(values, self._key, self._url),
-            name=self.name,
-            label=self.label,
-            phase=self.phase,
-            token_limit_field=endpoint.token_limit_field,
-            capabilities={c.value for c in self.capabilities} - {Capability.DPO},
-        )
-
-    def new_jobs_refusal(self, today: date) -> str | None:
-        if today > OPENAI_CLOSES:
-            return (
-                f"{self.label} closed fine-tuning to new jobs on "
-                f"{OPENAI_CLOSES.isoformat()}; train on another provider instead"
-            )
-        return None
-
-    def new_jobs_notice(self, today: date) -> str | None:
-        if today <= OPENAI_CLOSES:
-            return f"closing to new jobs on {OPENAI_CLOSES.isoformat()}"
-        return None
-
-    def shutdown_date(self, model: str) -> date | None:
-        base = base_model(model)
-        if base in _OPENAI_RETIRING or (
-            model.startswith("ft:") and base.startswith(_OPENAI_RETIRING)
-        ):
-            return OPENAI_FINE_TUNE_SHUTDOWN
-        return None
+    def context_window(self, model: str) -> int | None:
+        return context_window(model) or super().context_window(model)
 
     def check_model(self, model: str, method: str) -> None:
         base = snapshot(base_model(model))
@@ -185,78 +119,52 @@ class OpenAIPlugin(ProviderPlugin):
         )
 
 
-class AzurePlugin(OpenAIPlugin):
+class OpenAI(OpenAIModels):
+    name: ClassVar[str] = "openai"
+    label: ClassVar[str] = "OpenAI"
+
+    class Settings(ProviderSettings):
+        model_config = SettingsConfigDict(env_prefix="OPENAI_")
+        api_key: SecretStr = Field(description="API key of your OpenAI project")
+        base_url: URL | None = Field(
+            None, description="the OpenAI API, or any OpenAI-compatible API"
+        )
+
+    serving_cost = "fine-tuned models are billed per token; nothing runs while idle"
+
+    def new_jobs_refusal(self, today: date) -> str | None:
+        if today > OPENAI_CLOSES:
+            return (
+                f"{self.label} closed fine-tuning to new jobs on "
+                f"{OPENAI_CLOSES.isoformat()}; train on another provider instead"
+            )
+        return None
+
+    def new_jobs_notice(self, today: date) -> str | None:
+        if today <= OPENAI_CLOSES:
+            return f"closing to new jobs on {OPENAI_CLOSES.isoformat()}"
+        return None
+
+    def shutdown_date(self, model: str) -> date | None:
+        base = base_model(model)
+        if base in _OPENAI_RETIRING or (
+            model.startswith("ft:") and base.startswith(_OPENAI_RETIRING)
+        ):
+            return OPENAI_FINE_TUNE_SHUTDOWN
+        return None
+
+
+class Azure(OpenAIModels):
     """Azure OpenAI's v1 API: OpenAI's job routes; a trained model is deployed before it answers."""
 
     name: ClassVar[str] = "azure"
     label: ClassVar[str] = "Azure OpenAI"
-    settings = (
-        Setting(
-            "AZURE_OPENAI_API_KEY", "key of your Azure OpenAI resource", secret=True, enables=True
-        ),
-        Setting(
-            "AZURE_OPENAI_BASE_URL",
-            "https://<resource>.openai.azure.com/openai/v1/",
-            url=True,
-        ),
-    )
+
+    class Settings(ProviderSettings):
+        model_config = SettingsConfigDict(env_prefix="AZURE_OPENAI_")
+        api_key: SecretStr = Field(description="key of your Azure OpenAI resource")
+        base_url: URL | None = Field(
+            None, description="https://<resource>.openai.azure.com/openai/v1/"
+        )
+
     serving_cost = "a deployed fine-tune is billed per hour while it is deployed"
-    _key, _url = "AZURE_OPENAI_API_KEY", "AZURE_OPENAI_BASE_URL"
-
-    def new_jobs_refusal(self, today: date) -> str | None:
-        return None  # Azure's own fine-tuning is not part of OpenAI's closure
-
-    def new_jobs_notice(self, today: date) -> str | None:
-        return None
-
-    def shutdown_date(self, model: str) -> date | None:
-        return None
-
-
-NEBIUS_DEFAULT_URL = "https://api.tokenfactory.nebius.com/v1/"
-
-
-class NebiusPlugin(ProviderPlugin):
-    name: ClassVar[str] = "nebius"
-    label: ClassVar[str] = "Nebius Token Factory"
-    settings = (
-        Setting(
-            "NEBIUS_API_KEY",
-            "API key of your Nebius Token Factory project",
-            secret=True,
-            enables=True,
-        ),
-        Setting("NEBIUS_BASE_URL", "the Token Factory API", url=True, default=NEBIUS_DEFAULT_URL),
-    )
-    capabilities = frozenset({Capability.EVENTS, Capability.CHECKPOINTS, Capability.DEPLOYMENTS})
-    phases: ClassVar[Mapping[str, Phase]] = OPENAI_PHASES.table
-    train_options = (
-        MODEL_OPTION,
-        EPOCHS_OPTION,
-        absolute_lr_option("absolute learning rate, such as 0.00001"),
-        BATCH_OPTION,
-        SUFFIX_OPTION,
-        VALIDATION_OPTION,
-        SEED_OPTION,
-        *lora_options(max_rank=128, max_dropout=0.5),
-    )
-    default_base_model = "meta-llama/Llama-3.1-8B-Instruct"
-    token_counting = "approximate: counted with tiktoken, the model's own tokenizer differs"
-    serving_cost = "a created model is billed per token served; price per model on Nebius"
-
-    def chat_endpoint(self, values: Mapping[str, str]) -> ChatEndpoint:
-        return ChatEndpoint(
-            values.get("NEBIUS_BASE_URL", NEBIUS_DEFAULT_URL),
-            values.get("NEBIUS_API_KEY"),
-            token_limit_field="max_tokens",
-        )
-
-    def build(
-        self, values: Mapping[str, str], *, endpoint: ChatEndpoint, context: ProviderContext
-    ) -> FineTuneProvider:
-        return NebiusProvider(
-            _openai_client(values, "NEBIUS_API_KEY", "NEBIUS_BASE_URL"),
-            name=self.name,
-            label=self.label,
-            phase=self.phase,
-        )

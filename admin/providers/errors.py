@@ -8,8 +8,6 @@ import openai
 
 from admin.providers.base import ProviderError
 
-LABELS = {"openai": "OpenAI", "azure": "Azure OpenAI", "nebius": "Nebius Token Factory"}
-
 # Codes a provider answers with when it stopped taking fine-tuning jobs from this account
 # (OpenAI now refuses organisations without recent fine-tuning activity, and everyone
 # after 2027-01-06); the user needs to hear that retrying will not help.
@@ -27,7 +25,7 @@ _KEYS = re.compile(r"\bsk-[\w*\-]{4,}|[\w\-]*\*{3,}[\w\-]*")
 
 
 def provider_error(
-    error: openai.APIError, *, action: str, provider: str | None = None
+    error: openai.APIError, *, action: str, label: str = "The provider"
 ) -> ProviderError:
     """Quote the provider's own message and code; never the request, the key or a traceback."""
     status = getattr(error, "status_code", None)
@@ -36,7 +34,6 @@ def provider_error(
         message = "the request timed out"
     elif isinstance(error, openai.APIConnectionError):
         message = "could not connect to the provider"
-    label = LABELS.get(provider or "", provider or "The provider")
     quoted = _KEYS.sub("[key hidden]", message or error.__class__.__name__).strip()
     text = f"{label} could not {action}: {quoted}"
     where = ", ".join(part for part in (f"HTTP {status}" if status else None, code) if part)

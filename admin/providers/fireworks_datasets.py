@@ -12,8 +12,6 @@ import httpx
 
 from admin.providers.base import ProviderError, UploadProgress
 
-# Fireworks' one-request upload takes files up to 150 MB; larger ones go to a signed URL.
-DIRECT_LIMIT = 150 * 1024 * 1024
 CHUNK = 1024 * 1024
 
 
@@ -36,9 +34,10 @@ def upload_dataset(
     filename: str,
     account: str,
     progress: UploadProgress | None = None,
-    direct_limit: int = DIRECT_LIMIT,
+    direct_limit: int,
 ) -> str:
     """The dataset's resource name. Named by content, so a retry after a crash reuses it.
+    Files above `direct_limit` bytes go to a signed storage URL.
 
     SDK errors propagate for the caller to word; a refused signed-URL upload raises
     ProviderError.

@@ -12,27 +12,28 @@ from admin.providers.plugin import Phase
 
 def job_arguments(request: TrainRequest) -> dict[str, Any]:
     """Keyword arguments of `supervised_fine_tuning_jobs.create` or `dpo_jobs.create`."""
+    options: Any = request.options
     training = {
         "base_model": request.model,
-        "epochs": request.epochs,
-        "learning_rate": request.learning_rate,
-        "batch_size": request.batch_size,
-        "lora_rank": request.extra.get("lora_rank"),
-        "max_context_length": request.extra.get("max_context_length"),
+        "epochs": options.epochs,
+        "learning_rate": options.lr,
+        "batch_size": options.batch,
+        "lora_rank": options.lora_rank,
+        "max_context_length": options.max_context_length,
     }
     chosen = {key: value for key, value in training.items() if value is not None}
     if request.method == "dpo":
         arguments: dict[str, Any] = {"dataset": request.training_file, "training_config": chosen}
         loss: dict[str, Any] = {"method": "DPO"}
-        if request.beta is not None:
-            loss["dpo"] = {"beta": request.beta}
+        if options.beta is not None:
+            loss["dpo"] = {"beta": options.beta}
         arguments["loss_config"] = loss
     else:
         arguments = {"dataset": request.training_file, **chosen}
         if request.validation_file:
             arguments["evaluation_dataset"] = request.validation_file
-    if request.suffix:
-        arguments["display_name"] = request.suffix
+    if options.suffix:
+        arguments["display_name"] = options.suffix
     return arguments
 
 

@@ -1,4 +1,4 @@
-"""Shared by the hosted-training gateways (Together, Fireworks): error wording, names, checks."""
+"""Shared by the hosted-training providers (Together, Fireworks): error wording, names, checks."""
 
 from __future__ import annotations
 

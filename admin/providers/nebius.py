@@ -4,62 +4,60 @@ from __future__ import annotations
 
 import re
 import zlib
-from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 import openai
+from pydantic import Field, SecretStr
+from pydantic_settings import SettingsConfigDict
 
-from admin.providers.base import (
-    JobSnapshot,
-    NotReady,
-    ProviderError,
-    TrainRequest,
-    Unsupported,
-)
+from admin.providers.base import JobSnapshot, NotReady, ProviderError
 from admin.providers.errors import provider_error
-from admin.providers.openai_compat import OPENAI_PHASES, OpenAICompatibleProvider
-from admin.providers.plugin import Phase
+from admin.providers.openai_compat import OpenAICompatible
+from admin.providers.options import Batch, Epochs, LearningRate, Seed, Suffix, TrainOptions
+from admin.providers.plugin import Capability
+from admin.providers.settings import URL, ProviderSettings
 
-# Nebius jobs cannot be paused; its job API has cancel, events and checkpoints.
-NEBIUS_CAPABILITIES = frozenset({"events", "checkpoints"})
+NEBIUS_DEFAULT_URL = "https://api.tokenfactory.nebius.com/v1/"
 BROKEN = frozenset({"error", "deleted", "failed"})
 
 
-class NebiusProvider(OpenAICompatibleProvider):
-    def __init__(
-        self,
-        client: openai.OpenAI,
-        *,
-        name: str = "nebius",
-        label: str = "Nebius Token Factory",
-        phase: Callable[[str], Phase] = OPENAI_PHASES.get_phase,
-        capabilities: Iterable[str] = NEBIUS_CAPABILITIES,
-        name_prefix: str = "tunebot",
-    ) -> None:
-        super().__init__(
-            client,
-            name=name,
-            label=label,
-            phase=phase,
-            capabilities=capabilities,
-            token_limit_field="max_tokens",
-        )
-        # The custom-models API lives at the server root, beside /v1, with the same key.
-        self._root = client.with_options(base_url=control_plane_url(client.base_url))
-        self._prefix = name_prefix
+class Nebius(OpenAICompatible):
+    name: ClassVar[str] = "nebius"
+    label: ClassVar[str] = "Nebius Token Factory"
 
-    def create_job(self, request: TrainRequest) -> JobSnapshot:
-        if request.learning_rate_multiplier is not None:
-            raise Unsupported(
-                f"{self.label} takes an absolute learning rate, not a multiplier of a default; "
-                "leave the learning rate multiplier unset to use its default."
-            )
-        return super().create_job(request)
+    class Settings(ProviderSettings):
+        model_config = SettingsConfigDict(env_prefix="NEBIUS_")
+        api_key: SecretStr = Field(description="API key of your Nebius Token Factory project")
+        base_url: URL = Field(NEBIUS_DEFAULT_URL, description="the Token Factory API")
+
+    class Options(TrainOptions):
+        epochs: Epochs = None
+        lr: LearningRate = None
+        batch: Batch = None
+        suffix: Suffix = None
+        seed: Seed = None
+        lora_r: int | None = Field(None, ge=1, le=128, description="LoRA rank")
+        lora_alpha: int | None = Field(None, ge=1, description="LoRA alpha")
+        lora_dropout: float | None = Field(None, ge=0, le=0.5, description="LoRA dropout")
+
+    # Nebius jobs cannot be paused; its job API has cancel, events and checkpoints. A trained
+    # model is created once to serve it, billed per token served: no paid deployment to
+    # confirm, list or remove (Capability.DEPLOYMENTS).
+    capabilities = frozenset({Capability.EVENTS, Capability.CHECKPOINTS})
+    default_base_model = "meta-llama/Llama-3.1-8B-Instruct"
+    token_counting = "approximate: counted with tiktoken, the model's own tokenizer differs"
+    serving_cost = "a created model is billed per token served; price per model on Nebius"
+    name_prefix: ClassVar[str] = "tunebot"
+
+    def __init__(self, settings: Any, context: Any) -> None:
+        super().__init__(settings, context)
+        # The custom-models API lives at the server root, beside /v1, with the same key.
+        self._root = self._client.with_options(base_url=control_plane_url(self._client.base_url))
 
     def make_callable(self, job: JobSnapshot) -> str:
         """Deploy the job's last checkpoint once; every later call only reads its status."""
         self._require_trained(job)
-        name = deployment_name(job.id, prefix=self._prefix)
+        name = deployment_name(job.id, prefix=self.name_prefix)
         deployed = self._find(name) or self._deploy(job, name)
         status = str(deployed.get("status") or "")
         if status == "active":
@@ -79,7 +77,7 @@ class NebiusProvider(OpenAICompatibleProvider):
             return None
         except openai.APIError as error:
             action = f"read deployment {name}"
-            raise provider_error(error, action=action, provider=self.name) from error
+            raise provider_error(error, action=action, label=self.label) from error
         return _mapping(found)
 
     def _deploy(self, job: JobSnapshot, name: str) -> dict[str, Any]:
@@ -97,7 +95,7 @@ class NebiusProvider(OpenAICompatibleProvider):
             return again
         except openai.APIError as error:
             action = f"deploy the model trained by job {job.id}"
-            raise provider_error(error, action=action, provider=self.name) from error
+            raise provider_error(error, action=action, label=self.label) from error
         return _mapping(created)
 
 

@@ -1,16 +1,22 @@
-"""OpenAI and OpenAI-compatible fine-tuning APIs (Azure OpenAI /openai/v1, Nebius) via the SDK."""
+"""`OpenAICompatible`: the calls of any fine-tuning API that speaks OpenAI's routes, via the SDK.
+
+A provider whose API is OpenAI's (OpenAI, Azure OpenAI's /openai/v1, Nebius, any compatible
+server) subclasses this and declares only what differs: name, label, `Settings` (with
+`api_key` and `base_url` fields), `Options`, capabilities. Its `Options` field aliases are the
+hyperparameter names the API takes (`lr=` -> `learning_rate_multiplier` or `learning_rate`).
+"""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any, ClassVar
 
 import openai
 
 from admin.providers import results, wire
 from admin.providers.base import (
-    ALL_CAPABILITIES,
     Checkpoint,
     JobEvent,
     JobSnapshot,
@@ -19,80 +25,64 @@ from admin.providers.base import (
     NotReady,
     ProviderError,
     TrainRequest,
-    Unsupported,
     UploadProgress,
 )
 from admin.providers.errors import error_code, provider_error
-from admin.providers.plugin import Phase
+from admin.providers.plugin import Capability, ChatEndpoint, Phase, Provider
+from admin.providers.settings import secret
 from admin.providers.uploads import FILES_API_LIMIT, PART_SIZE, upload_file
-
-__all__ = ["OpenAICompatibleProvider", "provider_error"]
 
 PAGE = 100
 RESULTS_LIMIT = 32 * 1024 * 1024  # a results CSV is small; anything bigger is not one
 # How a chat with a model that is not servable yet fails: OpenAI for a fine-tune in its first
 # minutes, Azure until a deployment of that name exists.
 NOT_SERVED = frozenset({"model_not_found", "DeploymentNotFound"})
-
-
-class StatusTable:
-    """A provider's statuses -> phases; anything else is still in progress."""
-
-    def __init__(self, table: Mapping[str, Phase]) -> None:
-        self.table = dict(table)
-
-    def get_phase(self, status: str) -> Phase:
-        return self.table.get(status, Phase.ACTIVE)
-
+# Model metadata fields that state a context window, as compatible servers name them.
+_WINDOW_FIELDS = ("context_window", "context_length", "max_model_len")
 
 # OpenAI's job statuses, as its API reference lists them (Nebius and Azure use the same).
-OPENAI_PHASES = StatusTable(
-    {
-        "validating_files": Phase.ACTIVE,
-        "queued": Phase.ACTIVE,
-        "running": Phase.ACTIVE,
-        "pausing": Phase.ACTIVE,
-        "paused": Phase.ACTIVE,
-        "succeeded": Phase.SUCCEEDED,
-        "failed": Phase.FAILED,
-        "cancelled": Phase.CANCELLED,
-        "canceled": Phase.CANCELLED,
-    }
-)
+OPENAI_STATUSES: Mapping[str, Phase] = {
+    "validating_files": Phase.ACTIVE,
+    "queued": Phase.ACTIVE,
+    "running": Phase.ACTIVE,
+    "pausing": Phase.ACTIVE,
+    "paused": Phase.ACTIVE,
+    "succeeded": Phase.SUCCEEDED,
+    "failed": Phase.FAILED,
+    "cancelled": Phase.CANCELLED,
+    "canceled": Phase.CANCELLED,
+}
 
 
-class OpenAICompatibleProvider:
-    def __init__(
-        self,
-        client: openai.OpenAI,
-        *,
-        name: str = "openai",
-        label: str = "OpenAI",
-        phase: Callable[[str], Phase] = OPENAI_PHASES.get_phase,
-        capabilities: Iterable[str] = ALL_CAPABILITIES,
-        files_api_limit: int = FILES_API_LIMIT,
-        part_size: int = PART_SIZE,
-        token_limit_field: str = "max_completion_tokens",
-    ) -> None:
-        self.name = name
-        self.label = label
-        self._phase = phase
-        self.token_limit_field = token_limit_field
-        self.capabilities = frozenset(capabilities)
-        self._client = client
-        self._files_api_limit = files_api_limit
-        self._part_size = part_size
+class OpenAICompatible(Provider):
+    statuses: ClassVar[Mapping[str, Phase]] = OPENAI_STATUSES
+    # OpenAI and Azure take `max_completion_tokens`; most compatible servers `max_tokens`.
+    token_limit_field: ClassVar[str] = "max_tokens"
+    files_api_limit: ClassVar[int] = FILES_API_LIMIT
+    part_size: ClassVar[int] = PART_SIZE
+
+    def __init__(self, settings: Any, context: Any) -> None:
+        super().__init__(settings, context)
+        self._client = openai.OpenAI(
+            api_key=secret(settings.api_key) or "unset",
+            base_url=settings.base_url,
+            max_retries=2,
+            timeout=120.0,  # uploads of large training files
+        )
+
+    def chat_endpoint(self) -> ChatEndpoint:
+        return ChatEndpoint(
+            self.settings.base_url,  # type: ignore[attr-defined]
+            secret(self.settings.api_key),  # type: ignore[attr-defined]
+            token_limit_field=self.token_limit_field,
+        )
 
     @contextlib.contextmanager
     def _asking(self, action: str) -> Iterator[None]:
         try:
             yield
         except openai.APIError as error:
-            raise provider_error(error, action=action, provider=self.name) from error
-
-    def _require(self, capability: str, doing: str) -> None:
-        if capability not in self.capabilities:
-            raise Unsupported(f"{self.label} cannot {doing}; this backend does not support it.")
+            raise provider_error(error, action=action, label=self.label) from error
 
     # -- files and jobs ----------------------------------------------------------------------
 
@@ -105,21 +95,22 @@ class OpenAICompatibleProvider:
                 path,
                 filename=filename,
                 progress=progress,
-                files_api_limit=self._files_api_limit,
-                part_size=self._part_size,
+                files_api_limit=self.files_api_limit,
+                part_size=self.part_size,
             )
 
     def create_job(self, request: TrainRequest) -> JobSnapshot:
         with self._asking("create the fine-tuning job"):
             job = self._client.fine_tuning.jobs.create(**wire.create_arguments(request))
-        return wire.snapshot(job, self._phase)
+        return wire.snapshot(job, self.phase)
 
     def get_job(self, job_id: str) -> JobSnapshot:
         with self._asking(f"read fine-tuning job {job_id}"):
-            return wire.snapshot(self._client.fine_tuning.jobs.retrieve(job_id), self._phase)
+            return wire.snapshot(self._client.fine_tuning.jobs.retrieve(job_id), self.phase)
 
     def list_events(self, job_id: str, *, after: str | None = None) -> list[JobEvent]:
-        self._require("events", "list a job's events")
+        if Capability.EVENTS not in self.capabilities:
+            return super().list_events(job_id, after=after)
         newest_first: list[JobEvent] = []
         # The API lists newest first and its `after` cursor walks toward older events, so
         # "what is new since X" means reading from the top until X turns up.
@@ -132,20 +123,23 @@ class OpenAICompatibleProvider:
 
     def cancel_job(self, job_id: str) -> JobSnapshot:
         with self._asking(f"cancel job {job_id}"):
-            return wire.snapshot(self._client.fine_tuning.jobs.cancel(job_id), self._phase)
+            return wire.snapshot(self._client.fine_tuning.jobs.cancel(job_id), self.phase)
 
     def pause_job(self, job_id: str) -> JobSnapshot:
-        self._require("pause", "pause a fine-tuning job")
+        if Capability.PAUSE not in self.capabilities:
+            return super().pause_job(job_id)
         with self._asking(f"pause job {job_id}"):
-            return wire.snapshot(self._client.fine_tuning.jobs.pause(job_id), self._phase)
+            return wire.snapshot(self._client.fine_tuning.jobs.pause(job_id), self.phase)
 
     def resume_job(self, job_id: str) -> JobSnapshot:
-        self._require("resume", "resume a paused fine-tuning job")
+        if Capability.RESUME not in self.capabilities:
+            return super().resume_job(job_id)
         with self._asking(f"resume job {job_id}"):
-            return wire.snapshot(self._client.fine_tuning.jobs.resume(job_id), self._phase)
+            return wire.snapshot(self._client.fine_tuning.jobs.resume(job_id), self.phase)
 
     def list_checkpoints(self, job_id: str) -> list[Checkpoint]:
-        self._require("checkpoints", "list a job's checkpoints")
+        if Capability.CHECKPOINTS not in self.capabilities:
+            return super().list_checkpoints(job_id)
         with self._asking(f"list the checkpoints of job {job_id}"):
             pages = self._client.fine_tuning.jobs.checkpoints.list(job_id, limit=PAGE)
             found = [wire.checkpoint(item) for item in pages]
@@ -158,7 +152,7 @@ class OpenAICompatibleProvider:
             points = results.parse_results_file(raw) if raw else []
             if points:
                 return points
-        if "events" not in self.capabilities:
+        if Capability.EVENTS not in self.capabilities:
             return []
         return results.points_from_events(self.list_events(job.id))
 
@@ -195,9 +189,9 @@ class OpenAICompatibleProvider:
         except openai.NotFoundError as error:
             if error_code(error) in NOT_SERVED:
                 return False
-            raise provider_error(error, action=f"reach {model}", provider=self.name) from error
+            raise provider_error(error, action=f"reach {model}", label=self.label) from error
         except openai.APIError as error:
-            raise provider_error(error, action=f"reach {model}", provider=self.name) from error
+            raise provider_error(error, action=f"reach {model}", label=self.label) from error
         return True
 
     def model_info(self, model: str) -> ModelInfo:
@@ -206,7 +200,13 @@ class OpenAICompatibleProvider:
         except openai.NotFoundError:
             return ModelInfo(id=model, exists=False)
         except openai.APIError as error:
-            raise provider_error(error, action=f"look up {model}", provider=self.name) from error
+            raise provider_error(error, action=f"look up {model}", label=self.label) from error
         # `shutdown_date` is newer than some SDK schemas; the dump keeps it either way.
-        shutdown = found.model_dump().get("shutdown_date")
-        return ModelInfo(id=found.id, exists=True, shutdown_date=wire.day(shutdown))
+        dumped = found.model_dump()
+        window = next((dumped[k] for k in _WINDOW_FIELDS if isinstance(dumped.get(k), int)), None)
+        return ModelInfo(
+            id=found.id,
+            exists=True,
+            shutdown_date=wire.day(dumped.get("shutdown_date")),
+            context_window=window,
+        )

@@ -1,9 +1,12 @@
-"""What a provider plugin declares: settings, capabilities, phases, train options, prices.
+"""The one class a provider author writes: declarations (settings, capabilities, statuses,
+train options) and the calls, together.
 
-Everything the rest of tunebot shows or checks about a provider (usage text, `/finetune help`,
-option validation, which variables configure it, whether it takes new jobs) is derived from
-these declarations. A third-party package adds a provider by subclassing `ProviderPlugin` and
-registering the class under the `tunebot.providers` entry point group.
+A package adds a provider by subclassing `Provider` (or `OpenAICompatible` for APIs that speak
+OpenAI's fine-tuning routes) and registering the class under the `tunebot.providers` entry
+point group. Everything tunebot shows or checks about a provider (usage text, `/finetune help`,
+option validation, the variables that configure it, whether it takes new jobs) is derived
+from the class; the registry instantiates it only when its settings turn it on, so a
+provider's SDK is imported in `__init__`, never at module level.
 """
 
 from __future__ import annotations
@@ -17,10 +20,26 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from admin.options import read_options
+from admin.providers.options import TrainOptions
+from admin.providers.settings import ProviderSettings
+
 if TYPE_CHECKING:
-    from admin.providers.base import FineTuneProvider
+    from admin.providers.base import (
+        Checkpoint,
+        JobEvent,
+        JobSnapshot,
+        MetricPoint,
+        ModelInfo,
+        TrainRequest,
+        Unsupported,
+        UploadProgress,
+    )
 
 log = logging.getLogger(__name__)
+
+# The option tunebot reads before any provider is involved: which one trains.
+PROVIDER_OPTION_KEY = "provider"
 
 
 class Capability(StrEnum):
@@ -42,26 +61,13 @@ class Phase(StrEnum):
 
 @dataclass(frozen=True)
 class ProviderContext:
-    """What tunebot hands every gateway it builds, beyond the provider's own variables."""
+    """What tunebot hands every provider it builds, beyond the provider's own settings."""
 
     today: Callable[[], date]
     # The tunebot database, for providers whose "API" is tunebot's own tables (a local trainer).
     session_factory: Any = None
     # The content-addressed dataset store (normalised chat JSONL by sha256), when there is one.
     data_dir: Path | None = None
-
-
-@dataclass(frozen=True)
-class Setting:
-    """An environment variable a provider reads."""
-
-    variable: str
-    help: str
-    secret: bool = False
-    url: bool = False
-    default: str | None = None
-    # Setting this variable turns the provider on (its API key, or a server's URL).
-    enables: bool = False
 
 
 @dataclass(frozen=True)
@@ -78,70 +84,6 @@ class ChatEndpoint:
         from urllib.parse import urlsplit
 
         return urlsplit(self.base_url or "https://api.openai.com/v1").netloc
-
-
-@dataclass(frozen=True)
-class TrainOption:
-    """One `key=value` word `/finetune train` accepts for a provider."""
-
-    key: str
-    kind: type  # int, float or str
-    help: str
-    # Where the value goes: a TrainRequest field, or a key of TrainRequest.extra.
-    target: str = ""
-    minimum: float | None = None
-    maximum: float | None = None
-    exclusive_minimum: bool = False
-    choices: tuple[str, ...] = ()
-    default: str | None = None  # said in help when the provider has a stated default
-    max_length: int | None = None
-
-    @property
-    def field(self) -> str:
-        return self.target or self.key
-
-    def expected(self) -> str:
-        """What the value must be, in the words of a usage error."""
-        if self.choices:
-            return " or ".join(f"`{c}`" for c in self.choices)
-        what = {int: "a whole number", float: "a number"}.get(self.kind, "text")
-        bounds = []
-        if self.minimum is not None:
-            bounds.append(f"{'above' if self.exclusive_minimum else 'at least'} {self.minimum:g}")
-        if self.maximum is not None:
-            bounds.append(f"at most {self.maximum:g}")
-        if self.max_length is not None:
-            bounds.append(f"up to {self.max_length} characters")
-        return what + (" " + " and ".join(bounds) if bounds else "")
-
-    def parse(self, raw: str) -> Any:
-        """The typed value; ValueError when it is not what `expected()` says."""
-        raw = raw.strip()
-        if self.choices:
-            if raw.lower() not in self.choices:
-                raise ValueError(raw)
-            return raw.lower()
-        if self.kind is int:
-            value: Any = int(raw)
-        elif self.kind is float:
-            value = float(raw)
-            if value != value or value in (float("inf"), float("-inf")):
-                raise ValueError(raw)
-        else:
-            if not raw or (self.max_length is not None and len(raw) > self.max_length):
-                raise ValueError(raw)
-            return raw
-        if self.minimum is not None and (
-            value < self.minimum or (self.exclusive_minimum and value == self.minimum)
-        ):
-            raise ValueError(raw)
-        if self.maximum is not None and value > self.maximum:
-            raise ValueError(raw)
-        return value
-
-    def describe(self) -> str:
-        default = f" (default {self.default})" if self.default else ""
-        return f"`{self.key}=` {self.help}{default}"
 
 
 @dataclass(frozen=True)
@@ -164,76 +106,18 @@ class Estimate:
         return f"{tokens} × ${self.price_per_1m:g}/1M = about *${self.cost_usd:.2f}*{self.note}"
 
 
-# Options most providers share; a plugin lists the ones it takes, in its own words if needed.
-MODEL_OPTION = TrainOption("model", str, "the base model to fine-tune", max_length=255)
-EPOCHS_OPTION = TrainOption("epochs", int, "epochs, 1 or more", minimum=1, maximum=100)
-BATCH_OPTION = TrainOption("batch", int, "batch size, 1 or more", target="batch_size", minimum=1)
-SUFFIX_OPTION = TrainOption("suffix", str, "text to put in the model's name", max_length=64)
-VALIDATION_OPTION = TrainOption(
-    "validation", str, "a stored dataset (ds-N) to validate on", max_length=64
-)
-SEED_OPTION = TrainOption("seed", int, "a whole number for reproducible runs", minimum=0)
-METHOD_OPTION = TrainOption(
-    "method", str, "the training method", choices=("supervised", "dpo"), default="supervised"
-)
-BETA_OPTION = TrainOption(
-    "beta",
-    float,
-    "DPO only: how far the model may drift from the base",
-    minimum=0,
-    exclusive_minimum=True,
-)
-
-
-def absolute_lr_option(help: str, *, default: str | None = None) -> TrainOption:
-    """`lr=` for providers that take an absolute learning rate (not OpenAI's multiplier)."""
-    return TrainOption(
-        "lr",
-        float,
-        help,
-        target="learning_rate",
-        minimum=0,
-        exclusive_minimum=True,
-        default=default,
-    )
-
-
-def lora_options(
-    *,
-    max_rank: int,
-    max_dropout: float,
-    rank_help: str = "LoRA rank",
-    defaults: tuple[str, str, str] | None = None,
-) -> tuple[TrainOption, ...]:
-    """`lora_r=`, `lora_alpha=`, `lora_dropout=` with a provider's own bounds and defaults."""
-    rank, alpha, dropout = defaults or (None, None, None)
-    return (
-        TrainOption("lora_r", int, rank_help, minimum=1, maximum=max_rank, default=rank),
-        TrainOption("lora_alpha", int, "LoRA alpha", minimum=1, default=alpha),
-        TrainOption(
-            "lora_dropout", float, "LoRA dropout", minimum=0, maximum=max_dropout, default=dropout
-        ),
-    )
-
-
-# Options tunebot itself reads before any provider is involved.
-PROVIDER_OPTION_KEY = "provider"
-
-
-class ProviderPlugin:
-    """Subclass, fill in the declarations, and implement `build`.
-
-    The class (not an instance) is what the entry point names; the registry instantiates
-    it with no arguments.
-    """
+class Provider:
+    """Subclass, declare, implement the calls. The class is what the entry point names."""
 
     name: ClassVar[str]
     label: ClassVar[str]
-    settings: ClassVar[tuple[Setting, ...]] = ()
+    # Its environment variables (the required ones turn it on).
+    Settings: ClassVar[type[ProviderSettings]] = ProviderSettings
+    # What `/finetune train` takes here: help, validation and errors all come from it.
+    Options: ClassVar[type[TrainOptions]] = TrainOptions
     capabilities: ClassVar[frozenset[Capability]] = frozenset()
     # The provider's own job statuses -> phases; a status not listed stays ACTIVE.
-    phases: ClassVar[Mapping[str, Phase]] = {}
-    train_options: ClassVar[tuple[TrainOption, ...]] = ()
+    statuses: ClassVar[Mapping[str, Phase]] = {}
     # What `model=` defaults to for jobs here, and what a retrain suggestion names.
     default_base_model: ClassVar[str | None] = None
     # How the dataset report's token counts relate to what this provider bills.
@@ -241,41 +125,29 @@ class ProviderPlugin:
     # Shown in `/finetune providers` and before creating a deployment.
     serving_cost: ClassVar[str] = ""
 
-    def __init__(self) -> None:
+    def __init__(self, settings: ProviderSettings, context: ProviderContext) -> None:
+        self.settings = settings
+        self.context = context
         self._unknown_statuses: set[str] = set()
+        self._windows: dict[str, int | None] = {}
         self._lock = threading.Lock()
+        self.endpoint = self.chat_endpoint()
 
-    # -- configuration -------------------------------------------------------------------------
+    # -- derived from the declarations ---------------------------------------------------------
 
-    def values(self, env: Mapping[str, str]) -> dict[str, str]:
-        """This provider's variables from `env`, defaults filled in."""
-        found: dict[str, str] = {}
-        for setting in self.settings:
-            value = (env.get(setting.variable) or "").strip() or setting.default
-            if value:
-                found[setting.variable] = value
-        return found
+    @classmethod
+    def read_options(cls, pairs: Mapping[str, str]) -> TrainOptions:
+        """`/finetune train`'s key=value words validated by `Options`; UsageError names the
+        option at fault and what it takes."""
+        return read_options(pairs, cls.Options, owner=cls.label, also=(PROVIDER_OPTION_KEY,))
 
-    def is_configured(self, env: Mapping[str, str]) -> bool:
-        return any((env.get(s.variable) or "").strip() for s in self.settings if s.enables)
-
-    def missing(self, env: Mapping[str, str]) -> list[Setting]:
-        """Variables that turn this provider on, for the message when none is configured."""
-        return [s for s in self.settings if s.enables]
-
-    def chat_endpoint(self, values: Mapping[str, str]) -> ChatEndpoint:
-        raise NotImplementedError
-
-    def build(
-        self, values: Mapping[str, str], *, endpoint: ChatEndpoint, context: ProviderContext
-    ) -> FineTuneProvider:
-        """The gateway that talks to this provider's fine-tuning API."""
-        raise NotImplementedError
-
-    # -- what it does --------------------------------------------------------------------------
+    @classmethod
+    def usage(cls) -> str:
+        words = " ".join(f"[{key}=]" for key in cls.Options.option_names())
+        return f"/finetune train <dataset> [provider={cls.name}] {words}".strip()
 
     def phase(self, status: str) -> Phase:
-        found = self.phases.get(status)
+        found = self.statuses.get(status)
         if found is not None:
             return found
         with self._lock:
@@ -289,6 +161,40 @@ class ProviderPlugin:
                 status,
             )
         return Phase.ACTIVE
+
+    def unsupported(self, doing: str) -> Unsupported:
+        from admin.providers.base import Unsupported
+
+        return Unsupported(f"{self.label} cannot {doing}; this backend does not support it.")
+
+    # -- chat ----------------------------------------------------------------------------------
+
+    def chat_endpoint(self) -> ChatEndpoint:
+        """Where this provider's models answer chat (OpenAI's chat completions API)."""
+        raise NotImplementedError
+
+    def context_window(self, model: str) -> int | None:
+        """Tokens `model` reads and writes, as the provider's model metadata says (asked once
+        per model); None when it does not say."""
+        with self._lock:
+            if model in self._windows:
+                return self._windows[model]
+        try:
+            window = self.model_info(model).context_window
+        except Exception:  # the window is advice for the history budget, never a reason to fail
+            window = None
+        if window is None:
+            log.warning(
+                "%s states no context window for %s; chat history is budgeted by "
+                "TUNEBOT_CONTEXT_WINDOW where it is set, else by TUNEBOT_HISTORY_TOKENS alone",
+                self.label,
+                model,
+            )
+        with self._lock:
+            self._windows[model] = window
+        return window
+
+    # -- policy: override where the provider has one -------------------------------------------
 
     def new_jobs_refusal(self, today: date) -> str | None:
         """Why this provider takes no new fine-tuning jobs on `today`; None when it does."""
@@ -318,9 +224,53 @@ class ProviderPlugin:
             provider_label=self.label,
         )
 
-    def option(self, key: str) -> TrainOption | None:
-        return next((o for o in self.train_options if o.key == key), None)
+    # -- the calls -----------------------------------------------------------------------------
+    # A provider implements the first eight; the others raise Unsupported unless its
+    # capabilities say it can. Providers with Capability.DEPLOYMENTS also implement
+    # `deployment_quote`, `hourly_cost`, `undeploy` and `list_deployments` (base.Deployments).
 
-    def usage(self) -> str:
-        words = " ".join(f"[{o.key}=]" for o in self.train_options)
-        return f"/finetune train <dataset> [provider={self.name}] {words}".replace("  ", " ")
+    def upload_training_file(
+        self, path: Path, *, filename: str, progress: UploadProgress | None = None
+    ) -> str:
+        """Upload a prepared chat JSONL file; return the provider's file id."""
+        raise NotImplementedError
+
+    def create_job(self, request: TrainRequest) -> JobSnapshot:
+        raise NotImplementedError
+
+    def get_job(self, job_id: str) -> JobSnapshot:
+        raise NotImplementedError
+
+    def cancel_job(self, job_id: str) -> JobSnapshot:
+        raise NotImplementedError
+
+    def metrics(self, job: JobSnapshot) -> list[MetricPoint]:
+        """Loss per step. `job` may be rebuilt from tunebot's database (id, status, model,
+        fine_tuned_model, finished_at, trained_tokens, result_files, hyperparameters, phase)."""
+        raise NotImplementedError
+
+    def make_callable(self, job: JobSnapshot) -> str:
+        """The model name to chat with; idempotent; raises NotReady while it is deploying.
+        `job` may be rebuilt from tunebot's database, as for `metrics`."""
+        raise NotImplementedError
+
+    def is_answering(self, model: str) -> bool:
+        """Whether `model` answers a 1-token chat yet (new models 404 for a few minutes)."""
+        raise NotImplementedError
+
+    def model_info(self, model: str) -> ModelInfo:
+        raise NotImplementedError
+
+    def list_events(self, job_id: str, *, after: str | None = None) -> list[JobEvent]:
+        """Events newer than the event id `after` (all if None or unknown), oldest first."""
+        raise self.unsupported("list a job's events")
+
+    def pause_job(self, job_id: str) -> JobSnapshot:
+        raise self.unsupported("pause a fine-tuning job")
+
+    def resume_job(self, job_id: str) -> JobSnapshot:
+        raise self.unsupported("resume a paused fine-tuning job")
+
+    def list_checkpoints(self, job_id: str) -> list[Checkpoint]:
+        """Checkpoints by step, lowest first."""
+        raise self.unsupported("list a job's checkpoints")

@@ -16,7 +16,6 @@ from admin.providers.base import Deployment, NotReady, ProviderError
 from admin.providers.hosted import asking, deployment_name
 
 ERRORS: tuple[type[Exception], ...] = (together.TogetherError,)  # API errors, bad files
-LABEL = "Together AI"
 DEPLOYMENT = "main"
 READY = "DEPLOYMENT_STATE_READY"
 BROKEN = frozenset({"DEPLOYMENT_STATE_FAILED"})
@@ -25,12 +24,13 @@ _ADAPTER_MODES = frozenset({"fixed", "dynamic", "adapter_mode_fixed", "adapter_m
 
 
 class TogetherEndpoints:
-    def __init__(self, client: together.Together, *, project_id: str | None) -> None:
+    def __init__(self, client: together.Together, *, project_id: str | None, label: str) -> None:
         self._client = client
         self._project = project_id
+        self._label = label
 
     def _asking(self, action: str) -> Any:
-        return asking(ERRORS, label=LABEL, action=action)
+        return asking(ERRORS, label=self._label, action=action)
 
     @property
     def project(self) -> str:
@@ -42,7 +42,7 @@ class TogetherEndpoints:
         if len(found) != 1:
             names = ", ".join(f"`{p.id}` ({p.name})" for p in found) or "none"
             raise ProviderError(
-                f"{LABEL} has {len(found)} projects for this key ({names}). "
+                f"{self._label} has {len(found)} projects for this key ({names}). "
                 "Next: an administrator sets TOGETHER_PROJECT_ID to the one to deploy in."
             )
         self._project = found[0].id
@@ -54,7 +54,7 @@ class TogetherEndpoints:
         """The endpoint name to chat with once its deployment is ready; NotReady before."""
         if not model_id:
             raise ProviderError(
-                f"{LABEL} finished job {job_id} but registered no model to deploy. "
+                f"{self._label} finished job {job_id} but registered no model to deploy. "
                 "Next: check the job in Together's dashboard."
             )
         name = deployment_name(job_id)
@@ -71,7 +71,7 @@ class TogetherEndpoints:
         if summary.state in BROKEN:
             detail = self._status_message(endpoint.id, summary.id) or summary.state
             raise ProviderError(
-                f"{LABEL} could not start the endpoint for job {job_id}: {detail}. "
+                f"{self._label} could not start the endpoint for job {job_id}: {detail}. "
                 f"Next: remove it with `/finetune undeploy {endpoint.name}` and retry."
             )
         state = str(summary.state).removeprefix("DEPLOYMENT_STATE_").lower()
@@ -129,8 +129,8 @@ class TogetherEndpoints:
         usable = [c for c in configs if _selector(c, "adapter_mode") not in _ADAPTER_MODES]
         if not usable:
             raise ProviderError(
-                f"{LABEL} offers no dedicated-endpoint config for the trained model. Next: train "
-                "a base model Together supports for dedicated endpoints."
+                f"{self._label} offers no dedicated-endpoint config for the trained model. "
+                "Next: train a base model Together supports for dedicated endpoints."
             )
         return f"projects/{usable[0].project_id}/configs/{usable[0].id}"
 

@@ -9,29 +9,27 @@ from typing import Any
 from admin.providers.base import Checkpoint, JobEvent, JobSnapshot, TrainRequest
 from admin.providers.plugin import Phase
 
+# Options OpenAI's job-create takes beside the method's hyperparameters.
+_TOP_LEVEL = ("suffix", "seed")
+
 
 def create_arguments(request: TrainRequest) -> dict[str, Any]:
-    """Keyword arguments for `fine_tuning.jobs.create`; unset options are left to the provider."""
-    hyper: dict[str, Any] = {
-        "n_epochs": request.epochs,
-        "learning_rate_multiplier": request.learning_rate_multiplier,
-        "learning_rate": request.learning_rate,
-        "batch_size": request.batch_size,
-        **request.extra,
-    }
-    if request.method == "dpo":
-        hyper["beta"] = request.beta
-    chosen = {key: value for key, value in hyper.items() if value is not None}
+    """Keyword arguments for `fine_tuning.jobs.create`; unset options are left to the provider.
+
+    The options go under their aliases (the API's names); `suffix` and `seed` are top-level
+    fields, the rest hyperparameters of the training method.
+    """
+    chosen = request.options.provider_fields()
+    top = {key: chosen.pop(key) for key in _TOP_LEVEL if key in chosen}
     # `method` replaced the top-level `hyperparameters`, which OpenAI now calls deprecated.
     arguments: dict[str, Any] = {
         "model": request.model,
         "training_file": request.training_file,
         "method": {"type": request.method, request.method: {"hyperparameters": chosen}},
+        **top,
     }
     optional = {
         "validation_file": request.validation_file,
-        "suffix": request.suffix,
-        "seed": request.seed,
         "metadata": dict(request.metadata) if request.metadata is not None else None,
     }
     arguments |= {key: value for key, value in optional.items() if value is not None}
@@ -60,7 +58,7 @@ def day(value: Any) -> date | None:
 
 
 def snapshot(job: Any, phase: Callable[[str], Phase]) -> JobSnapshot:
-    """`phase` is the provider's own status table (its plugin's `phase`)."""
+    """`phase` maps the provider's statuses (its `phase`, from its status table)."""
     raw = _as_dict(job)
     error = raw.get("error") or {}
     status = str(raw.get("status") or "unknown")
