@@ -120,6 +120,8 @@ def _explain(failure: ValidationError, model: type[Options], given: Mapping[str,
         field = model.model_fields.get(key)
         if field is None:  # a rule across options: its message is written for the user
             problems.append(str(error.get("ctx", {}).get("error") or error["msg"]))
+        elif error["type"] == "missing":
+            problems.append(f"`{key}=` is needed: {expected(field)}.")
         else:
             problems.append(f"`{key}=` expects {expected(field)}, got `{given.get(key, '')}`.")
     return " ".join(dict.fromkeys(problems))

@@ -76,7 +76,7 @@ def test_a_channel_prompt_is_sent_there_and_reset_returns_to_the_workspaces(
 
 
 def test_prompt_names_what_it_needs(box: Sandbox) -> None:
-    assert "`prompt` needs `channel=`" in command(box, 'prompt "hi"')["text"]
+    assert "`channel=` is needed: a channel picked with #" in command(box, 'prompt "hi"')["text"]
     refused = command(box, "prompt channel=#support hi")["text"]
     assert "`channel=` expects a channel picked with #" in refused
 
