@@ -16,6 +16,8 @@ from storage.db import SessionFactory, build_engine, build_session_factory, norm
 
 if TYPE_CHECKING:
     from emulators.sandbox import Sandbox
+    from emulators.slack import SlackEmulator
+    from tests.slack_helpers import Receiver
 
 POSTGRES_URL = os.environ.get(
     "TUNEBOT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
@@ -90,3 +92,24 @@ def sandbox(database_url: str) -> Iterator[Sandbox]:
 
     with Sandbox.open(database_url=database_url) as box:
         yield box
+
+
+@pytest.fixture
+def slack() -> Iterator[SlackEmulator]:
+    """The Slack emulator alone, for tests of the emulator itself (a module may override it)."""
+    from emulators.slack import SlackEmulator
+
+    with SlackEmulator() as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def receiver(slack: SlackEmulator) -> Iterator[Receiver]:
+    """A signature-checking request URL that the module's `slack` emulator sends events to."""
+    from tests.slack_helpers import Receiver
+
+    bot = Receiver(slack.signing_secret)
+    slack.events_url = bot.url
+    yield bot
+    bot.server.shutdown()
+    bot.server.server_close()
