@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from admin.options import UsageError, parse_options, positive_int
+from admin.prompts import MAX_PROMPTS, SEPARATOR
 from admin.providers.plugin import PROVIDER_OPTION_KEY, ProviderPlugin
 from admin.providers.registry import Providers
 
@@ -34,7 +35,10 @@ class Spec:
     usage: str
     summary: str
     positional: int = 0  # how many bare words the subcommand takes
+    up_to: int | None = None  # at most this many, when it takes a varying number
     fields: Fields = field(default_factory=dict)
+    # Its words are free text (quoted), so one holding "=" is not an option.
+    free_text: bool = False
     # Offered only when a configured provider has this capability.
     capability: str | None = None
 
@@ -115,6 +119,14 @@ SPECS: dict[str, Spec] = {
         fields={"against": (str, "a model to compare the job's model with"), **PROVIDER_FIELD},
     ),
     "promote": Spec("/finetune promote <job>", "make a held-back model live anyway", positional=1),
+    "prompts": Spec(
+        f'/finetune prompts ["title {SEPARATOR} message" ...]',
+        "show the prompts people are offered when they open my DM; with up to "
+        f"{MAX_PROMPTS} quoted prompts, set them",
+        up_to=MAX_PROMPTS,
+        free_text=True,
+    ),
+    "prompts reset": Spec("/finetune prompts reset", "go back to the default prompts"),
 }
 
 
@@ -156,11 +168,19 @@ def parse_command(text: str, providers: Providers) -> Command:
         configured = providers.get(chosen.get(PROVIDER_OPTION_KEY))
         fields, owner = train_fields(configured.plugin), configured.label
         usage = configured.plugin.usage()
-    bare, options = parse_options(rest, fields, owner=owner)
-    if len(bare) != spec.positional:
-        expected = "nothing more" if spec.positional == 0 else f"{spec.positional} value"
-        raise UsageError(f"`{name}` takes {expected}.\nUsage: `{usage}`")
+    bare, options = parse_options(rest, fields, owner=owner, keyed=not spec.free_text)
+    most = spec.positional if spec.up_to is None else spec.up_to
+    if not spec.positional <= len(bare) <= most:
+        raise UsageError(f"`{name}` takes {_expected(spec.positional, most)}.\nUsage: `{usage}`")
     return Command(name, bare, options)
+
+
+def _expected(least: int, most: int) -> str:
+    if most == 0:
+        return "nothing more"
+    if least == most:
+        return f"{least} value"
+    return f"at most {most} values" if least == 0 else f"{least} to {most} values"
 
 
 def _anything(text: str) -> Fields:

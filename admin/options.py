@@ -28,12 +28,17 @@ def fraction(raw: str) -> float:
 
 
 def parse_options(
-    text: str, fields: Mapping[str, tuple[Callable[[str], Any], str]], *, owner: str = ""
+    text: str,
+    fields: Mapping[str, tuple[Callable[[str], Any], str]],
+    *,
+    owner: str = "",
+    keyed: bool = True,
 ) -> tuple[list[str], dict[str, Any]]:
     """Split `text` into bare words and typed key=value options.
 
     `fields` maps a key to (parser, what is expected); an unknown key or a bad value raises
-    UsageError naming it (and, with `owner`, saying whose options these are).
+    UsageError naming it (and, with `owner`, saying whose options these are). Without
+    `keyed`, every word is bare: free text whose "=" means nothing.
     """
     try:
         words = shlex.split(_straight_quotes(text))
@@ -43,7 +48,7 @@ def parse_options(
     options: dict[str, Any] = {}
     for word in words:
         key, sep, raw = word.partition("=")
-        if not sep:
+        if not sep or not keyed:
             bare.append(word)
             continue
         key = key.strip().lower()
