@@ -12,7 +12,7 @@ from admin import deployments, job_stages, lifecycle
 from admin.commands import Command, help_text, parse_command
 from admin.errors import TunebotError, new_reference
 from admin.training import plan_training, start_training
-from bot import feedback, job_views, upload_views
+from bot import feedback, greeting, job_views, upload_views
 from bot.admins import audit, require_admin
 from bot.deps import Deps
 from bot.eval_commands import run_eval_command
@@ -180,6 +180,8 @@ def _dispatch(
         return feedback.show_feedback(deps, client, respond)
     if name == "feedback dataset":
         return feedback.export_feedback(deps, parsed, user, respond)
+    if name in ("prompts", "prompts reset"):
+        return greeting.run_prompts_command(deps, parsed, user, respond)
     raise TunebotError(f"`{name}` is not available.")
 
 
