@@ -233,6 +233,16 @@ class SlackEmulator(LoopbackServer):
         gate = self.api.holds[method] = threading.Event()
         return gate
 
+    @property
+    def scopes(self) -> frozenset[str] | None:
+        """The bot scopes the app is installed with; None: every scope, methods unchecked."""
+        return self.ws.scopes
+
+    @scopes.setter
+    def scopes(self, scopes: Iterable[str] | None) -> None:
+        with self.ws.lock:
+            self.ws.scopes = frozenset(scopes) if scopes is not None else None
+
     def remove_methods(self, *methods: str) -> None:
         """Act as a workspace without these Web API methods: calls get `unknown_method`."""
         with self.ws.lock:
