@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, Field
 
 from admin.options import Expects, Lowercase, Options, UsageError, read_options, split_words
+from admin.prompts import MAX_PROMPTS, SEPARATOR
 from admin.providers.options import TrainOptions
 from admin.providers.plugin import PROVIDER_OPTION_KEY
 from admin.providers.registry import Providers
@@ -90,6 +91,8 @@ class Spec:
     positional: int = 0  # how many bare words the subcommand takes
     optional: int = 0  # how many more it may take
     options: type[Options] = NoOptions
+    # Its words are free text (quoted), so one holding "=" is not an option.
+    free_text: bool = False
     # Offered only when a configured provider has this capability.
     capability: str | None = None
 
@@ -177,6 +180,14 @@ SPECS: dict[str, Spec] = {
         options=EvalOptions,
     ),
     "promote": Spec("/finetune promote <job>", "make a held-back model live anyway", positional=1),
+    "prompts": Spec(
+        f'/finetune prompts ["title {SEPARATOR} message" ...]',
+        "show the prompts people are offered when they open my DM; with up to "
+        f"{MAX_PROMPTS} quoted prompts, set them",
+        optional=MAX_PROMPTS,
+        free_text=True,
+    ),
+    "prompts reset": Spec("/finetune prompts reset", "go back to the default prompts"),
 }
 
 
@@ -208,7 +219,7 @@ def parse_command(text: str, providers: Providers) -> Command:
         raise UsageError(f"Unknown subcommand `{name}`.\n{help_text(providers)}")
     if spec.capability and spec.capability not in _capabilities(providers):
         raise UsageError(f"No configured fine-tuning provider supports `{name}`.")
-    bare, pairs = split_words(rest)
+    bare, pairs = split_words(rest, keyed=not spec.free_text)
     train, usage = None, spec.usage
     if name == "train":
         # `provider=` decides which options the rest of the line may use.
@@ -222,12 +233,18 @@ def parse_command(text: str, providers: Providers) -> Command:
             options[FOR_CHANNEL_KEY] = for_channel
     else:
         options = read_options(pairs, spec.options).model_dump(exclude_unset=True)
-    if not spec.positional <= len(bare) <= spec.positional + spec.optional:
-        expected = "nothing more" if spec.positional == 0 else f"{spec.positional} value"
-        if spec.optional:
-            expected = f"at most {spec.positional + spec.optional} value"
-        raise UsageError(f"`{name}` takes {expected}.\nUsage: `{usage}`")
+    most = spec.positional + spec.optional
+    if not spec.positional <= len(bare) <= most:
+        raise UsageError(f"`{name}` takes {_expected(spec.positional, most)}.\nUsage: `{usage}`")
     return Command(name, bare, options, train)
+
+
+def _expected(least: int, most: int) -> str:
+    if most == 0:
+        return "nothing more"
+    if least == most:
+        return f"{least} value"
+    return f"at most {most} values" if least == 0 else f"{least} to {most} values"
 
 
 def _for_channel(raw: str | None) -> str | None:

@@ -8,6 +8,7 @@ help text come from. The same models give `argparse` its types (`argument_type`)
 from __future__ import annotations
 
 import argparse
+import re
 import shlex
 import types
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -69,8 +70,14 @@ class Options(BaseModel):
         return [describe(key, field) for key, field in cls.model_fields.items()]
 
 
-def split_words(text: str) -> tuple[list[str], dict[str, str]]:
-    """Bare words and `key=value` pairs (keys lower-cased), as typed; nothing validated yet."""
+_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def split_words(text: str, *, keyed: bool = True) -> tuple[list[str], dict[str, str]]:
+    """Bare words and `key=value` pairs (keys lower-cased), as typed; nothing validated yet.
+
+    A word is a pair only when what comes before its `=` is one word (`epochs=3`), so quoted
+    text such as `"set x=1 first"` stays text. Without `keyed`, every word is text."""
     try:
         words = shlex.split(_straight_quotes(text))
     except ValueError as error:
@@ -79,7 +86,7 @@ def split_words(text: str) -> tuple[list[str], dict[str, str]]:
     pairs: dict[str, str] = {}
     for word in words:
         key, sep, raw = word.partition("=")
-        if sep:
+        if sep and keyed and _KEY.fullmatch(key.strip()):
             pairs[key.strip().lower()] = raw
         else:
             bare.append(word)

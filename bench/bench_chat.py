@@ -1,9 +1,12 @@
 """Benchmark: signed event in -> first streamed text at the Slack emulator; RSS of `tunebot run`.
 
-Run: python bench/bench_chat.py [--rounds N]   (BENCH_DATABASE_URL=postgresql://... for PostgreSQL)
+Run: python bench/bench_chat.py [--rounds N] [--think S]
+(BENCH_DATABASE_URL=postgresql://... for PostgreSQL)
 The bot runs as `tunebot run` in its own process, as deployed; the emulators and the load
 generator run in this one. Targets (issue 2): p50 <= 30 ms and p99 <= 150 ms at 20
-concurrent threads; idle RSS <= 150 MB.
+concurrent threads; idle RSS <= 150 MB. With --think the model waits S seconds before its
+first words, long enough for the thread's "thinking" status to go out with every answer
+(issue 20: it must not delay the first words).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from emulators.openai import OpenAIEmulator
+from emulators.openai_chat import default_reply
 from emulators.slack import SlackEmulator
 
 STREAM_STARTS = {"chat.startStream", "chat.postMessage"}
@@ -137,10 +141,17 @@ def main() -> int:
     parser.add_argument(
         "--workers", type=int, default=1, help="TUNEBOT_WEB_WORKERS for `tunebot run`"
     )
+    parser.add_argument(
+        "--think", type=float, default=0.0, help="seconds the model waits before it answers"
+    )
     args = parser.parse_args()
     print(f"{'threads':>8} {'samples':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
     with SlackEmulator() as slack, OpenAIEmulator() as openai, tempfile.TemporaryDirectory() as tmp:
         bot = BotProcess(slack, openai, tmp, workers=args.workers)
+        if args.think:
+            openai.reply = lambda model, messages: (
+                time.sleep(args.think) or default_reply(model, messages)
+            )
         try:
             time.sleep(2)
             idle = bot.memory_mb()

@@ -6,7 +6,7 @@ import logging
 
 from slack_bolt import App
 
-from bot import chat, commands, datasets, feedback, upload_flow
+from bot import chat, commands, datasets, feedback, greeting, upload_flow
 from bot.deps import Deps
 from bot.logs import bolt_logger
 
@@ -31,6 +31,7 @@ def build_app(deps: Deps) -> App:
     # The file_share listener goes first: Bolt runs the first listener that matches.
     datasets.register(app, deps)
     chat.register(app, deps)
+    greeting.register(app, deps)
     commands.register(app, deps)
     upload_flow.register(app, deps)
     feedback.register(app, deps)

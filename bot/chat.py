@@ -159,6 +159,7 @@ def answer(
         recipient_user_id=question.user,
         recipient_team_id=question.team_id,
     )
+    working = deps.agent.working(question, writer)  # status and title, off the reply's path
     try:
         if question.is_thread_reply:
             slack_messages = fetch_thread(
@@ -199,6 +200,7 @@ def answer(
         turn.completion_tokens = reply.usage.completion_tokens
     except Exception as error:
         turn.outcome, turn.error_ref = _apologise(client, writer, question, error)
+    working.done()
     turn.latency_ms = int((time.monotonic() - started) * 1000)
     try:
         # One write transaction per answer: under a burst, SQLite writers queue for its lock.

@@ -12,7 +12,7 @@ from admin import deployments, job_stages
 from admin.commands import FOR_CHANNEL_KEY, Command, help_text, parse_command
 from admin.errors import TunebotError, new_reference
 from admin.training import plan_training, start_training
-from bot import feedback, job_views, upload_views
+from bot import feedback, greeting, job_views, upload_views
 from bot.admins import audit, require_admin
 from bot.deps import Deps
 from bot.eval_commands import run_eval_command
@@ -158,6 +158,8 @@ def _dispatch(
         return feedback.show_feedback(deps, client, respond)
     if name == "feedback dataset":
         return feedback.export_feedback(deps, parsed, user, respond)
+    if name in ("prompts", "prompts reset"):
+        return greeting.run_prompts_command(deps, parsed, user, respond)
     raise TunebotError(f"`{name}` is not available.")
 
 

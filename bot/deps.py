@@ -20,6 +20,7 @@ from admin.lifecycle import resolve_model
 from admin.poller import PollerDeps
 from admin.providers.plugin import Capability
 from admin.providers.registry import Providers
+from bot.agent import AgentSurfaces
 from bot.config import Settings
 from bot.llm import ChatRouter
 from bot.notify import SlackNotifier
@@ -40,6 +41,7 @@ class Deps:
     store: DatasetStore
     notifier: SlackNotifier
     executor: ThreadPoolExecutor
+    agent: AgentSurfaces  # the thread status, titles and suggested prompts around answers
     eval_clients: ClientPool = field(default_factory=ClientPool)
 
     @property
@@ -98,6 +100,7 @@ class Deps:
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
+        self.agent.close()
         self.slack.close()
         self.chat.close()
         self.engine.dispose()
@@ -144,4 +147,5 @@ def build_deps(settings: Settings) -> Deps:
         # Each answer holds a thread while the model streams (seconds, with a real model), so
         # the pool is sized for concurrent conversations, not for CPU.
         executor=ThreadPoolExecutor(max_workers=32, thread_name_prefix="tunebot-listener"),
+        agent=AgentSurfaces(slack),
     )

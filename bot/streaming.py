@@ -61,6 +61,8 @@ class ReplyWriter:
         self._last_flush = 0.0
         self._final_blocks: list[dict[str, Any]] | None = None
         self.message_ts: list[str] = []
+        # time.monotonic() just before the first words went to Slack (None until then)
+        self.first_text_at: float | None = None
 
     @property
     def text(self) -> str:
@@ -88,6 +90,8 @@ class ReplyWriter:
 
     def _flush(self) -> None:
         self._last_flush = time.monotonic()
+        if self.first_text_at is None:
+            self.first_text_at = self._last_flush
         if self._mode == "stream":
             self._append_stream()
         else:

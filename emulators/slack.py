@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import copy
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from emulators import slack_actions as actions
@@ -14,10 +15,11 @@ from emulators._http import LoopbackServer
 from emulators._support import wait_for
 from emulators._wire import Request, Response
 from emulators.slack_api import Call, Fault, WebApi
+from emulators.slack_assistant import expire
 from emulators.slack_events import Delivery, EventSender
 from emulators.slack_interactivity import Interactivity
 from emulators.slack_socket import SocketMode
-from emulators.slack_state import Workspace
+from emulators.slack_state import AssistantThread, Workspace
 
 T = TypeVar("T")
 
@@ -37,9 +39,14 @@ class SlackEmulator(LoopbackServer):
         bot_user_id: str = "U0TUNEBOT",
         bot_id: str = "B0TUNEBOT",
         app_id: str = "A0TUNEBOT",
+        config_token: str = "xoxe.xoxp-1-emulator-config-token",
         events_url: str | None = None,
         stream_limit: int = 12000,
+        scopes: Iterable[str] | None = None,
+        experience: str = "agent",
     ) -> None:
+        """`scopes`: the bot scopes the app was installed with (None: all, unchecked);
+        `experience`: "agent" (agent_view in the manifest) or "assistant" (assistant_view)."""
         super().__init__()
         self.signing_secret, self.bot_token = signing_secret, bot_token
         self.team_id, self.bot_user_id, self.bot_id, self.app_id = (
@@ -50,8 +57,13 @@ class SlackEmulator(LoopbackServer):
         )
         self.ws = Workspace(team_id=team_id, bot_user_id=bot_user_id, bot_id=bot_id, app_id=app_id)
         self.ws.stream_limit = stream_limit
+        self.ws.scopes = frozenset(scopes) if scopes is not None else None
+        if experience not in ("agent", "assistant"):
+            raise ValueError(f"experience must be agent or assistant, not {experience!r}")
+        self.ws.experience = experience
+        self.config_token = config_token
         self.socket_mode = SocketMode(app_token=app_token, app_id=app_id)
-        self.api = WebApi(self.ws, bot_token, self.socket_mode)
+        self.api = WebApi(self.ws, bot_token, self.socket_mode, config_token)
         self.sender = EventSender(self.ws, signing_secret, events_url, self.socket_mode)
         self.interactivity = Interactivity(self.ws, self.sender)
         self.router.add("*", "/api/{method}", self.api.handle)
@@ -155,6 +167,10 @@ class SlackEmulator(LoopbackServer):
     def delete_as_user(self, channel: str, ts: str) -> Delivery:
         return actions.delete(self.ws, self.sender, channel, ts)
 
+    def open_app_home(self, user_id: str, tab: str = "messages") -> Delivery:
+        """The user opens the app's Messages tab (its DM) or its Home tab: app_home_opened."""
+        return actions.open_app_home(self.ws, self.sender, user_id, tab)
+
     def deliver(
         self,
         envelope: dict[str, Any],
@@ -212,6 +228,26 @@ class SlackEmulator(LoopbackServer):
     def delay_next(self, method: str, seconds: float, *, times: int = 1) -> None:
         self.api.delays.push(method, seconds, times)
 
+    def hold(self, method: str) -> threading.Event:
+        """Keep every call of `method` waiting (30 s at most) until the returned event is set."""
+        gate = self.api.holds[method] = threading.Event()
+        return gate
+
+    @property
+    def scopes(self) -> frozenset[str] | None:
+        """The bot scopes the app is installed with; None: every scope, methods unchecked."""
+        return self.ws.scopes
+
+    @scopes.setter
+    def scopes(self, scopes: Iterable[str] | None) -> None:
+        with self.ws.lock:
+            self.ws.scopes = frozenset(scopes) if scopes is not None else None
+
+    def remove_methods(self, *methods: str) -> None:
+        """Act as a workspace without these Web API methods: calls get `unknown_method`."""
+        with self.ws.lock:
+            self.ws.missing_methods.update(methods)
+
     # -- inspection --------------------------------------------------------------------------
 
     @property
@@ -232,6 +268,17 @@ class SlackEmulator(LoopbackServer):
     def _copy(self, value: T) -> T:
         with self.ws.lock:
             return copy.deepcopy(value)
+
+    def assistant_thread(self, channel: str, thread_ts: str | None = None) -> AssistantThread:
+        """What the app set with assistant.threads.* on a thread (thread_ts None: on an agent
+        app's Messages tab of the DM `channel`); a copy, empty if nothing was set."""
+        with self.ws.lock:
+            conv = self.ws.conversation(channel)
+            thread = self.ws.assistant_threads.get((conv.id, thread_ts))
+            if thread is None:
+                return AssistantThread()
+            expire(thread)
+            return copy.deepcopy(thread)
 
     @property
     def uploads(self) -> list[dict[str, Any]]:

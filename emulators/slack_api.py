@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from emulators import slack_assistant as assistant
 from emulators import slack_chat as chat
 from emulators import slack_conversations as conversations
 from emulators import slack_files as files
+from emulators import slack_manifest as manifest
 from emulators import slack_views as views
 from emulators._support import FaultQueue, random_id
 from emulators._wire import BodyError, Request, Response, json_response
@@ -20,9 +23,10 @@ Method = Callable[[Workspace, Params], dict[str, Any]]
 
 METHODS: dict[str, Method] = {
     "auth.test": conversations.auth_test,
-    "assistant.threads.setStatus": conversations.assistant_thread,
-    "assistant.threads.setSuggestedPrompts": conversations.assistant_thread,
-    "assistant.threads.setTitle": conversations.assistant_thread,
+    "apps.manifest.validate": manifest.validate_method,
+    "assistant.threads.setStatus": assistant.set_status,
+    "assistant.threads.setSuggestedPrompts": assistant.set_suggested_prompts,
+    "assistant.threads.setTitle": assistant.set_title,
     "bots.info": conversations.bot_info,
     "chat.appendStream": chat.append_stream,
     "chat.delete": chat.delete,
@@ -52,6 +56,25 @@ METHODS: dict[str, Method] = {
 }
 
 
+# Bot scopes a method needs (any one of them), for a workspace installed with a known set of
+# scopes; from each method's reference page. assistant.threads.setStatus takes chat:write or,
+# for now, assistant:write (docs.slack.dev/changelog/2026/03/05/set-status-scope-update).
+SCOPES: dict[str, tuple[str, ...]] = {
+    "assistant.threads.setStatus": ("chat:write", "assistant:write"),
+    "assistant.threads.setSuggestedPrompts": ("assistant:write",),
+    "assistant.threads.setTitle": ("assistant:write",),
+    "chat.appendStream": ("chat:write",),
+    "chat.delete": ("chat:write",),
+    "chat.postEphemeral": ("chat:write",),
+    "chat.postMessage": ("chat:write",),
+    "chat.startStream": ("chat:write",),
+    "chat.stopStream": ("chat:write",),
+    "chat.update": ("chat:write",),
+}
+# The App Manifest APIs take an app configuration token, and nothing else does.
+CONFIG_METHODS = {"apps.manifest.validate"}
+
+
 @dataclass(frozen=True)
 class Call:
     method: str
@@ -67,9 +90,12 @@ class Fault:
 
 
 class WebApi:
-    def __init__(self, ws: Workspace, bot_token: str, socket_mode: SocketMode) -> None:
+    def __init__(
+        self, ws: Workspace, bot_token: str, socket_mode: SocketMode, config_token: str
+    ) -> None:
         self.ws = ws
         self.bot_token = bot_token
+        self.config_token = config_token
         self.socket_mode = socket_mode
         self.calls: list[Call] = []
         self.on_call: Callable[[str, dict[str, Any]], None] | None = None
@@ -77,6 +103,8 @@ class WebApi:
         self.on_posted: Callable[[str, dict[str, Any]], None] | None = None
         self.faults: FaultQueue[Fault] = FaultQueue()
         self.delays: FaultQueue[float] = FaultQueue()
+        # method -> an event its calls wait for before they are answered (see SlackEmulator.hold)
+        self.holds: dict[str, threading.Event] = {}
 
     def handle(self, request: Request) -> Response:
         method = request.params["method"]
@@ -90,24 +118,23 @@ class WebApi:
             self.on_call(method, params)
         if (delay := self.delays.pop(method)) is not None:
             time.sleep(delay)
+        if (hold := self.holds.get(method)) is not None:
+            hold.wait(timeout=30)
         if (fault := self.faults.pop(method)) is not None:
             headers = {"Retry-After": str(fault.retry_after)} if fault.status == 429 else {}
             return _answer({"ok": False, "error": fault.error}, fault.status, headers)
         token = request.bearer() or params.get("token")
         if not token:
             return _answer({"ok": False, "error": "not_authed"})
-        # apps.connections.open takes only the app-level token, every other method only
-        # the bot token; the wrong kind of valid token is refused by type, not as invalid.
-        app_token = token == self.socket_mode.app_token
-        if not app_token and token != self.bot_token:
-            return _answer({"ok": False, "error": "invalid_auth"})
-        if app_token != (method == "apps.connections.open"):
-            return _answer({"ok": False, "error": "not_allowed_token_type"})
+        if (refusal := self._refuse_token(method, token)) is not None:
+            return _answer(refusal)
         if method == "apps.connections.open":
             return _answer({"ok": True, "url": self.socket_mode.open_url()})
         handler = METHODS.get(method)
-        if handler is None:
+        if handler is None or method in self.ws.missing_methods:
             return _answer({"ok": False, "error": "unknown_method", "req_method": method})
+        if (refusal := self._refuse_scope(method)) is not None:
+            return _answer(refusal)
         try:
             with self.ws.lock:
                 result = handler(self.ws, params)
@@ -116,6 +143,32 @@ class WebApi:
         if self.on_posted is not None and method == "chat.postMessage" and result["ok"]:
             self.on_posted(result["channel"], result["message"])
         return _answer(result)
+
+    def _refuse_token(self, method: str, token: str) -> dict[str, Any] | None:
+        # apps.connections.open takes only the app-level token, the manifest APIs only a
+        # configuration token, every other method only the bot token; the wrong kind of
+        # valid token is refused by type, not as invalid.
+        kinds = {
+            self.socket_mode.app_token: method == "apps.connections.open",
+            self.config_token: method in CONFIG_METHODS,
+            self.bot_token: method not in CONFIG_METHODS and method != "apps.connections.open",
+        }
+        if token not in kinds:
+            return {"ok": False, "error": "invalid_auth"}
+        if not kinds[token]:
+            return {"ok": False, "error": "not_allowed_token_type"}
+        return None
+
+    def _refuse_scope(self, method: str) -> dict[str, Any] | None:
+        needed, granted = SCOPES.get(method), self.ws.scopes
+        if needed is None or granted is None or granted & set(needed):
+            return None
+        return {
+            "ok": False,
+            "error": "missing_scope",
+            "needed": ",".join(needed),
+            "provided": ",".join(sorted(granted)),
+        }
 
 
 def _params(request: Request) -> dict[str, Any]:

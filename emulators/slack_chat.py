@@ -5,7 +5,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from emulators.slack_assistant import reply_posted
 from emulators.slack_blocks import check_blocks
+from emulators.slack_chunks import check_chunks
 from emulators.slack_state import Params, SlackError, Workspace, json_param, required
 
 Result = dict[str, Any]
@@ -29,6 +31,7 @@ def post_message(ws: Workspace, p: Params) -> Result:
         raise SlackError("msg_too_long")
     extra = {"blocks": blocks, "attachments": attachments, "metadata": json_param(p, "metadata")}
     message = ws.add_message(conv, ws.bot_message(text, thread_ts=p.get("thread_ts"), **extra))
+    reply_posted(ws, conv.id, p.get("thread_ts"))
     return {"ok": True, "channel": conv.id, "ts": message["ts"], "message": _public(message)}
 
 
@@ -97,17 +100,17 @@ def get_permalink(ws: Workspace, p: Params) -> Result:
     return {"ok": True, "channel": conv.id, "permalink": link}
 
 
-def _stream_text(p: Params) -> str:
+def _stream_text(p: Params, chunks: list[dict[str, Any]]) -> str:
     """The markdown a stream call carries: `markdown_text` then any markdown_text chunks."""
     text = p.get("markdown_text") or ""
-    for chunk in json_param(p, "chunks") or []:
-        if isinstance(chunk, dict) and chunk.get("type") == "markdown_text":
-            text += chunk.get("text") or ""
-    return text
+    return text + "".join(c["text"] for c in chunks if c["type"] == "markdown_text")
 
 
-def _has_content(p: Params) -> bool:
-    return bool(p.get("markdown_text")) or bool(json_param(p, "chunks"))
+def _keep_chunks(message: dict[str, Any], chunks: list[dict[str, Any]]) -> None:
+    # Tasks, plans and blocks stay on the message, in order, for tests to read.
+    others = [c for c in chunks if c["type"] != "markdown_text"]
+    if others:
+        message.setdefault("chunks", []).extend(others)
 
 
 def start_stream(ws: Workspace, p: Params) -> Result:
@@ -118,11 +121,14 @@ def start_stream(ws: Workspace, p: Params) -> Result:
             raise SlackError("missing_recipient_user_id")
         if not p.get("recipient_team_id"):
             raise SlackError("missing_recipient_team_id")
-    text = _stream_text(p)
+    chunks = check_chunks(p)
+    text = _stream_text(p, chunks)
     if len(text) > ws.stream_limit:
         raise SlackError("msg_too_long")
     message = ws.add_message(conv, ws.bot_message(text, thread_ts=thread_ts))
+    _keep_chunks(message, chunks)
     ws.streaming.add((conv.id, message["ts"]))
+    reply_posted(ws, conv.id, thread_ts)
     return {"ok": True, "channel": conv.id, "ts": message["ts"]}
 
 
@@ -135,16 +141,18 @@ def _streaming_message(ws: Workspace, p: Params) -> tuple[str, dict[str, Any]]:
 
 
 def _grow(ws: Workspace, message: dict[str, Any], p: Params) -> None:
-    addition = _stream_text(p)
+    chunks = check_chunks(p)
+    addition = _stream_text(p, chunks)
     # The limit is on the whole message: a refused piece leaves what was streamed so far.
     if len(message["text"]) + len(addition) > ws.stream_limit:
         raise SlackError("msg_too_long")
     message["text"] += addition
+    _keep_chunks(message, chunks)
 
 
 def append_stream(ws: Workspace, p: Params) -> Result:
     channel, message = _streaming_message(ws, p)
-    if not _has_content(p):
+    if not p.get("markdown_text") and not json_param(p, "chunks"):
         raise SlackError("no_text")
     _grow(ws, message, p)
     return {"ok": True, "channel": channel, "ts": message["ts"]}

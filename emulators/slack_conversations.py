@@ -1,4 +1,4 @@
-"""Slack Web API read methods: auth.test, conversations.*, users.*, bots.*, assistant.*."""
+"""Slack Web API read methods: auth.test, conversations.*, users.*, bots.*."""
 
 from __future__ import annotations
 
@@ -160,10 +160,3 @@ def bot_info(ws: Workspace, p: Params) -> Result:
         raise SlackError("bot_not_found")
     bot = {"id": ws.bot_id, "deleted": False, "name": "tunebot", "app_id": ws.app_id}
     return {"ok": True, "bot": bot | {"user_id": ws.bot_user_id, "updated": 0, "icons": {}}}
-
-
-def assistant_thread(ws: Workspace, p: Params) -> Result:
-    """setStatus / setTitle / setSuggestedPrompts: Slack only checks the thread exists."""
-    ws.conversation(required(p, "channel_id"))
-    required(p, "thread_ts")
-    return {"ok": True}

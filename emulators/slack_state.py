@@ -48,6 +48,24 @@ def json_param(params: Params, key: str) -> Any:
 
 
 @dataclass
+class AssistantThread:
+    """What the app set on one thread with assistant.threads.* (see emulators.slack_assistant).
+
+    Keyed by (channel, thread_ts); an agent app's prompts on a whole DM use thread_ts None.
+    """
+
+    status: str = ""
+    loading_messages: list[str] = field(default_factory=list)
+    status_set_at: float = 0.0
+    # Every status set, in order, each with how it ended: "reply", "empty status" or
+    # "timeout" (None while it shows).
+    statuses: list[dict[str, Any]] = field(default_factory=list)
+    title: str | None = None
+    prompts: list[dict[str, str]] = field(default_factory=list)
+    prompts_title: str | None = None
+
+
+@dataclass
 class Conversation:
     id: str
     name: str
@@ -71,6 +89,13 @@ class Workspace:
         self.users: dict[str, dict[str, Any]] = {}
         self.conversations: dict[str, Conversation] = {}
         self.streaming: set[tuple[str, str]] = set()
+        # The app as installed: its bot scopes (None: every scope, so methods are not
+        # checked), Web API methods this workspace does not offer, and which AI messaging
+        # experience its manifest chose ("agent" for agent_view, "assistant" for assistant_view).
+        self.scopes: frozenset[str] | None = None
+        self.missing_methods: set[str] = set()
+        self.experience = "agent"
+        self.assistant_threads: dict[tuple[str, str | None], AssistantThread] = {}
         # What tests inspect besides messages: see the SlackEmulator properties of the same names.
         self.ephemeral: list[dict[str, Any]] = []
         self.files: dict[str, dict[str, Any]] = {}

@@ -10,6 +10,7 @@ from emulators.slack_state import Params, SlackError, Workspace, json_param, req
 
 Result = dict[str, Any]
 TRIGGER_TTL = 3.0  # seconds; Slack refuses a trigger_id older than this
+LABEL_MAX, PRIVATE_METADATA_MAX, CALLBACK_ID_MAX = 24, 3000, 255
 
 
 def issue_trigger(ws: Workspace) -> str:
@@ -31,21 +32,51 @@ def _use_trigger(ws: Workspace, trigger_id: str) -> None:
     ws.triggers[trigger_id] = None
 
 
+def _invalid(message: str) -> SlackError:
+    return SlackError("invalid_arguments", response_metadata={"messages": [f"[ERROR] {message}"]})
+
+
+def _check_label(view: dict[str, Any], key: str) -> None:
+    label = view.get(key)
+    if label is None:
+        return
+    if not isinstance(label, dict) or label.get("type") != "plain_text":
+        raise _invalid(f"{key} must be a plain_text object [json-pointer:/view/{key}]")
+    if not label.get("text") or len(label["text"]) > LABEL_MAX:
+        raise _invalid(f"{key} must be 1 to {LABEL_MAX} characters [json-pointer:/view/{key}]")
+
+
 def _view_payload(p: Params) -> dict[str, Any]:
+    """The view object's checks (docs.slack.dev/reference/views/modal-views and
+    home-tab-views): a modal's title (and its close and submit labels) are plain text of at
+    most 24 characters, and a modal with input blocks needs submit; every view has at most
+    100 blocks, private_metadata of at most 3000 characters, a callback_id of at most 255."""
     view = json_param(p, "view")
     if not isinstance(view, dict) or view.get("type") not in ("modal", "home"):
-        raise SlackError(
-            "invalid_arguments", response_metadata={"messages": ["[ERROR] invalid view type"]}
+        raise _invalid("invalid view type")
+    blocks = view.get("blocks") or []
+    if view["type"] == "modal":
+        if not view.get("title"):
+            raise _invalid("missing title")
+        for key in ("title", "close", "submit"):
+            _check_label(view, key)
+        if not view.get("submit") and any(
+            isinstance(b, dict) and b.get("type") == "input" for b in blocks
+        ):
+            raise _invalid("submit is required with input blocks [json-pointer:/view/submit]")
+    if len(blocks) > 100:
+        raise _invalid("too many blocks")
+    if len(str(view.get("private_metadata") or "")) > PRIVATE_METADATA_MAX:
+        raise _invalid(
+            f"private_metadata must be at most {PRIVATE_METADATA_MAX} characters "
+            "[json-pointer:/view/private_metadata]"
         )
-    if view["type"] == "modal" and not view.get("title"):
-        raise SlackError(
-            "invalid_arguments", response_metadata={"messages": ["[ERROR] missing title"]}
+    if len(str(view.get("callback_id") or "")) > CALLBACK_ID_MAX:
+        raise _invalid(
+            f"callback_id must be at most {CALLBACK_ID_MAX} characters "
+            "[json-pointer:/view/callback_id]"
         )
-    if len(view.get("blocks") or []) > 100:
-        raise SlackError(
-            "invalid_arguments", response_metadata={"messages": ["[ERROR] too many blocks"]}
-        )
-    return view | {"blocks": check_blocks(view.get("blocks") or [], surface=view["type"])}
+    return view | {"blocks": check_blocks(blocks, surface=view["type"])}
 
 
 def _store(

@@ -410,8 +410,31 @@ class AnswerCorrection(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
+class AgentPrompt(Base):
+    """A suggested prompt the agent DM offers, as admins set them; none stored: the defaults."""
+
+    __tablename__ = "agent_prompts"
+
+    position: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    title: Mapped[str] = mapped_column(String(100))
+    message: Mapped[str] = mapped_column(String(1000))
+    set_by: Mapped[str] = mapped_column(String(32))
+    set_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class AgentGreeting(Base):
+    """Someone the agent DM has greeted: once per person, whichever replica sees them first."""
+
+    __tablename__ = "agent_greetings"
+
+    user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    greeted_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 __all__ = [
     "ActiveModel",
+    "AgentGreeting",
+    "AgentPrompt",
     "Answer",
     "AnswerCorrection",
     "AnswerVote",

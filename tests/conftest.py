@@ -22,6 +22,8 @@ from tests.provider_drivers import LOCAL_STATUSES, Driver, LocalDriver, hosted_d
 
 if TYPE_CHECKING:
     from emulators.sandbox import Sandbox
+    from emulators.slack import SlackEmulator
+    from tests.slack_helpers import Receiver
 
 POSTGRES_URL = os.environ.get(
     "TUNEBOT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
@@ -198,3 +200,24 @@ def provider_case(
             models=models,
         )
         engine.dispose()
+
+
+@pytest.fixture
+def slack() -> Iterator[SlackEmulator]:
+    """The Slack emulator alone, for tests of the emulator itself (a module may override it)."""
+    from emulators.slack import SlackEmulator
+
+    with SlackEmulator() as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def receiver(slack: SlackEmulator) -> Iterator[Receiver]:
+    """A signature-checking request URL that the module's `slack` emulator sends events to."""
+    from tests.slack_helpers import Receiver
+
+    bot = Receiver(slack.signing_secret)
+    slack.events_url = bot.url
+    yield bot
+    bot.server.shutdown()
+    bot.server.server_close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -17,7 +16,7 @@ from slack_sdk.models.blocks import (
 )
 
 from emulators.slack import SlackEmulator
-from tests.slack_receiver import Receiver, receiving
+from tests.slack_helpers import Receiver
 
 FEEDBACK = ContextActionsBlock(
     elements=[
@@ -31,20 +30,8 @@ FEEDBACK = ContextActionsBlock(
 
 
 @pytest.fixture
-def slack() -> Iterator[SlackEmulator]:
-    with SlackEmulator() as emulator:
-        yield emulator
-
-
-@pytest.fixture
 def client(slack: SlackEmulator) -> WebClient:
     return WebClient(token=slack.bot_token, base_url=slack.api_url)
-
-
-@pytest.fixture
-def receiver(slack: SlackEmulator) -> Iterator[Receiver]:
-    with receiving(slack) as bot:
-        yield bot
 
 
 def _refusal(call: Any) -> str:

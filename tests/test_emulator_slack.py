@@ -17,19 +17,13 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from emulators.slack import SlackEmulator
-from tests.slack_receiver import Receiver, receiving
+from tests.slack_helpers import Receiver
 
 
 @pytest.fixture
 def slack() -> Iterator[SlackEmulator]:
     with SlackEmulator(stream_limit=100) as emulator:
         yield emulator
-
-
-@pytest.fixture
-def receiver(slack: SlackEmulator) -> Iterator[Receiver]:
-    with receiving(slack) as bot:
-        yield bot
 
 
 @pytest.fixture

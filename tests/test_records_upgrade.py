@@ -31,6 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.expression import ColumnClause, TableClause
 
 from admin.feedback import forget_old_texts
+from admin.providers.registry import Registry
 from emulators.openai import OpenAIEmulator
 from emulators.sandbox import Sandbox
 from emulators.sandbox_serve import emulated_provider_env
@@ -282,7 +283,7 @@ def box(old_database: str, files: tuple[OpenAIEmulator, list[str]]) -> Iterator[
     with Sandbox.open(
         database_url=old_database,
         admins=frozenset({ADMIN}),
-        provider_env=emulated_provider_env(emulator, ("openai",)),
+        provider_env=emulated_provider_env(emulator, ("openai",), Registry.discover()),
     ) as b:
         b.slack.add_user("admin", user_id=ADMIN)
         b.slack.add_channel("general", channel_id=CHANNEL)

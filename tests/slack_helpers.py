@@ -1,17 +1,13 @@
-"""A stand-in for the bot's request URL, for the Slack emulator's own tests."""
+"""A stand-in for the bot's request URL, for tests of what the Slack emulator sends."""
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from slack_sdk.signature import SignatureVerifier
-
-from emulators.slack import SlackEmulator
 
 
 class Receiver:
@@ -48,15 +44,3 @@ class Receiver:
 
     def envelopes(self) -> list[dict[str, Any]]:
         return [json.loads(r["body"]) for r in self.requests]
-
-
-@contextmanager
-def receiving(slack: SlackEmulator) -> Iterator[Receiver]:
-    """A Receiver that `slack` sends its events to, shut down afterwards."""
-    bot = Receiver(slack.signing_secret)
-    slack.events_url = bot.url
-    try:
-        yield bot
-    finally:
-        bot.server.shutdown()
-        bot.server.server_close()
