@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from admin import job_stages, serving
+from admin import job_stages, plans, serving
 from admin.errors import TunebotError
 from admin.evaluation.config import EvalDeps
 from admin.job_stages import JobStage
@@ -79,7 +79,10 @@ def tick(deps: PollerDeps) -> TickReport:
 
 def _advance_safely(deps: PollerDeps, job_id: int, label: str) -> JobStage | None:
     try:
-        return job_stages.advance(deps, job_id)
+        stage = job_stages.advance(deps, job_id)
+        if stage == JobStage.TRAINING:
+            plans.note_progress(deps.session_factory, job_id=job_id)
+        return stage
     except TunebotError as error:
         log.warning("carrying %s forward failed: %s", label, error)
     except Exception:

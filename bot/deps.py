@@ -21,6 +21,7 @@ from admin.poller import PollerDeps
 from admin.providers.plugin import Capability
 from admin.providers.registry import Providers
 from bot.config import Settings
+from bot.job_plans import PlanLedger, PlanMessages
 from bot.llm import ChatRouter
 from bot.notify import SlackNotifier
 from bot.slack_http import PooledWebClient
@@ -131,6 +132,7 @@ def build_deps(settings: Settings) -> Deps:
         session_factory=session_factory,
         data_dir=settings.dataset_dir,
     )
+    plans = PlanMessages(slack, PlanLedger(session_factory))
     return Deps(
         settings=settings,
         engine=engine,
@@ -139,7 +141,7 @@ def build_deps(settings: Settings) -> Deps:
         providers=providers,
         chat=ChatRouter(providers),
         store=DatasetStore(settings.dataset_dir),
-        notifier=SlackNotifier(slack),
+        notifier=SlackNotifier(slack, plans=plans),
         # Each answer holds a thread while the model streams (seconds, with a real model), so
         # the pool is sized for concurrent conversations, not for CPU.
         executor=ThreadPoolExecutor(max_workers=32, thread_name_prefix="tunebot-listener"),
