@@ -21,6 +21,7 @@ from admin.poller import PollerDeps
 from admin.providers.plugin import Capability
 from admin.providers.registry import Providers
 from bot.config import Settings
+from bot.home import HomePublisher
 from bot.job_plans import PlanLedger, PlanMessages
 from bot.llm import ChatRouter
 from bot.notify import SlackNotifier
@@ -41,6 +42,7 @@ class Deps:
     store: DatasetStore
     notifier: SlackNotifier
     executor: ThreadPoolExecutor
+    home: HomePublisher  # publishes one person's Home tab as it is now
     eval_clients: ClientPool = field(default_factory=ClientPool)
 
     @property
@@ -132,6 +134,9 @@ def build_deps(settings: Settings) -> Deps:
         session_factory=session_factory,
         data_dir=settings.dataset_dir,
     )
+    home = HomePublisher(
+        settings=settings, session_factory=session_factory, providers=providers, client=slack
+    )
     plans = PlanMessages(slack, PlanLedger(session_factory))
     return Deps(
         settings=settings,
@@ -141,7 +146,8 @@ def build_deps(settings: Settings) -> Deps:
         providers=providers,
         chat=ChatRouter(providers),
         store=DatasetStore(settings.dataset_dir),
-        notifier=SlackNotifier(slack, plans=plans),
+        notifier=SlackNotifier(slack, plans=plans, home=home),
+        home=home,
         # Each answer holds a thread while the model streams (seconds, with a real model), so
         # the pool is sized for concurrent conversations, not for CPU.
         executor=ThreadPoolExecutor(max_workers=32, thread_name_prefix="tunebot-listener"),

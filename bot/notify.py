@@ -1,5 +1,5 @@
 """SlackNotifier: outbox messages into Slack, resumable step by step, never posted twice; a
-job's plan edited in place (bot.job_plans)."""
+job's plan edited in place (bot.job_plans); a Home tab published again (bot.home)."""
 
 from __future__ import annotations
 
@@ -22,13 +22,20 @@ EVENT_TYPE = "tunebot_notice"
 
 
 class SlackNotifier:
-    def __init__(self, client: WebClient, *, plans: PlanMessages) -> None:
+    def __init__(
+        self, client: WebClient, *, plans: PlanMessages, home: Callable[[str], None]
+    ) -> None:
+        """`home(user)` publishes that user's Home tab as it is now."""
         self._client = client
         self._plans = plans
+        self._home = home
 
     def deliver(self, message: OutgoingMessage, save: Callable[[dict[str, Any]], None]) -> None:
         payload = dict(message.payload)
         try:
+            if message.kind == Kind.HOME_REFRESH:
+                self._home(message.channel)
+                return
             channel = payload.get("channel_id") or self._resolve(message.channel)
             if "channel_id" not in payload:
                 payload["channel_id"] = channel

@@ -144,7 +144,7 @@ def test_a_crash_between_post_and_record_still_edits_the_one_message(box: Sandbo
     crashing = box.deps.poller()
     slack = box.deps.slack
     plans = PlanMessages(slack, DiesAfterPosting(box.deps.session_factory))
-    crashing.notifier = SlackNotifier(slack, plans=plans)
+    crashing.notifier = SlackNotifier(slack, plans=plans, home=box.deps.home)
 
     with pytest.raises(ProcessDied):
         tick(crashing)
