@@ -1,13 +1,14 @@
 """The one way tunebot tells people something that must be said once: a row in the outbox,
 written in the transaction of the change it is about, sent (and retried) by whoever drains it.
 
-Every message about a job, a model or the bot's spending leaves through `about_job` or `post`;
-nothing else writes to the outbox. The dedupe key makes a second attempt (two schedulers, a
-crash between the change and the send) a no-op.
+Every message about a job, a model or the bot's spending leaves through `about_job`, `post`,
+`job_plan` or `refresh_home`; nothing else writes to the outbox. The dedupe key makes a second
+attempt (two schedulers, a crash between the change and the send) a no-op.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 from typing import Any
 
@@ -31,6 +32,8 @@ class Kind(StrEnum):
     DEPLOY_WAITING = "deploy_waiting"
     SHUTDOWN = "shutdown"
     FALLBACK = "fallback"
+    JOB_PLAN = "job_plan"  # a new version of the job's one plan message, edited in place
+    HOME_REFRESH = "home_refresh"  # publish someone's Home tab again
 
 
 def recipients(job: Job, notify_channel: str | None) -> list[str]:
@@ -75,3 +78,22 @@ def post(session: Session, *, key: str, kind: Kind, channel: str | None, payload
 def text(message: str) -> Payload:
     """A plain message: text, no chart, no blocks."""
     return {"text": message, "chart": None}
+
+
+def job_plan(session: Session, job: Job, payload: Payload, *, version: int) -> bool:
+    """Queue version `version` of `job`'s plan for the admin who started it, once per version."""
+    return post(
+        session,
+        key=f"{job.label}:plan:{version}",
+        kind=Kind.JOB_PLAN,
+        channel=job.started_by,
+        payload=payload,
+    )
+
+
+def refresh_home(session: Session, users: Iterable[str], *, reason: str) -> int:
+    """Queue a Home tab refresh for each of `users`, once per `reason`; how many were new."""
+    return sum(
+        post(session, key=f"home:{user}:{reason}", kind=Kind.HOME_REFRESH, channel=user, payload={})
+        for user in users
+    )

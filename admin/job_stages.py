@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from admin import announce, notices
+from admin import announce, notices, plans
 from admin.errors import TunebotError
 from admin.evaluation import gate
 from admin.providers.base import Deployments, JobSnapshot, MetricPoint, NotReady
@@ -92,7 +92,10 @@ class IllegalMove(RuntimeError):
 
 def move(session: Session, job: Job, to: JobStage, **values: Any) -> bool:
     """Move `job` from the stage it was read in to `to`, once: True for the one caller whose
-    guarded UPDATE did it (the caller then does what the move causes, in this transaction)."""
+    guarded UPDATE did it (the caller then does what the move causes, in this transaction).
+
+    Every move updates the job's plan message and the admins' Home tabs (admin.plans), queued
+    here in the move's transaction, so no stage change can forget them."""
     here = JobStage(job.stage)
     if to not in TRANSITIONS[here]:
         raise IllegalMove(f"{job.label}: no move from {here} to {to}")
@@ -101,6 +104,7 @@ def move(session: Session, job: Job, to: JobStage, **values: Any) -> bool:
     )
     if moved:
         _keep_in_step(job, {"stage": str(to), **values})
+        plans.queue(session, job)
     return moved
 
 

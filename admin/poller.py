@@ -1,5 +1,6 @@
 """One scheduler tick: carry every open job one step further (admin.job_stages), keep the
-active model served, then send what the outbox holds."""
+active model served, queue the Home tab refreshes a model switch calls for, then send what the
+outbox holds."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from admin import job_stages, serving
+from admin import home, job_stages, plans, serving
 from admin.errors import TunebotError
 from admin.evaluation.config import EvalDeps
 from admin.job_stages import JobStage
@@ -73,13 +74,21 @@ def tick(deps: PollerDeps) -> TickReport:
             )
         except Exception:
             log.exception("checking that the active model is served failed")
+    try:
+        # After the jobs and the fallback: any switch they (or a command) made is seen here.
+        home.refresh_after_switch(deps.session_factory, now=deps.clock())
+    except Exception:
+        log.exception("queueing Home tab refreshes failed")
     report.sent = drain_outbox(deps.session_factory, deps.notifier, now=deps.clock())
     return report
 
 
 def _advance_safely(deps: PollerDeps, job_id: int, label: str) -> JobStage | None:
     try:
-        return job_stages.advance(deps, job_id)
+        stage = job_stages.advance(deps, job_id)
+        if stage == JobStage.TRAINING:
+            plans.note_progress(deps.session_factory, job_id=job_id)
+        return stage
     except TunebotError as error:
         log.warning("carrying %s forward failed: %s", label, error)
     except Exception:

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from admin import plans
 from admin.datastore import DatasetStore
 from admin.errors import TunebotError
 from admin.evaluation.heldout import HOW_TO_HOLD_OUT
@@ -101,7 +102,8 @@ def start_training(
     user: str,
     channel: str | None,
 ) -> tuple[str, JobSnapshot]:
-    """Upload the data where needed, create the job (ProviderError quotes a refusal), record it."""
+    """Upload the data where needed, create the job (ProviderError quotes a refusal), record it
+    with the first version of its plan."""
     provider = providers.get(plan.provider)
 
     def file_of(dataset_id: int) -> str:
@@ -138,6 +140,7 @@ def start_training(
                 "stage": JobStage.TRAINING,
             },
         )
+        plans.queue(session, job)  # the plan message in the admin's DM starts here
         return job.label, snapshot_
 
 

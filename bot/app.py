@@ -6,7 +6,7 @@ import logging
 
 from slack_bolt import App
 
-from bot import chat, commands, datasets, feedback, greeting, upload_flow
+from bot import chat, commands, datasets, feedback, greeting, home_actions, upload_flow
 from bot.deps import Deps
 from bot.logs import bolt_logger
 
@@ -35,4 +35,5 @@ def build_app(deps: Deps) -> App:
     commands.register(app, deps)
     upload_flow.register(app, deps)
     feedback.register(app, deps)
+    home_actions.register(app, deps)
     return app

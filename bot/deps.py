@@ -22,6 +22,8 @@ from admin.providers.plugin import Capability
 from admin.providers.registry import Providers
 from bot.agent import AgentSurfaces
 from bot.config import Settings
+from bot.home import HomePublisher
+from bot.job_plans import PlanLedger, PlanMessages
 from bot.llm import ChatRouter
 from bot.notify import SlackNotifier
 from bot.slack_http import PooledWebClient
@@ -42,6 +44,7 @@ class Deps:
     notifier: SlackNotifier
     executor: ThreadPoolExecutor
     agent: AgentSurfaces  # the thread status, titles and suggested prompts around answers
+    home: HomePublisher  # publishes one person's Home tab as it is now
     eval_clients: ClientPool = field(default_factory=ClientPool)
 
     @property
@@ -135,6 +138,10 @@ def build_deps(settings: Settings) -> Deps:
         session_factory=session_factory,
         data_dir=settings.dataset_dir,
     )
+    home = HomePublisher(
+        settings=settings, session_factory=session_factory, providers=providers, client=slack
+    )
+    plans = PlanMessages(slack, PlanLedger(session_factory))
     return Deps(
         settings=settings,
         engine=engine,
@@ -143,7 +150,8 @@ def build_deps(settings: Settings) -> Deps:
         providers=providers,
         chat=ChatRouter(providers),
         store=DatasetStore(settings.dataset_dir),
-        notifier=SlackNotifier(slack),
+        notifier=SlackNotifier(slack, plans=plans, home=home),
+        home=home,
         # Each answer holds a thread while the model streams (seconds, with a real model), so
         # the pool is sized for concurrent conversations, not for CPU.
         executor=ThreadPoolExecutor(max_workers=32, thread_name_prefix="tunebot-listener"),

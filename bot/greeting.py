@@ -34,12 +34,11 @@ GREETING = (
 
 
 def register(app: App, deps: Deps) -> None:
-    @app.event("app_home_opened")
+    # Slack sends app_home_opened for the Messages tab (the DM) and the Home tab alike; Bolt
+    # runs the first listener that matches, so each tab's listener matches its own.
+    @app.event("app_home_opened", matchers=[lambda event: event.get("tab") == "messages"])
     def open_app(event: dict[str, Any]) -> None:
-        # Slack sends it for the Messages tab (the DM) and the Home tab alike; tunebot has no
-        # Home tab (home_tab_enabled: false), so only the DM has something to do.
-        if event.get("tab") == "messages":
-            greet(deps, user=event["user"], channel=event["channel"])
+        greet(deps, user=event["user"], channel=event["channel"])
 
 
 def greet(deps: Deps, *, user: str, channel: str) -> None:

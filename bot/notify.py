@@ -1,4 +1,5 @@
-"""SlackNotifier: outbox messages into Slack, resumable step by step, never posted twice."""
+"""SlackNotifier: outbox messages into Slack, resumable step by step, never posted twice; a
+job's plan edited in place (bot.job_plans); a Home tab published again (bot.home)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from admin.announce import Kind
 from admin.charts import render_loss_chart
 from admin.outbox import OutgoingMessage, RetryLater
 from admin.providers.base import MetricPoint
+from bot.job_plans import PlanMessages
 
 log = logging.getLogger(__name__)
 
@@ -19,16 +22,27 @@ EVENT_TYPE = "tunebot_notice"
 
 
 class SlackNotifier:
-    def __init__(self, client: WebClient) -> None:
+    def __init__(
+        self, client: WebClient, *, plans: PlanMessages, home: Callable[[str], None]
+    ) -> None:
+        """`home(user)` publishes that user's Home tab as it is now."""
         self._client = client
+        self._plans = plans
+        self._home = home
 
     def deliver(self, message: OutgoingMessage, save: Callable[[dict[str, Any]], None]) -> None:
         payload = dict(message.payload)
         try:
+            if message.kind == Kind.HOME_REFRESH:
+                self._home(message.channel)
+                return
             channel = payload.get("channel_id") or self._resolve(message.channel)
             if "channel_id" not in payload:
                 payload["channel_id"] = channel
                 save(payload)
+            if message.kind == Kind.JOB_PLAN:
+                self._plans.deliver(message, channel)
+                return
             if not payload.get("ts"):
                 # A sender that crashed after Slack took the message left no ts behind:
                 # the message's metadata says whether it is already there.

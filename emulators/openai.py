@@ -132,6 +132,10 @@ class OpenAIEmulator(LoopbackServer):
     def advance_job(self, job_id: str, status: str) -> Json:
         return training.advance_job(self.state, job_id, status)
 
+    def train_steps(self, job_id: str, step: int, *, steps: int = 10) -> None:
+        """The job trains up to `step` of `steps`, reporting each step in its events."""
+        training.train_steps(self.state, job_id, step, steps)
+
     def succeed_job(
         self,
         job_id: str,

@@ -102,6 +102,7 @@ class State:
     jobs: dict[str, Json] = field(default_factory=dict)
     events: dict[str, list[Json]] = field(default_factory=dict)  # job id -> oldest first
     checkpoints: dict[str, list[Json]] = field(default_factory=dict)  # job id -> oldest first
+    trained_steps: dict[str, int] = field(default_factory=dict)  # job id -> steps reported so far
     chat_requests: list[Json] = field(default_factory=list)
     refusal: OpenAIError | None = None  # set by refuse_new_jobs()
     max_file_bytes: int = 512 * 1024 * 1024  # lower it to test the size check cheaply

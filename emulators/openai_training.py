@@ -78,6 +78,28 @@ def advance_job(state: State, job_id: str, status: str) -> Json:
         return copy.deepcopy(job)
 
 
+def train_steps(state: State, job_id: str, step: int, steps: int) -> None:
+    """The running job reports its steps up to `step` of `steps` (a metrics event each), as
+    OpenAI's do while they train."""
+    with state.lock:
+        job = get(state, job_id)
+        if job["status"] in TERMINAL:
+            raise ValueError(f"job {job_id} is already {job['status']}")
+        if job["status"] != "running":
+            advance_job(state, job_id, "running")
+        validated = bool(job["validation_file"])
+        for n in range(state.trained_steps.get(job_id, 0) + 1, step + 1):
+            m = _metrics(n, validated)
+            add_event(
+                state,
+                job_id,
+                f"Step {n}/{steps}: training loss={m['train_loss']:.4f}",
+                kind="metrics",
+                data=m | {"total_steps": steps},
+            )
+        state.trained_steps[job_id] = max(step, state.trained_steps.get(job_id, 0))
+
+
 def _metrics(step: int, validated: bool) -> dict[str, Any]:
     # Loss falls and accuracy rises with every step, as a healthy run's would.
     loss = round(2.2 * 0.82**step + 0.05, 4)
@@ -126,7 +148,7 @@ def succeed_job(
         model = fine_tuned_model or f"ft:{base_of(job['model'])}:{state.org_slug}:{suffix}:{tag}"
         validated = bool(job["validation_file"])
         rows = [_metrics(step, validated) for step in range(1, steps + 1)]
-        for m in rows:
+        for m in rows[state.trained_steps.get(job_id, 0) :]:  # steps not yet reported
             data = m | {"total_steps": steps}
             add_event(
                 state,

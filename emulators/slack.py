@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from emulators import slack_actions as actions
 from emulators import slack_clicks as clicks
 from emulators import slack_files as files
+from emulators import slack_home as home
 from emulators._http import LoopbackServer
 from emulators._support import wait_for
 from emulators._wire import Request, Response
@@ -169,7 +170,12 @@ class SlackEmulator(LoopbackServer):
 
     def open_app_home(self, user_id: str, tab: str = "messages") -> Delivery:
         """The user opens the app's Messages tab (its DM) or its Home tab: app_home_opened."""
-        return actions.open_app_home(self.ws, self.sender, user_id, tab)
+        return home.open_app_home(self.ws, self.sender, user_id, tab)
+
+    def click_home_button(self, user_id: str, action_id: str, value: str | None = None) -> int:
+        """Click a button of the Home tab published for the user (the first `action_id`
+        button, or the one with `value`)."""
+        return self.send_interaction(user_id, home.button_click(self.ws, user_id, action_id, value))
 
     def deliver(
         self,
@@ -203,6 +209,11 @@ class SlackEmulator(LoopbackServer):
         return self.send_interaction(
             user_id, clicks.ephemeral_button_click(self.ws, user_id, action_id)
         )
+
+    def install(self, manifest: dict[str, Any]) -> None:
+        """Configure the app as `manifest` (slack-manifest.yaml, loaded) says: its Home tab and
+        the events it subscribes to; ManifestError for keys Slack would refuse."""
+        home.install(self.ws, manifest)
 
     # -- faults ------------------------------------------------------------------------------
 
@@ -303,6 +314,19 @@ class SlackEmulator(LoopbackServer):
     @property
     def acks(self) -> list[dict[str, Any]]:
         return self._copy(self.interactivity.acks)
+
+    def home_tab(self, user_id: str) -> dict[str, Any] | None:
+        """The Home view last published for the user (a copy), or None."""
+        with self.ws.lock:
+            return copy.deepcopy(home.home_view(self.ws, user_id))
+
+    def edits(self, channel: str, ts: str) -> list[dict[str, Any]]:
+        """The message at channel:ts as each chat.update left it, oldest first (copies)."""
+        with self.ws.lock:
+            conv = self.ws.conversation(channel)
+            return [
+                copy.deepcopy(e) for e in self.ws.edits if (e["channel"], e["ts"]) == (conv.id, ts)
+            ]
 
     def wait_for(self, predicate: Callable[[], T | None], timeout: float = 5.0) -> T:
         return wait_for(predicate, timeout, context=self._recent_calls)

@@ -111,35 +111,6 @@ def delete(ws: Workspace, sender: EventSender, channel: str, ts: str) -> Deliver
     return sender.emit(ts, [event])
 
 
-def open_app_home(ws: Workspace, sender: EventSender, user_id: str, tab: str) -> Delivery:
-    """The user opens the app: its Messages tab (the DM, where an agent app greets) or its Home.
-
-    Slack sends app_home_opened every time, with the DM's channel and the tab; for the Home
-    tab it adds the view last published for that user, if any.
-    """
-    if tab not in ("messages", "home"):
-        raise ValueError(f"tab must be messages or home, not {tab!r}")
-    with ws.lock:
-        if user_id not in ws.users:
-            raise ValueError(f"unknown user {user_id}: add it with add_user() first")
-        dm, _ = ws.open_dm(user_id)
-        event_ts = ws.next_ts()
-        event: dict[str, Any] = {
-            "type": "app_home_opened",
-            "user": user_id,
-            "channel": dm,
-            "tab": tab,
-            "event_ts": event_ts,
-        }
-        view = next(
-            (v for v in ws.views.values() if v["type"] == "home" and v.get("user") == user_id),
-            None,
-        )
-        if tab == "home" and view is not None:
-            event["view"] = copy.deepcopy({k: v for k, v in view.items() if k != "user"})
-    return sender.emit(event_ts, [event])
-
-
 def echo(ws: Workspace, sender: EventSender, channel: str, message: dict[str, Any]) -> None:
     """Send the bot its own post as a message event, as Slack does, without blocking the API."""
     with ws.lock:

@@ -4,6 +4,12 @@ From the Block Kit reference (docs.slack.dev/reference/block-kit): a block or el
 type Slack does not know, or one in a place it may not go (feedback buttons outside a
 context_actions block), is refused with `invalid_blocks` and a message naming the field.
 Blocks stored without a block_id get one generated, as Slack does.
+
+Also from the reference: a block_id is unique within its message or view, an action_id
+within its block; a header's text is plain_text of at most 150 characters; a button's text is
+plain_text of at most 75, its value at most 2,000 characters, its url at most 3,000, its style
+primary or danger; a confirmation dialog has a plain_text title (100), text (300), confirm and
+deny labels (30 each).
 """
 
 from __future__ import annotations
@@ -48,6 +54,9 @@ MESSAGE_ONLY = {"context_actions", "markdown", "file", "table"}
 MAX_BLOCKS = {"message": 50, "modal": 100, "home": 100}
 MARKDOWN_LIMIT = 12000
 SECTION_TEXT, SECTION_FIELDS, FIELD_TEXT = 3000, 10, 2000  # a section's text and its fields
+HEADER_TEXT = 150
+BUTTON_TEXT, BUTTON_VALUE, BUTTON_URL = 75, 2000, 3000
+CONFIRM_LIMITS = {"title": 100, "text": 300, "confirm": 30, "deny": 30}
 
 
 class _Checker:
@@ -68,7 +77,9 @@ class _Checker:
             self.fail(f"unsupported type: {kind}", f"{where}/type")
         if len(str(block.get("block_id") or "")) > 255:
             self.fail("must be less than 256 characters", f"{where}/block_id")
-        if kind == "actions":
+        if kind == "header":
+            self.plain_text(block.get("text"), f"{where}/text", HEADER_TEXT)
+        elif kind == "actions":
             self.elements(block, where, ACTIONS_ELEMENTS, 25)
         elif kind == "context":
             self.elements(block, where, CONTEXT_ELEMENTS, 10)
@@ -107,8 +118,13 @@ class _Checker:
             return
         if len(elements) > most:
             self.fail(f"must provide no more than {most} items", f"{where}/elements")
+        seen: set[str] = set()
         for n, element in enumerate(elements):
             self.element(element, f"{where}/elements/{n}", allowed)
+            action_id = element.get("action_id")
+            if action_id and action_id in seen:
+                self.fail("action_id must be unique within its block", f"{where}/elements/{n}")
+            seen.add(action_id or "")
 
     def element(self, element: Any, where: str, allowed: set[str]) -> None:
         if not isinstance(element, dict) or element.get("type") not in allowed:
@@ -120,6 +136,36 @@ class _Checker:
         if element["type"] == "feedback_buttons":
             for key in ("positive_button", "negative_button"):
                 self.feedback_button(element.get(key), f"{where}/{key}")
+        elif element["type"] == "button":
+            self.button(element, where)
+        if "confirm" in element:
+            self.confirm(element["confirm"], f"{where}/confirm")
+
+    def button(self, button: dict[str, Any], where: str) -> None:
+        self.plain_text(button.get("text"), f"{where}/text", BUTTON_TEXT)
+        for key, most in (("value", BUTTON_VALUE), ("url", BUTTON_URL)):
+            if len(str(button.get(key) or "")) > most:
+                self.fail(f"must be less than {most + 1} characters", f"{where}/{key}")
+        if button.get("style") not in (None, "primary", "danger"):
+            self.fail("must be primary or danger", f"{where}/style")
+
+    def confirm(self, confirm: Any, where: str) -> None:
+        if not isinstance(confirm, dict):
+            self.fail("must provide an object", where)
+            return
+        for key, most in CONFIRM_LIMITS.items():
+            text = confirm.get(key)
+            if key == "text" and isinstance(text, dict) and text.get("type") == "mrkdwn":
+                if not text.get("text") or len(text["text"]) > most:
+                    self.fail(f"must be between 1 and {most} characters", f"{where}/{key}")
+            elif key in ("title", "text") or text is not None:
+                self.plain_text(text, f"{where}/{key}", most)
+
+    def plain_text(self, text: Any, where: str, most: int) -> None:
+        if not isinstance(text, dict) or text.get("type") != "plain_text":
+            self.fail("must be a plain_text object", where)
+        elif not text.get("text") or len(text["text"]) > most:
+            self.fail(f"must be between 1 and {most} characters", where)
 
     def feedback_button(self, button: Any, where: str) -> None:
         if not isinstance(button, dict):
@@ -144,8 +190,13 @@ def check_blocks(blocks: Any, *, surface: str = "message") -> list[dict[str, Any
         checker.fail("must provide an array", "/blocks")
     if len(blocks) > MAX_BLOCKS[surface]:
         checker.fail(f"must provide no more than {MAX_BLOCKS[surface]} items", "/blocks")
+    seen: set[str] = set()
     for n, block in enumerate(blocks):
         checker.block(block, f"/blocks/{n}")
+        block_id = block.get("block_id")
+        if block_id and block_id in seen:
+            checker.fail("Block ID needs to be unique", f"/blocks/{n}/block_id")
+        seen.add(block_id or "")
     return [b if b.get("block_id") else {**b, "block_id": _block_id()} for b in blocks]
 
 

@@ -46,7 +46,10 @@ def update(ws: Workspace, p: Params) -> Result:
         message["blocks"] = check_blocks(json_param(p, "blocks"))
     if "attachments" in p:
         message["attachments"] = json_param(p, "attachments")
+    if "metadata" in p:  # chat.update replaces the message's metadata too
+        message["metadata"] = json_param(p, "metadata")
     message["edited"] = {"user": ws.bot_user_id, "ts": ws.next_ts()}
+    ws.edits.append({"channel": conv.id, "ts": message["ts"]} | copy.deepcopy(message))
     result = {"channel": conv.id, "ts": message["ts"], "text": message["text"]}
     return {"ok": True, **result, "message": _public(message)}
 

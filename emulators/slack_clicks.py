@@ -97,16 +97,19 @@ def ephemeral_button_click(ws: Workspace, user_id: str, action_id: str) -> dict[
         "container": container,
         "channel": {"id": conv.id, "name": conv.name},
         "state": {"values": {}},
-        "actions": [
-            {
-                "type": "button",
-                "action_id": action_id,
-                "block_id": block["block_id"],
-                "text": copy.deepcopy(element["text"]),
-                "value": element.get("value", ""),
-                "action_ts": _action_ts(),
-            }
-        ],
+        "actions": [button_action(block, element)],
+    }
+
+
+def button_action(block: dict[str, Any], element: dict[str, Any]) -> dict[str, Any]:
+    """The `actions` entry of a click on `element`, a button in `block`."""
+    return {
+        "type": "button",
+        "action_id": element["action_id"],
+        "block_id": block["block_id"],
+        "text": copy.deepcopy(element["text"]),
+        "value": element.get("value", ""),
+        "action_ts": _action_ts(),
     }
 
 

@@ -22,6 +22,19 @@ from emulators.slack_state import Workspace
 log = logging.getLogger("emulators")
 
 USER_AGENT = "Slackbot 1.0 (+https://api.slack.com/robots)"
+# A message event's subscription by where it was posted (message.channels, message.im, ...).
+_MESSAGE_EVENTS = {"channel": "channels", "group": "groups", "im": "im", "mpim": "mpim"}
+
+
+def subscribed(ws: Workspace, event: dict[str, Any]) -> bool:
+    """Whether the installed app gets `event` (every event until a manifest is installed,
+    see emulators.slack_home.install)."""
+    if ws.bot_events is None:
+        return True
+    kind = str(event.get("type"))
+    if kind == "message":
+        kind = f"message.{_MESSAGE_EVENTS.get(str(event.get('channel_type')), 'channels')}"
+    return kind in ws.bot_events
 
 
 @dataclass
@@ -197,6 +210,8 @@ class EventSender:
         recorded."""
         delivery = Delivery(ts)
         for event in events:
+            if not subscribed(self.ws, event):
+                continue  # the app's manifest did not subscribe to it
             envelope = self.envelope(event)
             delivery.event_ids.append(envelope["event_id"])
             if self.events_url or self.over_socket:

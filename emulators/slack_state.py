@@ -108,6 +108,11 @@ class Workspace:
         self.views: dict[str, dict[str, Any]] = {}
         self.responses: list[dict[str, Any]] = []
         self.file_fetches: list[dict[str, Any]] = []
+        self.edits: list[dict[str, Any]] = []  # each message as chat.update left it, in order
+        # The app as its manifest configured it (emulators.slack_home.install); until one is
+        # installed it has a Home tab and gets every event.
+        self.home_tab_enabled = True
+        self.bot_events: frozenset[str] | None = None
         self._counters: dict[str, int] = {}
         self._last_micros = 0
         self.add_user("tunebot", user_id=bot_user_id, is_bot=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from emulators import slack_home as home
 from emulators.slack_blocks import check_blocks
 from emulators.slack_state import Params, SlackError, Workspace, json_param, required
 
@@ -149,6 +150,7 @@ def publish_view(ws: Workspace, p: Params) -> Result:
     user = required(p, "user_id")
     if user not in ws.users:
         raise SlackError("user_not_found")
+    home.check_publish(ws, json_param(p, "view"), user)
     view = _view_payload(p)
     current = next(
         (v for v in ws.views.values() if v["type"] == "home" and v.get("user") == user), None

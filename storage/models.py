@@ -1,5 +1,6 @@
 """Tables: the active model and its history, turns and their answers with feedback, processed
-Slack events, datasets and their uploads, jobs, the outbox, evaluations, local training runs."""
+Slack events, datasets and their uploads, jobs and their plan messages, the outbox, evaluations,
+local training runs, and who looks at the Home tab."""
 
 from __future__ import annotations
 
@@ -259,6 +260,41 @@ class Outbox(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
+class JobPlan(Base):
+    """The one message in the admin's DM that shows a job's pipeline, edited in place.
+
+    Each stage change queues a new version of the plan in the outbox; whoever delivers one
+    edits this message, never posts a second, and never shows an older version than it shows.
+    """
+
+    __tablename__ = "job_plans"
+
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"), primary_key=True)
+    channel_id: Mapped[str] = mapped_column(String(32))  # the DM, once conversations.open said
+    ts: Mapped[str | None] = mapped_column(String(32))
+    shown_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The version a sender was posting or editing in when it last stopped short of recording
+    # it: that post or edit may have reached Slack (a post is found again in the DM by its
+    # metadata), so nothing older is shown after it. None once recorded.
+    sending_version: Mapped[int | None] = mapped_column(Integer)
+    # The outbox message whose sender edits it now; others wait until that one is not sending.
+    editor: Mapped[int | None] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class HomeTab(Base):
+    """Someone who opened tunebot's Home tab: whose view is published again when what it shows
+    changes (for a while after they last opened it)."""
+
+    __tablename__ = "home_tabs"
+
+    user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    is_admin: Mapped[bool] = mapped_column(Boolean)  # sees the dashboard (as of their last visit)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The newest model switch (model_history.id) their view was refreshed for.
+    switch_seen: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
 class Evaluation(Base):
     """A comparison of a job's model with another on held-out data: the gate before a job goes
     live (key `gate:<job id>`, one per job), or one run on demand."""
@@ -445,8 +481,10 @@ __all__ = [
     "DatasetUpload",
     "EvalAnswer",
     "Evaluation",
+    "HomeTab",
     "Job",
     "JobEventRow",
+    "JobPlan",
     "ModelHistory",
     "Outbox",
     "SlackEvent",

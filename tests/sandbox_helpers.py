@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
+from admin.poller import PollerDeps, tick
 from emulators.sandbox import Sandbox
 from storage import job_repo
 from storage.models import Job
@@ -80,3 +82,18 @@ def channel_texts(box: Sandbox, channel: str) -> list[str]:
         for m in box.slack.messages(channel)
         if m.get("bot_id") and (m.get("text") or "").startswith((":tada:", ":x:", ":warning:"))
     ]
+
+
+def tick_at_once(*pollers: PollerDeps) -> None:
+    """One tick of each scheduler, all started together (as replicas would)."""
+    barrier = threading.Barrier(len(pollers))
+
+    def run(poller: PollerDeps) -> None:
+        barrier.wait()
+        tick(poller)
+
+    threads = [threading.Thread(target=run, args=(p,)) for p in pollers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from admin import deployments, job_stages
+from admin.announce import Kind
 from admin.errors import TunebotError
 from admin.job_stages import JobStage
 from admin.outbox import RetryLater
@@ -100,9 +101,15 @@ def test_a_costly_deployment_waits_for_approval_once(
     for _ in range(2):  # a second scheduler, or the next tick
         assert job_stages.advance(poller, job_id) == JobStage.AWAITING_DEPLOYMENT
     with session_factory() as session:
-        queued = outbox.pending(session)
-    # Asked once in the channel and once of the admin who started it, with the daily cost.
+        pending = outbox.pending(session)
+    queued = [q for q in pending if q.kind == Kind.DEPLOY_CONFIRM]
+    # Asked once in the channel and once of the admin who started it, with the daily cost;
+    # the admin's plan message says it waits, once.
     assert [q.channel for q in queued] == ["C0NOTIFY", "U1"]
+    plans = [q.payload["plan"] for q in pending if q.kind == Kind.JOB_PLAN]
+    assert [p["title"] for p in plans] == [
+        f"job-{job_id}: trained, waiting for an admin to approve its deployment"
+    ]
     assert all("$3.99/hour ($95.76/day)" in q.payload["text"] for q in queued)
     assert not together_emulator.endpoints  # nothing was deployed
     label = job_stages.approve_deployment(session_factory, ref=f"job-{job_id}")
@@ -121,7 +128,7 @@ def test_a_cheap_deployment_is_approved_and_not_asked_again(
     # Approved at once; the endpoint is created and provisions (not callable yet).
     assert job_stages.advance(poller, job_id) == JobStage.DEPLOY_APPROVED
     with session_factory() as session:
-        assert not outbox.pending(session)
+        assert [q.kind for q in outbox.pending(session)] == [Kind.JOB_PLAN]  # no question
     assert len(together_emulator.endpoints) == 1
 
 
