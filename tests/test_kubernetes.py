@@ -22,7 +22,7 @@ import pytest
 import yaml
 from sqlalchemy import make_url
 
-from admin.providers.registry import discover
+from admin.providers.registry import Registry
 from bot.cli import build_parser
 from bot.config import Settings
 from tests.kustomize_render import Obj, render
@@ -225,10 +225,12 @@ def test_the_configmap_and_secret_hold_the_variables_of_env_example(
 
 def test_the_secret_holds_what_the_providers_declare_secret() -> None:
     # The Secret takes the variables named like secrets: the providers' declarations agree.
-    settings = [s for plugin in discover().values() for s in plugin.settings]
-    assert any(s.secret for s in settings) and any(not s.secret for s in settings)
-    for setting in settings:
-        assert setting.secret == bool(SECRET_NAME.search(setting.variable)), setting.variable
+    registry = Registry.discover()
+    variables = {v for name in registry for v in registry[name].Settings.variables()}
+    secrets = {v for name in registry for v in registry[name].Settings.secret_variables()}
+    assert secrets and variables - secrets
+    for variable in variables:
+        assert (variable in secrets) == bool(SECRET_NAME.search(variable)), variable
 
 
 def test_tunebot_reads_the_pods_environment_without_error(objects: list[Obj]) -> None:
@@ -375,7 +377,7 @@ def test_gpu_overlay_trains_on_gpus_and_vllm_serves_the_trainers_adapters(
     assert env["VLLM_PLUGINS"] == "lora_filesystem_resolver"
     assert env["VLLM_ALLOW_RUNTIME_LORA_UPDATING"].lower() in ("true", "1")
     assert {"--enable-lora", "--max-lora-rank=16", "--max-loras=4"} <= set(server["args"])
-    assert server["args"][0] == "$(TUNEBOT_BASE_MODEL_ID)" and "TUNEBOT_BASE_MODEL_ID" in env
+    assert server["args"][0] == "$(TUNEBOT_BASE_MODEL)" and "TUNEBOT_BASE_MODEL" in env
     # The resolver's folder is the trainers' TUNEBOT_MODEL_DIR: same claim, same folder.
     resolver = _on_claim(vllm_pod, server, env["VLLM_LORA_RESOLVER_CACHE_DIR"])
     written = _on_claim(
