@@ -163,6 +163,7 @@ def trained_adapter(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) 
     return adapter
 
 
+@pytest.fixture
 def provider_case(
     provider_name: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> Iterator[Driver]:

@@ -20,6 +20,7 @@ except ImportError:
 
 from bot.cli import main
 from emulators.sandbox import Sandbox
+from storage import upload_repo
 from storage.models import Dataset
 
 ADMIN = "UADMIN001"
@@ -83,9 +84,10 @@ def test_an_ios_export_dmed_to_the_bot_keeps_every_turn_and_no_notice(box: Sandb
     assert "Stored as *ds-1*" in box.slack.wait_for(reply, timeout=20)
     with box.deps.session_factory() as session:
         [row] = session.query(Dataset).all()
+        [upload] = upload_repo.uploads_of(session, dataset_id=row.id)
     assert (row.examples, row.report["format"]) == (DAYS, "kakao_ios")
-    assert row.provider_file_id is not None
-    uploaded = box.openai.files[row.provider_file_id][1]
+    assert upload.file_id is not None
+    uploaded = box.openai.files[upload.file_id][1]
     assert _turns(uploaded) == [_expected(n) for n in range(DAYS)]
     assert "나갔습니다" not in uploaded.decode() and "초대했습니다" not in uploaded.decode()
 
