@@ -15,28 +15,75 @@ from sqlalchemy import create_engine, text
 
 from emulators.openai import OpenAIEmulator
 from storage.db import SessionFactory, build_engine, build_session_factory, normalise_url, upgrade
+from tests import postgres_server
 
 if TYPE_CHECKING:
     from emulators.sandbox import Sandbox
 
-POSTGRES_URL = os.environ.get(
-    "TUNEBOT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
+# The PostgreSQL server of this session (see tests/postgres_server.py), settled by
+# pytest_configure before any test module is imported. Under pytest-xdist the controller
+# settles it and its workers find it in $TUNEBOT_TEST_POSTGRES_URL.
+POSTGRES_URL = os.environ.get(postgres_server.VARIABLE) or postgres_server.MACHINE_URL
+_embedded: postgres_server.EmbeddedServer | None = None
+_postgres_header = ""
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--db",
         default="sqlite,postgresql",
-        help="databases to run the database tests on (default: sqlite,postgresql; "
-        f"PostgreSQL from $TUNEBOT_TEST_POSTGRES_URL or {POSTGRES_URL})",
+        help="databases to run the database tests on (default: sqlite,postgresql). PostgreSQL: "
+        f"${postgres_server.VARIABLE} if set ('{postgres_server.EMBEDDED}': the embedded "
+        f"server), else {postgres_server.MACHINE_URL} if it answers, else an embedded server "
+        "started for the session",
     )
+
+
+def _backends(config: pytest.Config) -> list[str]:
+    return [b.strip() for b in config.getoption("--db").split(",") if b.strip()]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global POSTGRES_URL, _embedded, _postgres_header
+    if "postgresql" not in _backends(config) or config.option.help or config.option.collectonly:
+        return
+    configured = os.environ.get(postgres_server.VARIABLE)
+    if configured and configured != postgres_server.EMBEDDED:
+        # Ours from the controller (an xdist worker), or the user's: used as it is.
+        POSTGRES_URL = configured
+        _postgres_header = f"PostgreSQL: {configured} (from ${postgres_server.VARIABLE})"
+        return
+    choice = postgres_server.choose(configured)
+    if choice.url is None:
+        _embedded = postgres_server.EmbeddedServer()
+        try:
+            url = _embedded.start()
+        except Exception:
+            _embedded.stop()
+            raise
+        _postgres_header = f"PostgreSQL: {_embedded.label} at {url} ({choice.why})"
+    else:
+        url = choice.url
+        _postgres_header = f"PostgreSQL: {url} ({choice.why})"
+    POSTGRES_URL = url
+    # Workers and the `tunebot` processes tests start inherit the environment.
+    os.environ[postgres_server.VARIABLE] = url
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    global _embedded
+    if _embedded is not None:
+        _embedded.stop()
+        _embedded = None
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    return _postgres_header or None
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "db_backend" in metafunc.fixturenames:
-        backends = [b.strip() for b in metafunc.config.getoption("--db").split(",") if b.strip()]
-        metafunc.parametrize("db_backend", backends, scope="function")
+        metafunc.parametrize("db_backend", _backends(metafunc.config), scope="function")
 
 
 @pytest.fixture
@@ -55,7 +102,7 @@ def database_url(db_backend: str, tmp_path: os.PathLike[str]) -> Iterator[str]:
         admin.dispose()
         pytest.fail(
             f"PostgreSQL at {POSTGRES_URL} is unreachable ({type(error).__name__}); "
-            "start it, set TUNEBOT_TEST_POSTGRES_URL, or run with --db sqlite",
+            f"start it, set {postgres_server.VARIABLE}, or run with --db sqlite",
             pytrace=False,
         )
     separator = "&" if "?" in POSTGRES_URL else "?"
@@ -118,24 +165,26 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_model(folder, extra_text=[f"{q} {a}" for q, a in QA])
 
 
+ADAPTER = "tunebot-qa-00000000"
+
+
 @pytest.fixture(scope="session")
 def trained_adapter(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An adapter trained on QA (in `<models>/tunebot-qa-00000000`), built once per session."""
+    """An adapter trained on QA (in `<models>/tunebot-qa-00000000`), trained once per session."""
     from tests.local_helpers import FAST, chat_jsonl
     from trainer.runner import run_in_child
     from trainer.spec import Message, TrainSpec
 
     root = tmp_path_factory.mktemp("trained")
-    adapter = root / "models" / "tunebot-qa-00000000"
     spec = TrainSpec(
         run_id=0,
         base_model=str(tiny_model),
         train_path=str(chat_jsonl(root / "train.jsonl")),
         validation_path=None,
-        adapter_dir=str(adapter),
+        adapter_dir=str(root / "models" / ADAPTER),
         work_dir=str(root / "work"),
         options=FAST,
     )
     outcome = run_in_child(spec, on_message=lambda *a: None)
     assert outcome.final is Message.DONE, outcome.data
-    return adapter
+    return root / "models" / ADAPTER
