@@ -3,11 +3,13 @@ the bot sandbox, and the tiny model the local-training tests train."""
 
 from __future__ import annotations
 
+import fcntl
 import os
+import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import openai
 import pytest
@@ -19,6 +21,12 @@ from tests import postgres_server
 
 if TYPE_CHECKING:
     from emulators.sandbox import Sandbox
+
+# The tests train tiny models, several at once under xdist, in child processes that inherit
+# this environment. With torch's default of one OpenMP thread per core those threads spin
+# against each other on a small machine; one each halved a training test's CPU and wall time
+# on 2 cores. A value already set is kept.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 # The PostgreSQL server of this session (see tests/postgres_server.py), settled by
 # pytest_configure before any test module is imported. Under pytest-xdist the controller
@@ -79,6 +87,13 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 def pytest_report_header(config: pytest.Config) -> str | None:
     return _postgres_header or None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The tests that train a model first (their modules need tunebot[train]): they take
+    most of the run, so under xdist the workers share them out from the start and the short
+    tests fill in around them, instead of one training starting late and finishing last."""
+    items.sort(key=lambda item: not hasattr(getattr(item, "module", None), "require_train_extra"))
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -155,14 +170,36 @@ def box(database_url: str) -> Iterator[Sandbox]:
         yield b
 
 
+def _built_once(factory: pytest.TempPathFactory, name: str, build: Callable[[Path], Any]) -> Path:
+    """A folder that `build` fills once per test run, however many xdist workers ask for it:
+    the first builds it in the run's shared temporary folder under a lock, the others wait
+    for it and read the same files (pytest-xdist's recipe for session fixtures)."""
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        folder = factory.mktemp(name)
+        build(folder)
+        return folder
+    shared = factory.getbasetemp().parent  # the run's folder, above every worker's own
+    folder, built = shared / name, shared / f"{name}.built"
+    with open(shared / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not built.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            build(folder)
+            built.touch()
+    return folder
+
+
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny Llama chat model folder, built once per test session (tests only read it)."""
+    """A tiny Llama chat model folder, built once per test run (tests only read it)."""
     from emulators.tiny_model import build_tiny_model
     from tests.local_helpers import QA
 
-    folder = tmp_path_factory.mktemp("tiny-model")
-    return build_tiny_model(folder, extra_text=[f"{q} {a}" for q, a in QA])
+    def build(folder: Path) -> None:
+        build_tiny_model(folder, extra_text=[f"{q} {a}" for q, a in QA])
+
+    return _built_once(tmp_path_factory, "tiny-model", build)
 
 
 ADAPTER = "tunebot-qa-00000000"
@@ -170,21 +207,22 @@ ADAPTER = "tunebot-qa-00000000"
 
 @pytest.fixture(scope="session")
 def trained_adapter(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An adapter trained on QA (in `<models>/tunebot-qa-00000000`), trained once per session."""
+    """An adapter trained on QA (in `<models>/tunebot-qa-00000000`), trained once per run."""
     from tests.local_helpers import FAST, chat_jsonl
     from trainer.runner import run_in_child
     from trainer.spec import Message, TrainSpec
 
-    root = tmp_path_factory.mktemp("trained")
-    spec = TrainSpec(
-        run_id=0,
-        base_model=str(tiny_model),
-        train_path=str(chat_jsonl(root / "train.jsonl")),
-        validation_path=None,
-        adapter_dir=str(root / "models" / ADAPTER),
-        work_dir=str(root / "work"),
-        options=FAST,
-    )
-    outcome = run_in_child(spec, on_message=lambda *a: None)
-    assert outcome.final is Message.DONE, outcome.data
-    return root / "models" / ADAPTER
+    def build(root: Path) -> None:
+        spec = TrainSpec(
+            run_id=0,
+            base_model=str(tiny_model),
+            train_path=str(chat_jsonl(root / "train.jsonl")),
+            validation_path=None,
+            adapter_dir=str(root / "models" / ADAPTER),
+            work_dir=str(root / "work"),
+            options=FAST,
+        )
+        outcome = run_in_child(spec, on_message=lambda *a: None)
+        assert outcome.final is Message.DONE, outcome.data
+
+    return _built_once(tmp_path_factory, "trained", build) / "models" / ADAPTER
