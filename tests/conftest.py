@@ -4,12 +4,14 @@ the bot sandbox, and the tiny model the local-training tests train."""
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import importlib.util
 import os
+import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import openai
 import pytest
@@ -18,6 +20,7 @@ from sqlalchemy import create_engine, text
 from admin.providers.registry import Registry
 from emulators.openai import OpenAIEmulator
 from storage.db import SessionFactory, build_engine, build_session_factory, normalise_url, upgrade
+from tests import postgres_server
 from tests.provider_drivers import LOCAL_STATUSES, Driver, LocalDriver, hosted_driver
 
 if TYPE_CHECKING:
@@ -25,22 +28,78 @@ if TYPE_CHECKING:
     from emulators.slack import SlackEmulator
     from tests.slack_helpers import Receiver
 
-POSTGRES_URL = os.environ.get(
-    "TUNEBOT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
+# The tests train tiny models, several at once under xdist, in child processes that inherit
+# this environment. With torch's default of one OpenMP thread per core those threads spin
+# against each other on a small machine; one each halved a training test's CPU and wall time
+# on 2 cores. A value already set is kept.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+# The PostgreSQL server of this session (see tests/postgres_server.py), settled by
+# pytest_configure before any test module is imported. Under pytest-xdist the controller
+# settles it and its workers find it in $TUNEBOT_TEST_POSTGRES_URL.
+POSTGRES_URL = os.environ.get(postgres_server.VARIABLE) or postgres_server.MACHINE_URL
+_embedded: postgres_server.EmbeddedServer | None = None
+_postgres_header = ""
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--db",
         default="sqlite,postgresql",
-        help="databases to run the database tests on (default: sqlite,postgresql; "
-        f"PostgreSQL from $TUNEBOT_TEST_POSTGRES_URL or {POSTGRES_URL})",
+        help="databases to run the database tests on (default: sqlite,postgresql). PostgreSQL: "
+        f"${postgres_server.VARIABLE} if set ('{postgres_server.EMBEDDED}': the embedded "
+        f"server), else {postgres_server.MACHINE_URL} if it answers, else an embedded server "
+        "started for the session",
     )
 
 
 def _backends(config: pytest.Config) -> list[str]:
     return [b.strip() for b in config.getoption("--db").split(",") if b.strip()]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global POSTGRES_URL, _embedded, _postgres_header
+    if "postgresql" not in _backends(config) or config.option.help or config.option.collectonly:
+        return
+    configured = os.environ.get(postgres_server.VARIABLE)
+    if configured and configured != postgres_server.EMBEDDED:
+        # Ours from the controller (an xdist worker), or the user's: used as it is.
+        POSTGRES_URL = configured
+        _postgres_header = f"PostgreSQL: {configured} (from ${postgres_server.VARIABLE})"
+        return
+    choice = postgres_server.choose(configured)
+    if choice.url is None:
+        _embedded = postgres_server.EmbeddedServer()
+        try:
+            url = _embedded.start()
+        except Exception:
+            _embedded.stop()
+            raise
+        _postgres_header = f"PostgreSQL: {_embedded.label} at {url} ({choice.why})"
+    else:
+        url = choice.url
+        _postgres_header = f"PostgreSQL: {url} ({choice.why})"
+    POSTGRES_URL = url
+    # Workers and the `tunebot` processes tests start inherit the environment.
+    os.environ[postgres_server.VARIABLE] = url
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    global _embedded
+    if _embedded is not None:
+        _embedded.stop()
+        _embedded = None
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    return _postgres_header or None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The tests that train a model first (their modules need tunebot[train]): they take
+    most of the run, so under xdist the workers share them out from the start and the short
+    tests fill in around them, instead of one training starting late and finishing last."""
+    items.sort(key=lambda item: not hasattr(getattr(item, "module", None), "require_train_extra"))
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -77,7 +136,7 @@ def fresh_database(db_backend: str, tmp_path: os.PathLike[str]) -> Iterator[str]
         admin.dispose()
         pytest.fail(
             f"PostgreSQL at {POSTGRES_URL} is unreachable ({type(error).__name__}); "
-            "start it, set TUNEBOT_TEST_POSTGRES_URL, or run with --db sqlite",
+            f"start it, set {postgres_server.VARIABLE}, or run with --db sqlite",
             pytrace=False,
         )
     separator = "&" if "?" in POSTGRES_URL else "?"
@@ -130,37 +189,62 @@ def box(database_url: str) -> Iterator[Sandbox]:
         yield b
 
 
+def _built_once(factory: pytest.TempPathFactory, name: str, build: Callable[[Path], Any]) -> Path:
+    """A folder that `build` fills once per test run, however many xdist workers ask for it:
+    the first builds it in the run's shared temporary folder under a lock, the others wait
+    for it and read the same files (pytest-xdist's recipe for session fixtures)."""
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        folder = factory.mktemp(name)
+        build(folder)
+        return folder
+    shared = factory.getbasetemp().parent  # the run's folder, above every worker's own
+    folder, built = shared / name, shared / f"{name}.built"
+    with open(shared / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not built.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            build(folder)
+            built.touch()
+    return folder
+
+
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny Llama chat model folder, built once per test session (tests only read it)."""
+    """A tiny Llama chat model folder, built once per test run (tests only read it)."""
     from emulators.tiny_model import build_tiny_model
     from tests.local_helpers import QA
 
-    folder = tmp_path_factory.mktemp("tiny-model")
-    return build_tiny_model(folder, extra_text=[f"{q} {a}" for q, a in QA])
+    def build(folder: Path) -> None:
+        build_tiny_model(folder, extra_text=[f"{q} {a}" for q, a in QA])
+
+    return _built_once(tmp_path_factory, "tiny-model", build)
+
+
+ADAPTER = "tunebot-qa-00000000"
 
 
 @pytest.fixture(scope="session")
 def trained_adapter(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An adapter trained on QA (in `<models>/tunebot-qa-00000000`), built once per session."""
+    """An adapter trained on QA (in `<models>/tunebot-qa-00000000`), trained once per run."""
     from tests.local_helpers import FAST, chat_jsonl
     from trainer.runner import run_in_child
     from trainer.spec import Message, TrainSpec
 
-    root = tmp_path_factory.mktemp("trained")
-    adapter = root / "models" / "tunebot-qa-00000000"
-    spec = TrainSpec(
-        run_id=0,
-        base_model=str(tiny_model),
-        train_path=str(chat_jsonl(root / "train.jsonl")),
-        validation_path=None,
-        adapter_dir=str(adapter),
-        work_dir=str(root / "work"),
-        options=FAST,
-    )
-    outcome = run_in_child(spec, on_message=lambda *a: None)
-    assert outcome.final is Message.DONE, outcome.data
-    return adapter
+    def build(root: Path) -> None:
+        spec = TrainSpec(
+            run_id=0,
+            base_model=str(tiny_model),
+            train_path=str(chat_jsonl(root / "train.jsonl")),
+            validation_path=None,
+            adapter_dir=str(root / "models" / ADAPTER),
+            work_dir=str(root / "work"),
+            options=FAST,
+        )
+        outcome = run_in_child(spec, on_message=lambda *a: None)
+        assert outcome.final is Message.DONE, outcome.data
+
+    return _built_once(tmp_path_factory, "trained", build) / "models" / ADAPTER
 
 
 @pytest.fixture

@@ -56,7 +56,12 @@ def _chrf() -> Any:
     # need in memory until an evaluation runs.
     from sacrebleu.metrics import CHRF
 
-    return CHRF()
+    metric = CHRF()
+    # sacreBLEU knows the signature (it counts the references) only once the metric has
+    # scored; every score here has one reference, so one scored pair makes signature()
+    # work whatever ran before it in this process.
+    metric.sentence_score("a", ["a"])
+    return metric
 
 
 def chrf(answer: str, reference: str) -> float:
