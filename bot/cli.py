@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from admin.datasets.cli import add_dataset_commands
-from bot.config import ConfigError, Settings
+from bot.config import ConfigError, Settings, StoreSettings, TrainerSettings
 from bot.logs import configure_logging
 
 
@@ -137,8 +137,7 @@ def _version() -> str:
 
 def _service_settings() -> Settings:
     """Settings for the long-running commands, which need real Slack and model credentials."""
-    settings = Settings.from_env()
-    settings.require_service()
+    settings = Settings.from_env(service=True)
     _logging(settings)
     return settings
 
@@ -172,7 +171,9 @@ def _trainer(args: argparse.Namespace) -> int:
     except ImportError as error:
         print(f"tunebot trainer needs tunebot[train] installed ({error})", file=sys.stderr)
         return 2
-    return run(args)
+    settings = TrainerSettings.from_env()
+    _logging(settings)
+    return run(args, settings)
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -272,7 +273,7 @@ def _healthcheck(args: argparse.Namespace) -> int:
     return 0 if healthy else 1
 
 
-def _logging(settings: Settings) -> None:
+def _logging(settings: StoreSettings) -> None:
     configure_logging(settings.log_level, settings.secrets(), fmt=settings.log_format)
 
 
