@@ -242,8 +242,14 @@ def test_the_package_built_from_the_build_context_has_no_emulators(tmp_path: Pat
     [wheel] = list(wheels.glob("tunebot-*.whl"))
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
+        [points] = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
+        declared = archive.read(points).decode()
     assert "storage/migrations/versions/0001_initial.py" in names and "bot/cli.py" in names
     assert not [n for n in names if n.startswith(("emulators/", "tests/"))]
+    # The image's `tunebot` still finds `demo` and `sandbox`, to say what they need.
+    commands = declared.split("[tunebot.commands]", 1)[1].split("\n[", 1)[0]
+    added = {line.split("=")[0].strip() for line in commands.splitlines() if "=" in line}
+    assert added >= {"demo", "sandbox"}
 
 
 def test_the_image_keeps_its_data_in_a_declared_volume() -> None:

@@ -3,7 +3,9 @@ free of the emulators."""
 
 from __future__ import annotations
 
+import ast
 import importlib
+import re
 import subprocess
 import sys
 import textwrap
@@ -142,16 +144,54 @@ def test_tunebot_run_discovers_providers_once_and_holds_no_module_it_does_not_se
     assert loads.read_text().splitlines() == ["loaded"]
     imported = {name.split(".")[0] for name in modules.read_text().split()}
     assert "openai" in imported and "tunebot_acme" in imported  # it did run and load both
-    # SDKs of providers that are off; the migration tool (run in a child); the chart drawer.
-    assert not imported & {"together", "fireworks", "alembic", "PIL"}
+    # SDKs of providers that are off; the migration tool (run in a child); the chart drawer;
+    # the emulators, whose commands only `tunebot --help`, `demo` and `sandbox` load.
+    assert not imported & {"together", "fireworks", "alembic", "PIL", "emulators"}
 
 
-def test_production_code_never_imports_the_emulators() -> None:
+PRODUCTION = ("bot", "admin", "storage", "trainer")
+
+
+def _names_the_emulators(node: ast.AST) -> bool:
+    """`import emulators...`, `from emulators... import`, or a dotted name such as
+    `importlib.import_module("emulators.demo")` or `find_spec("emulators")` would use."""
+    if isinstance(node, ast.Import):
+        return any(alias.name.split(".")[0] == "emulators" for alias in node.names)
+    if isinstance(node, ast.ImportFrom):
+        return (node.module or "").split(".")[0] == "emulators"
+    return isinstance(node, ast.Constant) and bool(
+        isinstance(node.value, str) and re.fullmatch(r"emulators(\.\w+)*", node.value)
+    )
+
+
+def test_no_production_module_names_the_emulators_lazily_or_not() -> None:
+    root = Path(__file__).resolve().parent.parent
+    sources = [path for package in PRODUCTION for path in (root / package).rglob("*.py")]
+    assert len(sources) > 100
+    found = [
+        f"{path.relative_to(root)}:{node.lineno}"
+        for path in sources
+        for node in ast.walk(ast.parse(path.read_text(), str(path)))
+        if _names_the_emulators(node)
+    ]
+    assert found == []
+
+
+def test_importing_every_production_module_loads_no_emulator() -> None:
+    # The trainer's composition root stands for its modules, which load torch (the scan
+    # above reads them all).
     code = (
-        "import sys, bot.cli, bot.app, bot.runtime, admin.scheduler, admin.poller, storage.repo\n"
+        "import importlib, pkgutil, sys\n"
+        "for package in ('bot', 'admin', 'storage'):\n"
+        "    for module in pkgutil.walk_packages(importlib.import_module(package).__path__,\n"
+        "                                        package + '.'):\n"
+        "        importlib.import_module(module.name)\n"
+        "import trainer.cli\n"
+        "from bot.cli import build_parser\n"
+        "build_parser(['run'])\n"
         "assert not [m for m in sys.modules if m.split('.')[0] == 'emulators'], 'emulators'\n"
     )
-    subprocess.run([sys.executable, "-c", code], check=True)
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=300)
 
 
 def test_only_a_status_the_provider_does_not_know_is_logged_and_only_once(
