@@ -22,10 +22,11 @@ import pytest
 import yaml
 from sqlalchemy import make_url
 
-from admin.providers.registry import discover
+from admin.providers.registry import Registry
 from bot.cli import build_parser
 from bot.config import Settings
 from tests.kustomize_render import Obj, render
+from tests.settings_helpers import example_variables
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy" / "kubernetes"
@@ -86,12 +87,6 @@ def _tunebot_containers(objects: list[Obj]) -> Iterator[tuple[Obj, Obj]]:
         for container in pod["containers"]:
             if container.get("command", [""])[0] == "tunebot":
                 yield pod, container
-
-
-def _example_variables() -> set[str]:
-    """Every variable .env.example names, set or commented out."""
-    lines = (ROOT / ".env.example").read_text().splitlines()
-    return {m[1] for line in lines if (m := re.match(r"#?\s*([A-Z][A-Z0-9_]*)=", line))}
 
 
 def _references(obj: Any, field: str) -> Iterator[str]:
@@ -214,7 +209,7 @@ def test_every_checkov_suppression_gives_its_reason_and_is_needed(
 def test_the_configmap_and_secret_hold_the_variables_of_env_example(
     objects: list[Obj], folder: str
 ) -> None:
-    example = _example_variables()
+    example = example_variables()
     assert {"SLACK_BOT_TOKEN", "DATABASE_URL", "TUNEBOT_LOG_FORMAT"} <= example
     config, secret = _settings_data(objects)
     pending = PENDING_SETTINGS if folder == "overlays/gpu" else set()
@@ -225,16 +220,15 @@ def test_the_configmap_and_secret_hold_the_variables_of_env_example(
 
 def test_the_secret_holds_what_the_providers_declare_secret() -> None:
     # The Secret takes the variables named like secrets: the providers' declarations agree.
-    settings = [s for plugin in discover().values() for s in plugin.settings]
-    assert any(s.secret for s in settings) and any(not s.secret for s in settings)
-    for setting in settings:
-        assert setting.secret == bool(SECRET_NAME.search(setting.variable)), setting.variable
+    for provider in Registry.discover().values():
+        secrets = provider.Settings.secret_variables()
+        for variable in provider.Settings.variables().values():
+            assert (variable in secrets) == bool(SECRET_NAME.search(variable)), variable
 
 
 def test_tunebot_reads_the_pods_environment_without_error(objects: list[Obj]) -> None:
     config, secret = _settings_data(objects)
-    settings = Settings.from_env({**config, **secret, **USER_SECRETS}, env_file=None)
-    settings.require_service()
+    settings = Settings.from_env({**config, **secret, **USER_SECRETS}, env_file=None, service=True)
     assert settings.database_url.startswith("postgresql://")
     assert make_url(settings.database_url).password is None  # it travels as PGPASSWORD
     assert not settings.run_scheduler  # the scheduler has its own Deployment
@@ -375,7 +369,7 @@ def test_gpu_overlay_trains_on_gpus_and_vllm_serves_the_trainers_adapters(
     assert env["VLLM_PLUGINS"] == "lora_filesystem_resolver"
     assert env["VLLM_ALLOW_RUNTIME_LORA_UPDATING"].lower() in ("true", "1")
     assert {"--enable-lora", "--max-lora-rank=16", "--max-loras=4"} <= set(server["args"])
-    assert server["args"][0] == "$(TUNEBOT_BASE_MODEL_ID)" and "TUNEBOT_BASE_MODEL_ID" in env
+    assert server["args"][0] == "$(TUNEBOT_BASE_MODEL)" and "TUNEBOT_BASE_MODEL" in env
     # The resolver's folder is the trainers' TUNEBOT_MODEL_DIR: same claim, same folder.
     resolver = _on_claim(vllm_pod, server, env["VLLM_LORA_RESOLVER_CACHE_DIR"])
     written = _on_claim(
@@ -422,7 +416,7 @@ def test_the_readmes_overlay_deploys_its_secrets_and_images(tmp_path: Path) -> N
     objects = render(mine)
     config, secret = _settings_data(objects)
     assert {k: secret[k] for k in USER_SECRETS} == USER_SECRETS
-    Settings.from_env({**config, **secret}, env_file=None).require_service()
+    Settings.from_env({**config, **secret}, env_file=None, service=True)
     images = {c["image"] for _, c in _tunebot_containers(objects)}
     assert not [image for image in images if "OWNER" in image]
     _check_with_kubectl(mine, objects)
