@@ -1,5 +1,5 @@
 """The `tunebot` command: run, scheduler, trainer, db upgrade, the offline dataset tools, and
-the commands installed packages add (the emulators' `demo` and `sandbox`)."""
+the commands installed packages add through the `tunebot.commands` entry points."""
 
 from __future__ import annotations
 
@@ -101,7 +101,10 @@ def _left_out(
     """A command whose package this installation leaves out (the Docker image has no
     emulators) is still listed, and says so in one line, whatever follows it."""
     parser = commands.add_parser(
-        name, help=f"(needs the {package} package, not installed here)", prefix_chars="\0"
+        name,
+        help=f"(needs the {package} package, not installed here)",
+        add_help=False,
+        prefix_chars="\0",  # every word after the name, `--help` too, is one it ignores
     )
     parser.add_argument("ignored", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
 

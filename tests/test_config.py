@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -292,3 +293,26 @@ def test_the_readme_table_gives_each_core_default_as_it_is_typed() -> None:
             else:
                 continue  # no default, or prose (the system prompt)
             assert f"`{typed}`" in table[variable], variable
+
+
+def test_tunebot_trainer_takes_the_bots_log_settings_and_names_what_it_lacks(
+    tmp_path: Path,
+) -> None:
+    def trainer(**env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "bot.cli", "trainer", "--once"],
+            env={"PATH": "/usr/bin:/bin", **env},
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    refused = trainer(TUNEBOT_LOG_FORMAT="json")
+    assert refused.returncode == 2
+    assert refused.stderr.startswith("tunebot: configuration error: TUNEBOT_MODEL_DIR is required")
+    (tmp_path / ".env").write_text(f"TUNEBOT_MODEL_DIR={tmp_path / 'models'}\n")
+    waited = trainer(TUNEBOT_LOG_FORMAT="json", TUNEBOT_LOG_LEVEL="info")
+    assert waited.returncode == 0, waited.stderr
+    lines = [json.loads(line) for line in waited.stderr.splitlines()]
+    assert any("waiting for local jobs" in line["message"] for line in lines)

@@ -18,6 +18,7 @@ import pytest
 from admin.providers.builtin import OpenAI
 from admin.providers.plugin import ProviderContext
 from admin.providers.registry import Registry
+from bot.cli import main
 from emulators.openai import OpenAIEmulator
 from emulators.sandbox import Sandbox
 from tests.sandbox_helpers import ADMIN, NOTIFY, command
@@ -210,16 +211,31 @@ def test_only_a_status_the_provider_does_not_know_is_logged_and_only_once(
     ]
 
 
-def test_demo_without_the_emulators_package_says_so_in_one_line(tmp_path: Path) -> None:
+def _tunebot_without_emulators(tmp_path: Path, *argv: str) -> subprocess.CompletedProcess[str]:
     # As in the Docker image, where emulators/ is not installed: the import finds nothing.
     code = "import sys; sys.modules['emulators'] = None\nfrom bot.cli import main\n"
-    for name in ("demo", "sandbox"):
-        result = subprocess.run(
-            [sys.executable, "-c", code + f"sys.exit(main([{name!r}]))"],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+    return subprocess.run(
+        [sys.executable, "-c", code + f"sys.exit(main({list(argv)!r}))"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_demo_without_the_emulators_package_says_so_in_one_line(tmp_path: Path) -> None:
+    for argv in (["demo"], ["sandbox"], ["demo", "--local"], ["sandbox", "--help"]):
+        result = _tunebot_without_emulators(tmp_path, *argv)
         assert result.returncode == 2, result.stderr
         assert result.stderr.count("\n") == 1 and "needs the emulators package" in result.stderr
+    listed = _tunebot_without_emulators(tmp_path, "--help").stdout
+    assert "demo       (needs the emulators package, not installed here)" in listed
+
+
+def test_help_lists_the_commands_the_emulators_add(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    listed = capsys.readouterr().out
+    assert done.value.code == 0
+    assert "demo       play a scripted Slack session against local emulators" in listed
+    assert "sandbox    run local Slack and OpenAI emulators" in listed
