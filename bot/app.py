@@ -6,6 +6,7 @@ import logging
 
 from slack_bolt import App
 
+from admin.providers.settings import secret
 from bot import chat, commands, datasets, feedback, greeting, home_actions, upload_flow
 from bot.deps import Deps
 from bot.logs import bolt_logger
@@ -18,7 +19,7 @@ def build_app(deps: Deps) -> App:
     settings = deps.settings
     app = App(
         client=deps.slack,
-        signing_secret=settings.slack_signing_secret or "socket-mode-has-no-signing-secret",
+        signing_secret=secret(settings.slack_signing_secret) or "socket-mode-has-no-signing-secret",
         # Ack first, answer after: Slack wants the HTTP response within 3 seconds.
         process_before_response=False,
         listener_executor=deps.executor,

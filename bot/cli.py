@@ -1,19 +1,25 @@
-"""The `tunebot` command: run, demo, db upgrade, and the offline dataset tools."""
+"""The `tunebot` command: run, scheduler, trainer, db upgrade, the offline dataset tools, and
+the commands installed packages add through the `tunebot.commands` entry points."""
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 from collections.abc import Sequence
-from pathlib import Path
+from importlib.metadata import entry_points
 
 from admin.datasets.cli import add_dataset_commands
-from bot.config import ConfigError, Settings
+from bot.config import ConfigError, Settings, StoreSettings, TrainerSettings
 from bot.logs import configure_logging
 
+# A package adds commands to `tunebot` as it adds providers: through entry points, each a
+# function that adds one subcommand to the `add_subparsers()` it is given.
+COMMANDS = "tunebot.commands"
 
-def build_parser() -> argparse.ArgumentParser:
+
+def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The parser for `argv`: with every installed command, unless `argv` names a built-in
+    one (`tunebot run` loads no other package's command, so holds none of its modules)."""
     parser = argparse.ArgumentParser(
         prog="tunebot",
         description="A Slack bot that answers from your team's fine-tuned model "
@@ -31,60 +37,6 @@ def build_parser() -> argparse.ArgumentParser:
         "the port. Configured by environment variables or a .env file; see the README.",
     )
     run.set_defaults(func=_run)
-
-    demo = commands.add_parser(
-        "demo",
-        help="play a scripted Slack session against local emulators (no credentials needed)",
-        description="Start local emulators of Slack and OpenAI, run the real bot against "
-        "them with a temporary SQLite database, play a short session and print the "
-        "transcript. Needs no credentials and no network.",
-    )
-    demo.add_argument(
-        "--local",
-        action="store_true",
-        help="train a tiny model for real on this CPU with the local trainer and serve it "
-        "through an emulated vLLM (needs tunebot[train]; about a minute on 2 cores)",
-    )
-    demo.add_argument(
-        "--keep",
-        metavar="DIR",
-        type=_keep_folder,
-        help="keep the session's SQLite database and the loss chart PNG in DIR",
-    )
-    demo.set_defaults(func=_demo)
-
-    sandbox = commands.add_parser(
-        "sandbox",
-        help="run local Slack and OpenAI emulators for your own `tunebot run` (no Slack needed)",
-        description="Start emulators of the Slack and OpenAI APIs on 127.0.0.1 with a ready "
-        "workspace (#sandbox with the bot in it, an admin and a member), print the "
-        "environment variables that point `tunebot run` at them and a signed curl that "
-        "mentions the bot, and serve until Ctrl-C.",
-    )
-    sandbox.add_argument(
-        "--port",
-        type=_port,
-        default=3000,
-        help="the port `tunebot run` will listen on (printed as PORT; default 3000)",
-    )
-    sandbox.add_argument(
-        "--events-url",
-        metavar="URL",
-        help="where Slack sends events (default http://127.0.0.1:PORT/slack/events)",
-    )
-    sandbox.add_argument(
-        "--slack-port",
-        type=_port_or_any,
-        default=3001,
-        help="port of the Slack API emulator (default 3001; 0: any free port)",
-    )
-    sandbox.add_argument(
-        "--openai-port",
-        type=_port_or_any,
-        default=3002,
-        help="port of the OpenAI API emulator (default 3002; 0: any free port)",
-    )
-    sandbox.set_defaults(func=_sandbox)
 
     scheduler = commands.add_parser(
         "scheduler",
@@ -123,7 +75,48 @@ def build_parser() -> argparse.ArgumentParser:
     )
     health.set_defaults(func=_healthcheck)
     add_dataset_commands(commands)
+    if not argv or argv[0] not in commands.choices:
+        _add_installed_commands(commands)
     return parser
+
+
+def _add_installed_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    for point in sorted(entry_points(group=COMMANDS), key=lambda p: p.name):
+        if point.name in commands.choices:
+            continue  # a built-in command keeps its name
+        package = point.module.split(".")[0]
+        try:
+            add = point.load()
+        except ModuleNotFoundError as error:
+            if (error.name or "").split(".")[0] != package:
+                raise
+            _left_out(commands, point.name, package)
+        else:
+            add(commands)
+
+
+def _left_out(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], name: str, package: str
+) -> None:
+    """A command whose package this installation leaves out (the Docker image has no
+    emulators) is still listed, and says so in one line, whatever follows it."""
+    parser = commands.add_parser(
+        name,
+        help=f"(needs the {package} package, not installed here)",
+        add_help=False,
+        prefix_chars="\0",  # every word after the name, `--help` too, is one it ignores
+    )
+    parser.add_argument("ignored", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+
+    def say(args: argparse.Namespace) -> int:
+        print(
+            f"tunebot: {name} needs the {package} package, which this installation (the "
+            f"Docker image) leaves out; run it from a clone: pip install . && tunebot {name}",
+            file=sys.stderr,
+        )
+        return 2
+
+    parser.set_defaults(func=say)
 
 
 def _version() -> str:
@@ -137,8 +130,7 @@ def _version() -> str:
 
 def _service_settings() -> Settings:
     """Settings for the long-running commands, which need real Slack and model credentials."""
-    settings = Settings.from_env()
-    settings.require_service()
+    settings = Settings.from_env(service=True)
     _logging(settings)
     return settings
 
@@ -172,75 +164,9 @@ def _trainer(args: argparse.Namespace) -> int:
     except ImportError as error:
         print(f"tunebot trainer needs tunebot[train] installed ({error})", file=sys.stderr)
         return 2
-    return run(args)
-
-
-def _demo(args: argparse.Namespace) -> int:
-    if not _has_emulators("demo"):
-        return 2
-    if getattr(args, "local", False):
-        from emulators.demo import play_local
-
-        return play_local(sys.stdout)
-    from emulators.demo import play
-
-    return play(sys.stdout, keep=args.keep)
-
-
-def _has_emulators(command: str) -> bool:
-    """The emulators are a development tool the Docker image leaves out: say so in one line."""
-    if importlib.util.find_spec("emulators") is not None:
-        return True
-    print(
-        f"tunebot: {command} needs the emulators package, which this installation (the Docker "
-        "image) leaves out; run it from a clone: pip install . && tunebot " + command,
-        file=sys.stderr,
-    )
-    return False
-
-
-def _sandbox(args: argparse.Namespace) -> int:
-    if not _has_emulators("sandbox"):
-        return 2
-    from emulators.sandbox_serve import SandboxError, serve
-
-    try:
-        return serve(
-            sys.stdout,
-            port=args.port,
-            events_url=args.events_url,
-            slack_port=args.slack_port,
-            openai_port=args.openai_port,
-        )
-    except SandboxError as error:
-        print(f"tunebot: sandbox: {error}", file=sys.stderr)
-        return 2
-
-
-def _keep_folder(raw: str) -> Path:
-    folder = Path(raw)
-    if folder.exists() and not folder.is_dir():
-        raise argparse.ArgumentTypeError(f"{raw} is not a folder")
-    if (folder / "tunebot.db").exists():
-        raise argparse.ArgumentTypeError(f"{raw} already has a tunebot.db; choose a new folder")
-    return folder
-
-
-def _port(raw: str) -> int:
-    port = _port_or_any(raw)
-    if port == 0:
-        raise argparse.ArgumentTypeError("a port is a number from 1 to 65535, not 0")
-    return port
-
-
-def _port_or_any(raw: str) -> int:
-    try:
-        port = int(raw)
-    except ValueError:
-        port = -1
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"a port is a number from 1 to 65535, not {raw!r}")
-    return port
+    settings = TrainerSettings.from_env()
+    _logging(settings)
+    return run(args, settings)
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
@@ -272,13 +198,13 @@ def _healthcheck(args: argparse.Namespace) -> int:
     return 0 if healthy else 1
 
 
-def _logging(settings: Settings) -> None:
+def _logging(settings: StoreSettings) -> None:
     configure_logging(settings.log_level, settings.secrets(), fmt=settings.log_format)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv).parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except ConfigError as error:

@@ -1,81 +1,57 @@
-"""Settings: the environment (and an optional .env file) parsed once, at the composition root."""
+"""Settings: tunebot's own variables as pydantic-settings models, read once at the composition
+root (the trainer reads the part it shares and its own); providers declare theirs."""
 
 from __future__ import annotations
 
 import os
-import re
 import socket
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, Self
 
-from dotenv import dotenv_values
+from pydantic import Field, InstanceOf, SecretStr, ValidationInfo, field_validator
 
+from admin.options import Expects
 from admin.providers.registry import Registry
+from admin.providers.settings import URL, secret
+from bot.env import (
+    Admins,
+    AppToken,
+    BaseURL,
+    BotToken,
+    ChannelId,
+    ConfigError,
+    DatabaseURL,
+    EnvSettings,
+    Lower,
+    OnOff,
+    Upper,
+    read_environment,
+)
+from bot.logs import LogFormat
 
-DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_PROVIDER = "openai"
-DEFAULT_BASE_MODEL = "gpt-4o-mini-2024-07-18"
 DEFAULT_SYSTEM_PROMPT = (
     "You are tunebot, a helpful assistant for this team. Answer concisely and in the "
     "language of the question."
 )
-_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
-_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
 
 
-class ConfigError(Exception):
-    """A setting is missing or malformed; the message names the variable."""
+class StoreSettings(EnvSettings):
+    """What every tunebot process reads: where its data lives and how it logs."""
 
-
-@dataclass(frozen=True)
-class Settings:
-    slack_bot_token: str | None = None
-    slack_signing_secret: str | None = None
-    slack_app_token: str | None = None
-    slack_api_url: str = DEFAULT_SLACK_API_URL
-    # Every provider's variables that are set (aliases resolved): the registry decides from
-    # these which providers are on; nothing here names a provider.
-    provider_env: Mapping[str, str] = field(default_factory=dict)
-    # The installed providers, discovered once where the settings are read and handed down.
-    registry: Registry = field(default_factory=Registry.discover, repr=False, compare=False)
-    database_url: str = "sqlite:///tunebot.db"
-    base_model: str = DEFAULT_BASE_MODEL
-    system_prompt: str = DEFAULT_SYSTEM_PROMPT
-    admins: frozenset[str] = field(default_factory=frozenset)
-    notify_channel: str | None = None
-    poll_seconds: int = 60
-    port: int = 3000
-    max_reply_tokens: int = 1024
-    history_token_budget: int = 16_000
-    # The context window of models whose provider does not state one (TUNEBOT_CONTEXT_WINDOW).
-    context_window: int | None = None
-    max_dataset_mb: int = 1024
-    provider: str = DEFAULT_PROVIDER  # new jobs go here unless `provider=` says otherwise
-    base_provider: str | None = None  # serves base_model; None: the default provider
-    data_dir: Path | None = None  # the dataset store; None: beside the SQLite file
-    confirm_above_usd: float = 5.0
-    run_scheduler: bool = True
-    web_workers: int = 1
-    log_level: str = "INFO"
-    log_format: str = "text"
-    feedback_dms: bool = False
-    feedback_keep_days: int = 90
-    # The eval gate: a new model goes live only if it scores on held-out data at least as well
-    # as the current one, less `eval_margin` chrF points (TUNEBOT_EVAL=off goes live as before).
-    eval_enabled: bool = True
-    eval_max_examples: int = 50
-    eval_margin: float = 0.0
-    judge_model: str | None = None
-
-    @property
-    def socket_mode(self) -> bool:
-        return bool(self.slack_app_token)
-
-    @property
-    def base_model_provider(self) -> str:
-        return self.base_provider or self.provider
+    database_url: DatabaseURL = Field(
+        "sqlite:///tunebot.db", alias="DATABASE_URL", repr=False, description="the database"
+    )
+    data_dir: Path | None = Field(
+        None, alias="TUNEBOT_DATA_DIR", description="the dataset store (default: beside SQLite)"
+    )
+    log_level: Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"], Upper] = Field(
+        "INFO", alias="TUNEBOT_LOG_LEVEL", description="the lowest level logged"
+    )
+    log_format: Annotated[LogFormat, Lower] = Field(
+        "text", alias="TUNEBOT_LOG_FORMAT", description="text, or json: one object per line"
+    )
 
     @property
     def dataset_dir(self) -> Path:
@@ -86,10 +62,133 @@ class Settings:
             return Path(self.database_url.removeprefix("sqlite:///")).parent / "data"
         return Path("data")
 
+
+class TrainerSettings(StoreSettings):
+    """`tunebot trainer`: the shared part, and where it writes adapters and how it launches."""
+
+    model_dir: Path = Field(
+        alias="TUNEBOT_MODEL_DIR",
+        description="where `tunebot trainer` writes adapters, for the bot to serve",
+    )
+    trainer_launch: str | None = Field(
+        None,
+        alias="TUNEBOT_TRAINER_LAUNCH",
+        description="a launcher such as `accelerate launch --num_processes 4`",
+    )
+
+
+class Settings(StoreSettings):
+    """The bot's and the scheduler's settings, handed down from the composition root."""
+
+    slack_bot_token: BotToken | None = Field(
+        None, alias="SLACK_BOT_TOKEN", description="the bot token (xoxb-...) of your app"
+    )
+    slack_signing_secret: SecretStr | None = Field(
+        None, alias="SLACK_SIGNING_SECRET", description="verifies requests come from Slack"
+    )
+    slack_app_token: AppToken | None = Field(
+        None, alias="SLACK_APP_TOKEN", description="an app-level token: Socket Mode"
+    )
+    slack_api_url: BaseURL = Field(
+        "https://slack.com/api/", alias="SLACK_API_URL", description="the Slack Web API"
+    )
+    # The installed providers, discovered once where the settings are read and handed down.
+    registry: InstanceOf[Registry] = Field(
+        default_factory=Registry.discover, repr=False, exclude=True
+    )
+    # Every provider's variables that are set (round one's names resolved): the registry
+    # decides from these which providers are on; nothing here names a provider.
+    provider_env: Mapping[str, str] = Field(default_factory=dict, repr=False)
+    provider: Annotated[str, Lower] = Field(
+        DEFAULT_PROVIDER, alias="TUNEBOT_PROVIDER", description="where new jobs go"
+    )
+    base_provider: Annotated[str, Lower] | None = Field(
+        None, alias="TUNEBOT_BASE_PROVIDER", description="serves the base model"
+    )
+    finetune_api_key: SecretStr | None = Field(
+        None, alias="TUNEBOT_FINETUNE_API_KEY", description="round 1: the default's key"
+    )
+    finetune_base_url: URL | None = Field(
+        None, alias="TUNEBOT_FINETUNE_BASE_URL", description="round 1: the default's URL"
+    )
+    base_model: str = Field(
+        "gpt-4o-mini-2024-07-18", alias="TUNEBOT_BASE_MODEL", description="while none is tuned"
+    )
+    system_prompt: str = Field(
+        DEFAULT_SYSTEM_PROMPT, alias="TUNEBOT_SYSTEM_PROMPT", description="sent first, always"
+    )
+    admins: Admins = Field(frozenset(), alias="TUNEBOT_ADMINS", description="who may fine-tune")
+    notify_channel: ChannelId | None = Field(
+        None, alias="TUNEBOT_NOTIFY_CHANNEL", description="where jobs are announced"
+    )
+    poll_seconds: int = Field(60, ge=1, alias="TUNEBOT_POLL_SECONDS", description="job polling")
+    port: int = Field(3000, ge=1, le=65535, alias="PORT", description="the HTTP port")
+    max_reply_tokens: int = Field(
+        1024, ge=16, alias="TUNEBOT_MAX_REPLY_TOKENS", description="the longest reply"
+    )
+    history_token_budget: int = Field(
+        16_000, ge=256, alias="TUNEBOT_HISTORY_TOKENS", description="thread history sent"
+    )
+    context_window: int | None = Field(
+        None, ge=512, alias="TUNEBOT_CONTEXT_WINDOW", description="where a provider says none"
+    )
+    max_dataset_mb: int = Field(
+        1024, ge=1, alias="TUNEBOT_MAX_DATASET_MB", description="the largest dataset file"
+    )
+    confirm_above_usd: Annotated[float, Expects("an amount in USD such as 5 or 12.50")] = Field(
+        5.0, ge=0, alias="TUNEBOT_CONFIRM_ABOVE_USD", description="jobs above ask first"
+    )
+    run_scheduler: OnOff = Field(True, alias="TUNEBOT_SCHEDULER", description="poll jobs here")
+    web_workers: int = Field(
+        1, ge=1, le=32, alias="TUNEBOT_WEB_WORKERS", description="processes on the port"
+    )
+    feedback_dms: OnOff = Field(
+        False, alias="TUNEBOT_FEEDBACK_DMS", description="keep DM answers' texts"
+    )
+    feedback_keep_days: int = Field(
+        90, ge=1, alias="TUNEBOT_FEEDBACK_KEEP_DAYS", description="how long rated texts stay"
+    )
+    # The eval gate: a new model goes live only if it scores on held-out data at least as well
+    # as the current one, less `eval_margin` chrF points (TUNEBOT_EVAL=off goes live as before).
+    eval_enabled: OnOff = Field(True, alias="TUNEBOT_EVAL", description="the eval gate")
+    eval_max_examples: int = Field(
+        50, ge=1, le=10_000, alias="TUNEBOT_EVAL_MAX_EXAMPLES", description="held-out examples"
+    )
+    eval_margin: Annotated[float, Expects("a number of chrF points such as 0 or 2.5")] = Field(
+        0.0, ge=0, le=100, alias="TUNEBOT_EVAL_MARGIN", description="how far below may go live"
+    )
+    judge_model: str | None = Field(
+        None, alias="TUNEBOT_JUDGE_MODEL", description="also judges each pair of answers"
+    )
+
+    @field_validator("provider", "base_provider")
+    @classmethod
+    def _installed(cls, name: str | None, info: ValidationInfo) -> str | None:
+        installed = info.data.get("registry") or {}
+        if name is not None and name not in installed:
+            raise ValueError(f"one of {', '.join(installed)}")
+        return name
+
+    @field_validator("web_workers")
+    @classmethod
+    def _one_port(cls, workers: int, info: ValidationInfo) -> int:
+        if workers > 1 and info.data.get("slack_app_token"):
+            raise ValueError("1 in Socket Mode, which gets events over one websocket, not a port")
+        if workers > 1 and not (hasattr(os, "fork") and hasattr(socket, "SO_REUSEPORT")):
+            raise ValueError("1 on this system, which lacks fork() and SO_REUSEPORT")
+        return workers
+
+    @property
+    def socket_mode(self) -> bool:
+        return self.slack_app_token is not None
+
+    @property
+    def base_model_provider(self) -> str:
+        return self.base_provider or self.provider
+
     def secrets(self) -> list[str]:
-        """Every configured token and key: masked in logs, never shown in Slack."""
-        tokens = [self.slack_bot_token, self.slack_signing_secret, self.slack_app_token]
-        return [t for t in tokens if t] + self.registry.secrets(self.provider_env)
+        """Every configured token and key, the providers' too."""
+        return super().secrets() + self.registry.secrets(self.provider_env)
 
     @classmethod
     def from_env(
@@ -98,231 +197,54 @@ class Settings:
         *,
         env_file: str | Path | None = ".env",
         registry: Registry | None = None,
-    ) -> Settings:
-        """Read settings from `environ` (default os.environ) over an optional .env file;
-        the providers are discovered here (once) unless `registry` is given."""
-        values: dict[str, str] = {}
-        if env_file is not None and Path(env_file).is_file():
-            values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
-        values.update(os.environ if environ is None else environ)
-        env = {k: v.strip() for k, v in values.items()}
-
-        def text(name: str) -> str | None:
-            return env.get(name) or None
-
+        service: bool = False,
+    ) -> Self:
+        """Read `environ` (default os.environ) over an optional .env file; the providers are
+        discovered here (once) unless `registry` is given. With `service` (`tunebot run`,
+        `scheduler`), Slack and a provider are required. ConfigError names every variable
+        missing or set to a value it cannot take, core and providers' alike, at once."""
+        env = read_environment(environ, env_file)
         registry = registry if registry is not None else Registry.discover()
-        default_provider, base_provider, provider_env = _providers(env, registry)
-
-        kwargs: dict[str, Any] = {
-            "slack_bot_token": text("SLACK_BOT_TOKEN"),
-            "slack_signing_secret": text("SLACK_SIGNING_SECRET"),
-            "slack_app_token": text("SLACK_APP_TOKEN"),
-            "slack_api_url": _url(env, "SLACK_API_URL", DEFAULT_SLACK_API_URL, trailing_slash=True),
-            "provider_env": provider_env,
-            "registry": registry,
-            "database_url": text("DATABASE_URL") or "sqlite:///tunebot.db",
-            "base_model": text("TUNEBOT_BASE_MODEL") or DEFAULT_BASE_MODEL,
-            "system_prompt": text("TUNEBOT_SYSTEM_PROMPT") or DEFAULT_SYSTEM_PROMPT,
-            "admins": _admins(env.get("TUNEBOT_ADMINS", "")),
-            "notify_channel": _channel(env.get("TUNEBOT_NOTIFY_CHANNEL", "")),
-            "poll_seconds": _int(env, "TUNEBOT_POLL_SECONDS", 60, minimum=1),
-            "port": _int(env, "PORT", 3000, minimum=1, maximum=65535),
-            "max_reply_tokens": _int(env, "TUNEBOT_MAX_REPLY_TOKENS", 1024, minimum=16),
-            "history_token_budget": _int(env, "TUNEBOT_HISTORY_TOKENS", 16_000, minimum=256),
-            "context_window": _int(env, "TUNEBOT_CONTEXT_WINDOW", None, minimum=512),
-            "max_dataset_mb": _int(env, "TUNEBOT_MAX_DATASET_MB", 1024, minimum=1),
-            "provider": default_provider,
-            "base_provider": base_provider,
-            "data_dir": Path(text("TUNEBOT_DATA_DIR") or "") if text("TUNEBOT_DATA_DIR") else None,
-            "confirm_above_usd": _money(env, "TUNEBOT_CONFIRM_ABOVE_USD", 5.0),
-            "run_scheduler": _choice(env, "TUNEBOT_SCHEDULER", ("on", "off"), "on") == "on",
-            "web_workers": _int(env, "TUNEBOT_WEB_WORKERS", 1, minimum=1, maximum=32),
-            "log_level": _log_level(env.get("TUNEBOT_LOG_LEVEL", "INFO")),
-            "log_format": _choice(env, "TUNEBOT_LOG_FORMAT", ("text", "json"), "text"),
-            "feedback_dms": _choice(env, "TUNEBOT_FEEDBACK_DMS", ("on", "off"), "off") == "on",
-            "feedback_keep_days": _int(env, "TUNEBOT_FEEDBACK_KEEP_DAYS", 90, minimum=1),
-            "eval_enabled": _choice(env, "TUNEBOT_EVAL", ("on", "off"), "on") == "on",
-            "eval_max_examples": _int(
-                env, "TUNEBOT_EVAL_MAX_EXAMPLES", 50, minimum=1, maximum=10_000
-            ),
-            "eval_margin": _points(env, "TUNEBOT_EVAL_MARGIN", 0.0),
-            "judge_model": text("TUNEBOT_JUDGE_MODEL"),
-        }
-        settings = cls(**kwargs)
-        if settings.slack_app_token and not settings.slack_app_token.startswith("xapp-"):
-            raise ConfigError("SLACK_APP_TOKEN must be an app-level token starting with xapp-")
-        if settings.slack_bot_token and not settings.slack_bot_token.startswith("xox"):
-            raise ConfigError("SLACK_BOT_TOKEN must be a bot token starting with xoxb-")
-        if not settings.database_url.startswith(("sqlite", "postgresql", "postgres")):
-            raise ConfigError(
-                "DATABASE_URL must be a sqlite:/// or postgresql:// URL, "
-                f"not {settings.database_url.split(':', 1)[0]}:"
-            )
-        if settings.web_workers > 1 and settings.socket_mode:
-            raise ConfigError(
-                "TUNEBOT_WEB_WORKERS must be 1 in Socket Mode: worker processes share an HTTP "
-                "port, and Socket Mode receives events over one websocket instead"
-            )
-        if settings.web_workers > 1 and not (
-            hasattr(os, "fork") and hasattr(socket, "SO_REUSEPORT")
-        ):
-            raise ConfigError(
-                "TUNEBOT_WEB_WORKERS above 1 needs fork() and SO_REUSEPORT, which this system "
-                "lacks; leave it at 1"
-            )
-        return settings
-
-    def require_service(self) -> None:
-        """`tunebot run` and `scheduler` need Slack and a provider; every gap named at once."""
-        problems = self.slack_problems() + self.provider_problems()
+        found = registry.environment(env)
+        on = registry.configured(found)
+        given: dict[str, Any] = {"registry": registry, "provider_env": found}
+        if not env.get(cls.variables()["provider"]):
+            given["provider"] = DEFAULT_PROVIDER if DEFAULT_PROVIDER in on or not on else on[0]
+        settings, problems = cls.parse(env, **given)
+        assert settings is not None  # nothing in Settings is required by itself
+        settings = settings.model_copy(update={"provider_env": settings._round_one(found)})
+        problems += registry.bad_settings(settings.provider_env)
+        if service:
+            named = {line.split(" ", 1)[0] for line in problems}
+            problems += [p for p in settings._service_gaps() if p.split(" ", 1)[0] not in named]
         if problems:
             raise ConfigError("; ".join(problems))
+        return settings
 
-    def slack_problems(self) -> list[str]:
-        problems = []
+    def _round_one(self, found: Mapping[str, str]) -> dict[str, str]:
+        """Round one's variables for "the" fine-tuning backend, for the default provider."""
+        declared = self.registry[self.provider].Settings
+        key = next(iter(set(declared.secret_variables()) & set(declared.turned_on_by())), None)
+        url = next(iter(declared.url_variables()), None)
+        resolved = dict(found)
+        for target, value in ((key, secret(self.finetune_api_key)), (url, self.finetune_base_url)):
+            if target and value and target not in resolved:
+                resolved[target] = value
+        return resolved
+
+    def _service_gaps(self) -> list[str]:
+        """What `tunebot run` and `scheduler` lack: Slack credentials, a provider."""
+        gaps = []
         if not self.slack_bot_token:
-            problems.append("SLACK_BOT_TOKEN is required: the bot token (xoxb-...) of your app")
+            gaps.append("SLACK_BOT_TOKEN is required: the bot token (xoxb-...) of your app")
         if not self.socket_mode and not self.slack_signing_secret:
-            problems.append(
+            gaps.append(
                 "SLACK_SIGNING_SECRET is required in HTTP mode: the app's signing secret "
                 "(or set SLACK_APP_TOKEN for Socket Mode)"
             )
-        return problems
+        return gaps + self.provider_problems()
 
     def provider_problems(self) -> list[str]:
         return self.registry.problems(
             self.provider_env, default=self.provider, base=self.base_provider
         )
-
-    def with_overrides(self, **changes: Any) -> Settings:
-        return replace(self, **changes)
-
-
-def _providers(
-    env: Mapping[str, str], registry: Registry
-) -> tuple[str, str | None, dict[str, str]]:
-    """(default provider, base provider, the providers' variables) from the environment;
-    ConfigError naming every provider variable set to a value it cannot take."""
-    names = tuple(registry)
-    found = registry.environment(env)
-    on = registry.configured(found)
-    fallback = DEFAULT_PROVIDER if DEFAULT_PROVIDER in on or not on else on[0]
-    default = _choice(env, "TUNEBOT_PROVIDER", names, fallback)
-    base = (
-        _choice(env, "TUNEBOT_BASE_PROVIDER", names, default)
-        if env.get("TUNEBOT_BASE_PROVIDER")
-        else None
-    )
-    # Round one's variables for "the" fine-tuning backend keep working for the default provider.
-    settings = registry[default].Settings
-    key = next(iter(set(settings.secret_variables()) & set(settings.turned_on_by())), None)
-    url = next(iter(settings.url_variables()), None)
-    for alias, target in (("TUNEBOT_FINETUNE_API_KEY", key), ("TUNEBOT_FINETUNE_BASE_URL", url)):
-        if target and env.get(alias) and target not in found:
-            found[target] = _url(env, alias, None) if target == url else env[alias]
-    bad = registry.bad_settings(found)
-    if bad:
-        raise ConfigError("; ".join(bad))
-    return default, base, found
-
-
-def _int(
-    env: Mapping[str, str],
-    name: str,
-    default: int | None,
-    *,
-    minimum: int,
-    maximum: int | None = None,
-) -> int | None:
-    raw = env.get(name, "")
-    if raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
-    if value < minimum or (maximum is not None and value > maximum):
-        upper = f" and at most {maximum}" if maximum is not None else ""
-        raise ConfigError(f"{name} must be at least {minimum}{upper}, got {value}")
-    return value
-
-
-def _url(
-    env: Mapping[str, str], name: str, default: str | None, *, trailing_slash: bool = False
-) -> Any:
-    raw = env.get(name, "")
-    if raw == "":
-        return default
-    if not re.match(r"^https?://[^\s/]+", raw):
-        raise ConfigError(
-            f"{name} must be an http(s) URL such as https://example.com/, got {raw!r}"
-        )
-    if trailing_slash and not raw.endswith("/"):
-        raw += "/"
-    return raw
-
-
-def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...], default: str) -> str:
-    raw = env.get(name, "").strip().lower() or default
-    if raw not in allowed:
-        raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
-    return raw
-
-
-def _money(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(
-            f"{name} must be an amount in USD such as 5 or 12.50, got {raw!r}"
-        ) from None
-    if value < 0:
-        raise ConfigError(f"{name} must be 0 or more, got {raw}")
-    return value
-
-
-def _points(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(
-            f"{name} must be a number of chrF points such as 0 or 2.5, got {raw!r}"
-        ) from None
-    if not 0 <= value <= 100:
-        raise ConfigError(f"{name} must be between 0 and 100 chrF points, got {raw}")
-    return value
-
-
-def _admins(raw: str) -> frozenset[str]:
-    ids = [part.strip() for part in raw.split(",") if part.strip()]
-    for user_id in ids:
-        if not _USER_ID.match(user_id):
-            raise ConfigError(
-                "TUNEBOT_ADMINS must be comma-separated Slack user IDs like U012AB3CD, "
-                f"got {user_id!r}"
-            )
-    return frozenset(ids)
-
-
-def _channel(raw: str) -> str | None:
-    raw = raw.strip()
-    if not raw:
-        return None
-    if not _CHANNEL_ID.match(raw):
-        raise ConfigError(
-            f"TUNEBOT_NOTIFY_CHANNEL must be a channel ID like C012AB3CD, got {raw!r}"
-        )
-    return raw
-
-
-def _log_level(raw: str) -> str:
-    level = raw.strip().upper() or "INFO"
-    if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
-        raise ConfigError(f"TUNEBOT_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {raw!r}")
-    return level

@@ -20,6 +20,7 @@ from admin.lifecycle import resolve_model
 from admin.poller import PollerDeps
 from admin.providers.plugin import Capability
 from admin.providers.registry import Providers
+from admin.providers.settings import secret
 from bot.agent import AgentSurfaces
 from bot.config import Settings
 from bot.home import HomePublisher
@@ -114,7 +115,7 @@ def build_slack_client(
 ) -> PooledWebClient:
     # 429s (Retry-After), dropped connections and 5xx are retried by the SDK itself.
     return PooledWebClient(
-        token=settings.slack_bot_token,
+        token=secret(settings.slack_bot_token),
         base_url=settings.slack_api_url,
         timeout=30,
         retry_handlers=[

@@ -11,15 +11,17 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from typing import Literal, get_args
 
-from bot.config import ConfigError
+from bot.env import ConfigError
 
 # Token shapes are masked even when they are not ours (a pasted token in an error).
 _TOKEN_SHAPES = re.compile(
     r"\b(xox[abposr]-[A-Za-z0-9-]{8,}|xapp-[A-Za-z0-9-]{8,}|sk-[A-Za-z0-9_-]{12,})"
 )
 
-LOG_FORMATS = ("text", "json")
+LogFormat = Literal["text", "json"]  # TUNEBOT_LOG_FORMAT
+LOG_FORMATS = get_args(LogFormat)
 
 
 class RedactSecrets(logging.Filter):

@@ -10,11 +10,12 @@ import os
 import signal
 import sys
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from apscheduler.schedulers.base import BaseScheduler
 from slack_bolt import App
 
+from admin.providers.settings import secret
 from admin.scheduler import build_scheduler
 from bot.app import build_app
 from bot.config import Settings
@@ -89,7 +90,7 @@ def _serve(settings: Settings, deps: Deps, app: App, *, host: str, reuse_port: b
     if settings.socket_mode:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-        socket_handler = SocketModeHandler(app, app_token=settings.slack_app_token)
+        socket_handler = SocketModeHandler(app, app_token=secret(settings.slack_app_token))
         try:
             socket_handler.connect()
         except SLACK_FAILURES as error:
@@ -212,7 +213,7 @@ def _run_workers(settings: Settings) -> int:
     watcher.start()
     running = None
     try:
-        running = start(replace(settings, web_workers=1), reuse_port=True, migrate=False)
+        running = start(settings.with_overrides(web_workers=1), reuse_port=True, migrate=False)
         stopping.wait()
     except SlackUnavailable as error:
         log.error("web worker 0 could not start: %s", error)
@@ -247,7 +248,7 @@ def _worker(settings: Settings, index: int) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, signal.SIG_DFL)  # worker 0's handlers are not ours
     try:
-        own = replace(settings, web_workers=1, run_scheduler=False)  # worker 0 runs it
+        own = settings.with_overrides(web_workers=1, run_scheduler=False)  # worker 0 runs it
         running = start(own, reuse_port=True, migrate=False)
         _wait_for_signal()
         running.stop()

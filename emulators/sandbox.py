@@ -63,12 +63,13 @@ class Sandbox:
             provider_env=provider_env,
             registry=registry,
             database_url=database_url,
-            port=0,
             # Tests drive the poller one tick at a time; the demo turns the scheduler on.
             run_scheduler=False,
             slack_app_token=slack.app_token if socket_mode else None,
             data_dir=Path(tmp.name) / "data",
         ).with_overrides(**overrides)
+        # Any free port: what PORT may not ask for (a health check must know where to look).
+        settings = settings.model_copy(update={"port": 0})
         bot = start(settings, host="127.0.0.1")
         if socket_mode:
             slack.socket_mode.wait_connected()

@@ -158,6 +158,8 @@ def read_env_file(path: Path) -> dict[str, str]:
         key, equals, value = line.partition("=")
         if not equals or not _ENV_NAME.match(key):
             raise KustomizeError(f"{path}:{number}: not a KEY=VALUE line")
+        if key in pairs:  # kustomize refuses a generator that repeats a key
+            raise KustomizeError(f"{path}:{number}: {key} is already set above")
         pairs[key] = value
     return pairs
 

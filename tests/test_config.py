@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from bot.cli import main
-from bot.config import ConfigError, Settings
+from bot.config import ConfigError, Settings, TrainerSettings
+from tests.settings_helpers import (
+    NOT_TUNEBOTS,
+    configuration_table,
+    declared_variables,
+    example_variables,
+)
 
 
 def test_defaults_need_no_environment_at_all() -> None:
@@ -81,6 +89,10 @@ def test_run_without_slack_credentials_names_the_missing_variable(
     assert err.count("\n") == 1 and "SLACK_BOT_TOKEN" in err
 
 
+# What `tunebot run` needs: a start refused with these set names only what else is wrong.
+SERVICE = {"SLACK_BOT_TOKEN": "xoxb-1-2-k", "SLACK_SIGNING_SECRET": "s", "OPENAI_API_KEY": "sk-1"}
+
+
 def _run_refused(tmp_path: Path, **env: str) -> list[str]:
     """`tunebot run` with only `env`: it must exit 2; its stderr's lines."""
     result = subprocess.run(
@@ -96,7 +108,7 @@ def _run_refused(tmp_path: Path, **env: str) -> list[str]:
 
 
 def test_bad_configuration_exits_2_with_one_line_and_no_traceback(tmp_path: Path) -> None:
-    assert _run_refused(tmp_path, TUNEBOT_POLL_SECONDS="-5") == [
+    assert _run_refused(tmp_path, **SERVICE, TUNEBOT_POLL_SECONDS="-5") == [
         "tunebot: configuration error: TUNEBOT_POLL_SECONDS must be at least 1, got -5"
     ]
 
@@ -154,7 +166,7 @@ def test_an_unknown_provider_name_lists_the_installed_ones() -> None:
 def test_every_bad_provider_setting_is_named_at_once_in_one_line(tmp_path: Path) -> None:
     lines = _run_refused(
         tmp_path,
-        OPENAI_API_KEY="sk-fine",
+        **SERVICE,
         NEBIUS_BASE_URL="tokenfactory.nebius.com",
         FIREWORKS_GPU_HOURLY_USD="two dollars",
     )
@@ -180,3 +192,127 @@ def test_the_generic_provider_needs_both_its_url_and_its_key() -> None:
     )
     assert whole.provider == "openai_compatible" and whole.provider_problems() == []
     assert "k" in whole.secrets()
+
+
+def test_every_missing_and_bad_setting_is_named_in_one_line_core_and_providers_alike(
+    tmp_path: Path,
+) -> None:
+    [line] = _run_refused(
+        tmp_path,
+        TUNEBOT_POLL_SECONDS="soon",
+        SLACK_API_URL="slack.com",
+        NEBIUS_BASE_URL="tokenfactory.nebius.com",
+        TUNEBOT_ADMINS="U012AB3CD,alice",
+    )
+    problems = line.removeprefix("tunebot: configuration error: ").split("; ")
+    named = [problem.split(" ", 1)[0] for problem in problems]
+    assert named == [
+        "SLACK_API_URL",
+        "TUNEBOT_ADMINS",
+        "TUNEBOT_POLL_SECONDS",
+        "NEBIUS_BASE_URL",
+        "SLACK_BOT_TOKEN",
+        "SLACK_SIGNING_SECRET",
+        "no",  # model provider is configured
+    ]
+    assert "TUNEBOT_POLL_SECONDS must be a whole number at least 1, got 'soon'" in line
+    assert "TUNEBOT_ADMINS must be comma-separated Slack user IDs like U012AB3CD" in line
+
+
+def test_settings_are_frozen_and_overrides_are_checked_like_the_environment() -> None:
+    settings = Settings.from_env({"TUNEBOT_POLL_SECONDS": "5"}, env_file=None)
+    with pytest.raises(ValidationError):
+        settings.poll_seconds = 1  # type: ignore[misc]
+    assert settings.with_overrides(poll_seconds=9).poll_seconds == 9
+    with pytest.raises(ValidationError):
+        settings.with_overrides(poll_seconds=0)
+
+
+SECRETS = {
+    "SLACK_BOT_TOKEN": "xoxb-hunter2-bot",
+    "SLACK_SIGNING_SECRET": "hunter2-signing",
+    "SLACK_APP_TOKEN": "xapp-hunter2-app",
+    "OPENAI_API_KEY": "sk-hunter2-openai",
+    "TUNEBOT_FINETUNE_API_KEY": "hunter2-round-one",
+}
+
+
+def test_secrets_are_masked_in_logs_and_never_in_the_settings_repr() -> None:
+    password_url = "postgresql://tunebot:hunter2-db@db.internal/tunebot"
+    settings = Settings.from_env({**SECRETS, "DATABASE_URL": password_url}, env_file=None)
+    assert set(SECRETS.values()) <= set(settings.secrets())
+    assert "hunter2" not in repr(settings) and "hunter2" not in str(settings)
+    assert settings.database_url == password_url
+
+
+def test_a_bad_secret_or_database_url_is_named_without_its_value() -> None:
+    with pytest.raises(ConfigError) as refused:
+        Settings.from_env(
+            {
+                "SLACK_BOT_TOKEN": "hunter2-not-a-token",
+                "DATABASE_URL": "mysql://tunebot:hunter2-db@db.internal/tunebot",
+            },
+            env_file=None,
+        )
+    message = str(refused.value)
+    assert "SLACK_BOT_TOKEN must be a bot token starting with xoxb-" in message
+    assert "DATABASE_URL must be a sqlite:/// or postgresql:// URL, got mysql:" in message
+    assert "hunter2" not in message
+
+
+def test_the_trainer_reads_the_shared_settings_the_same_way(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("TUNEBOT_MODEL_DIR=/models\nTUNEBOT_LOG_LEVEL=debug\n")
+    database_url = f"sqlite:///{tmp_path / 'tunebot.db'}"
+    trainer = TrainerSettings.from_env({"DATABASE_URL": database_url}, env_file=env_file)
+    bot = Settings.from_env({"DATABASE_URL": database_url}, env_file=env_file)
+    assert trainer.dataset_dir == bot.dataset_dir == tmp_path / "data"
+    assert (trainer.model_dir, trainer.log_level) == (Path("/models"), "DEBUG")
+    with pytest.raises(ConfigError, match="TUNEBOT_MODEL_DIR is required"):
+        TrainerSettings.from_env({}, env_file=None)
+
+
+def test_the_readme_table_and_env_example_list_exactly_the_declared_variables() -> None:
+    declared = declared_variables()
+    assert {"SLACK_BOT_TOKEN", "TUNEBOT_MODEL_DIR", "OPENAI_API_KEY"} <= declared
+    assert set(configuration_table()) == declared
+    assert example_variables() == declared | NOT_TUNEBOTS
+
+
+def test_the_readme_table_gives_each_core_default_as_it_is_typed() -> None:
+    table = configuration_table()
+    for model in (Settings, TrainerSettings):
+        for name, variable in model.variables().items():
+            default = model.model_fields[name].default
+            if isinstance(default, bool):
+                typed = "on" if default else "off"
+            elif isinstance(default, float):
+                typed = f"{default:g}"
+            elif isinstance(default, int | str) and len(str(default)) <= 40:
+                typed = str(default)
+            else:
+                continue  # no default, or prose (the system prompt)
+            assert f"`{typed}`" in table[variable], variable
+
+
+def test_tunebot_trainer_takes_the_bots_log_settings_and_names_what_it_lacks(
+    tmp_path: Path,
+) -> None:
+    def trainer(**env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "bot.cli", "trainer", "--once"],
+            env={"PATH": "/usr/bin:/bin", **env},
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    refused = trainer(TUNEBOT_LOG_FORMAT="json")
+    assert refused.returncode == 2
+    assert refused.stderr.startswith("tunebot: configuration error: TUNEBOT_MODEL_DIR is required")
+    (tmp_path / ".env").write_text(f"TUNEBOT_MODEL_DIR={tmp_path / 'models'}\n")
+    waited = trainer(TUNEBOT_LOG_FORMAT="json", TUNEBOT_LOG_LEVEL="info")
+    assert waited.returncode == 0, waited.stderr
+    lines = [json.loads(line) for line in waited.stderr.splitlines()]
+    assert any("waiting for local jobs" in line["message"] for line in lines)

@@ -25,6 +25,7 @@ from emulators.openai import OpenAIEmulator
 from emulators.slack import SlackEmulator
 from tests.docker_helpers import IgnoreRules, copied_sources, denotes, ignore_file_for
 from tests.service_helpers import free_port, service_env
+from tests.settings_helpers import configuration_table, example_variables
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
@@ -241,8 +242,14 @@ def test_the_package_built_from_the_build_context_has_no_emulators(tmp_path: Pat
     [wheel] = list(wheels.glob("tunebot-*.whl"))
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
+        [points] = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
+        declared = archive.read(points).decode()
     assert "storage/migrations/versions/0001_initial.py" in names and "bot/cli.py" in names
     assert not [n for n in names if n.startswith(("emulators/", "tests/"))]
+    # The image's `tunebot` still finds `demo` and `sandbox`, to say what they need.
+    commands = declared.split("[tunebot.commands]", 1)[1].split("\n[", 1)[0]
+    added = {line.split("=")[0].strip() for line in commands.splitlines() if "=" in line}
+    assert added >= {"demo", "sandbox"}
 
 
 def test_the_image_keeps_its_data_in_a_declared_volume() -> None:
@@ -279,7 +286,7 @@ CONTAINER_PATHS = {"TUNEBOT_MODEL_DIR", "TUNEBOT_DATA_DIR", "HF_HOME"}
 def test_compose_honours_what_dotenv_sets() -> None:
     # `environment:` wins over `env_file:`, so a fixed value there would silently replace
     # the line in .env; `${NAME:-default}` takes .env's (compose reads it for interpolation).
-    settable = _example_variables()
+    settable = example_variables()
     for name, service in _compose()["services"].items():
         for key, value in service.get("environment", {}).items():
             if key in settable and key not in CONTAINER_PATHS:
@@ -351,23 +358,11 @@ def test_compose_declares_every_volume_it_mounts() -> None:
     assert {m[0] for ms in mounts.values() for m in ms} <= declared
 
 
-def _documented_variables() -> set[str]:
-    readme = (ROOT / "README.md").read_text()
-    table = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
-    rows = [line for line in table.splitlines() if line.startswith("| `")]
-    return {name for row in rows for name in re.findall(r"`([A-Z][A-Z0-9_]+)`", row.split("|")[1])}
-
-
-def _example_variables() -> set[str]:
-    text = (ROOT / ".env.example").read_text()
-    return set(re.findall(r"^#? ?([A-Z][A-Z0-9_]+)=", text, re.MULTILINE))
-
-
 def test_env_example_lists_every_variable_of_the_readme_and_compose() -> None:
-    documented = _documented_variables()
+    documented = set(configuration_table())
     assert {"SLACK_BOT_TOKEN", "DATABASE_URL", "TUNEBOT_LOG_LEVEL"} <= documented
     compose = set(re.findall(r"\$\{([A-Z0-9_]+)", (ROOT / "compose.yaml").read_text()))
-    assert documented | compose <= _example_variables()
+    assert documented | compose <= example_variables()
 
 
 def test_env_example_copied_as_is_is_read_without_error(tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ from admin.providers.registry import Registry
 from bot.cli import build_parser
 from bot.config import Settings
 from tests.kustomize_render import Obj, render
+from tests.settings_helpers import example_variables
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy" / "kubernetes"
@@ -86,12 +87,6 @@ def _tunebot_containers(objects: list[Obj]) -> Iterator[tuple[Obj, Obj]]:
         for container in pod["containers"]:
             if container.get("command", [""])[0] == "tunebot":
                 yield pod, container
-
-
-def _example_variables() -> set[str]:
-    """Every variable .env.example names, set or commented out."""
-    lines = (ROOT / ".env.example").read_text().splitlines()
-    return {m[1] for line in lines if (m := re.match(r"#?\s*([A-Z][A-Z0-9_]*)=", line))}
 
 
 def _references(obj: Any, field: str) -> Iterator[str]:
@@ -214,7 +209,7 @@ def test_every_checkov_suppression_gives_its_reason_and_is_needed(
 def test_the_configmap_and_secret_hold_the_variables_of_env_example(
     objects: list[Obj], folder: str
 ) -> None:
-    example = _example_variables()
+    example = example_variables()
     assert {"SLACK_BOT_TOKEN", "DATABASE_URL", "TUNEBOT_LOG_FORMAT"} <= example
     config, secret = _settings_data(objects)
     pending = PENDING_SETTINGS if folder == "overlays/gpu" else set()
@@ -235,8 +230,7 @@ def test_the_secret_holds_what_the_providers_declare_secret() -> None:
 
 def test_tunebot_reads_the_pods_environment_without_error(objects: list[Obj]) -> None:
     config, secret = _settings_data(objects)
-    settings = Settings.from_env({**config, **secret, **USER_SECRETS}, env_file=None)
-    settings.require_service()
+    settings = Settings.from_env({**config, **secret, **USER_SECRETS}, env_file=None, service=True)
     assert settings.database_url.startswith("postgresql://")
     assert make_url(settings.database_url).password is None  # it travels as PGPASSWORD
     assert not settings.run_scheduler  # the scheduler has its own Deployment
@@ -424,7 +418,7 @@ def test_the_readmes_overlay_deploys_its_secrets_and_images(tmp_path: Path) -> N
     objects = render(mine)
     config, secret = _settings_data(objects)
     assert {k: secret[k] for k in USER_SECRETS} == USER_SECRETS
-    Settings.from_env({**config, **secret}, env_file=None).require_service()
+    Settings.from_env({**config, **secret}, env_file=None, service=True)
     images = {c["image"] for _, c in _tunebot_containers(objects)}
     assert not [image for image in images if "OWNER" in image]
     _check_with_kubectl(mine, objects)

@@ -3,7 +3,9 @@ free of the emulators."""
 
 from __future__ import annotations
 
+import ast
 import importlib
+import re
 import subprocess
 import sys
 import textwrap
@@ -16,6 +18,7 @@ import pytest
 from admin.providers.builtin import OpenAI
 from admin.providers.plugin import ProviderContext
 from admin.providers.registry import Registry
+from bot.cli import main
 from emulators.openai import OpenAIEmulator
 from emulators.sandbox import Sandbox
 from tests.sandbox_helpers import ADMIN, NOTIFY, command
@@ -142,16 +145,54 @@ def test_tunebot_run_discovers_providers_once_and_holds_no_module_it_does_not_se
     assert loads.read_text().splitlines() == ["loaded"]
     imported = {name.split(".")[0] for name in modules.read_text().split()}
     assert "openai" in imported and "tunebot_acme" in imported  # it did run and load both
-    # SDKs of providers that are off; the migration tool (run in a child); the chart drawer.
-    assert not imported & {"together", "fireworks", "alembic", "PIL"}
+    # SDKs of providers that are off; the migration tool (run in a child); the chart drawer;
+    # the emulators, whose commands only `tunebot --help`, `demo` and `sandbox` load.
+    assert not imported & {"together", "fireworks", "alembic", "PIL", "emulators"}
 
 
-def test_production_code_never_imports_the_emulators() -> None:
+PRODUCTION = ("bot", "admin", "storage", "trainer")
+
+
+def _names_the_emulators(node: ast.AST) -> bool:
+    """`import emulators...`, `from emulators... import`, or a dotted name such as
+    `importlib.import_module("emulators.demo")` or `find_spec("emulators")` would use."""
+    if isinstance(node, ast.Import):
+        return any(alias.name.split(".")[0] == "emulators" for alias in node.names)
+    if isinstance(node, ast.ImportFrom):
+        return (node.module or "").split(".")[0] == "emulators"
+    return isinstance(node, ast.Constant) and bool(
+        isinstance(node.value, str) and re.fullmatch(r"emulators(\.\w+)*", node.value)
+    )
+
+
+def test_no_production_module_names_the_emulators_lazily_or_not() -> None:
+    root = Path(__file__).resolve().parent.parent
+    sources = [path for package in PRODUCTION for path in (root / package).rglob("*.py")]
+    assert len(sources) > 100
+    found = [
+        f"{path.relative_to(root)}:{node.lineno}"
+        for path in sources
+        for node in ast.walk(ast.parse(path.read_text(), str(path)))
+        if _names_the_emulators(node)
+    ]
+    assert found == []
+
+
+def test_importing_every_production_module_loads_no_emulator() -> None:
+    # The trainer's composition root stands for its modules, which load torch (the scan
+    # above reads them all).
     code = (
-        "import sys, bot.cli, bot.app, bot.runtime, admin.scheduler, admin.poller, storage.repo\n"
+        "import importlib, pkgutil, sys\n"
+        "for package in ('bot', 'admin', 'storage'):\n"
+        "    for module in pkgutil.walk_packages(importlib.import_module(package).__path__,\n"
+        "                                        package + '.'):\n"
+        "        importlib.import_module(module.name)\n"
+        "import trainer.cli\n"
+        "from bot.cli import build_parser\n"
+        "build_parser(['run'])\n"
         "assert not [m for m in sys.modules if m.split('.')[0] == 'emulators'], 'emulators'\n"
     )
-    subprocess.run([sys.executable, "-c", code], check=True)
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=300)
 
 
 def test_only_a_status_the_provider_does_not_know_is_logged_and_only_once(
@@ -170,16 +211,31 @@ def test_only_a_status_the_provider_does_not_know_is_logged_and_only_once(
     ]
 
 
-def test_demo_without_the_emulators_package_says_so_in_one_line(tmp_path: Path) -> None:
+def _tunebot_without_emulators(tmp_path: Path, *argv: str) -> subprocess.CompletedProcess[str]:
     # As in the Docker image, where emulators/ is not installed: the import finds nothing.
     code = "import sys; sys.modules['emulators'] = None\nfrom bot.cli import main\n"
-    for name in ("demo", "sandbox"):
-        result = subprocess.run(
-            [sys.executable, "-c", code + f"sys.exit(main([{name!r}]))"],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+    return subprocess.run(
+        [sys.executable, "-c", code + f"sys.exit(main({list(argv)!r}))"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_demo_without_the_emulators_package_says_so_in_one_line(tmp_path: Path) -> None:
+    for argv in (["demo"], ["sandbox"], ["demo", "--local"], ["sandbox", "--help"]):
+        result = _tunebot_without_emulators(tmp_path, *argv)
         assert result.returncode == 2, result.stderr
         assert result.stderr.count("\n") == 1 and "needs the emulators package" in result.stderr
+    listed = _tunebot_without_emulators(tmp_path, "--help").stdout
+    assert "demo       (needs the emulators package, not installed here)" in listed
+
+
+def test_help_lists_the_commands_the_emulators_add(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    listed = capsys.readouterr().out
+    assert done.value.code == 0
+    assert "demo       play a scripted Slack session against local emulators" in listed
+    assert "sandbox    run local Slack and OpenAI emulators" in listed

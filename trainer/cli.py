@@ -4,52 +4,33 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import shlex
 import signal
-import sys
-from collections.abc import Mapping
 from datetime import timedelta
-from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from storage.db import build_engine, build_session_factory, upgrade
 from trainer.worker import Worker
 
+if TYPE_CHECKING:
+    from bot.config import TrainerSettings
+
 log = logging.getLogger(__name__)
 
 
-def data_dir(env: Mapping[str, str], database_url: str) -> Path:
-    """TUNEBOT_DATA_DIR, else data/ beside the SQLite file, else ./data: where the bot keeps it."""
-    if env.get("TUNEBOT_DATA_DIR"):
-        return Path(env["TUNEBOT_DATA_DIR"])
-    if database_url.startswith("sqlite:///") and ":memory:" not in database_url:
-        return Path(database_url.removeprefix("sqlite:///")).parent / "data"
-    return Path("data")
-
-
-def run(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -> int:
-    logging.basicConfig(
-        level=env.get("LOG_LEVEL", "INFO").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    database_url = env.get("DATABASE_URL") or "sqlite:///tunebot.db"
-    model_dir = env.get("TUNEBOT_MODEL_DIR")
-    if not model_dir:
-        print(
-            "tunebot trainer: set TUNEBOT_MODEL_DIR (where adapters are written)", file=sys.stderr
-        )
-        return 2
-    engine = build_engine(database_url)
+def run(args: argparse.Namespace, settings: TrainerSettings) -> int:
+    """Train queued `local` jobs with `settings`, read (and logging set up) by `tunebot`."""
+    engine = build_engine(settings.database_url)
     upgrade(engine)
     worker = Worker(
         session_factory=build_session_factory(engine),
-        data_dir=data_dir(env, database_url),
-        model_dir=Path(model_dir),
+        data_dir=settings.dataset_dir,
+        model_dir=settings.model_dir,
         lease=timedelta(seconds=args.lease_seconds),
         heartbeat_every=max(1.0, args.lease_seconds / 6),
         # e.g. "accelerate launch --num_processes 4": one job data-parallel over 4 GPUs.
-        launch=shlex.split(env.get("TUNEBOT_TRAINER_LAUNCH", "")) or None,
+        launch=shlex.split(settings.trainer_launch or "") or None,
     )
 
     def stop(signum: int, frame: FrameType | None) -> None:

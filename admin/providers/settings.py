@@ -30,7 +30,11 @@ URL = Annotated[
 ]
 
 
-class ProviderSettings(BaseSettings):
+class HandedSettings(BaseSettings):
+    """Variables as a pydantic-settings model whose one source is what it is handed: tunebot
+    reads the environment (and .env) once, at its composition root, and hands the result
+    down; never os.environ behind its back. The core settings (bot/config.py) are these too."""
+
     model_config = SettingsConfigDict(frozen=True, extra="ignore", str_strip_whitespace=True)
 
     @classmethod
@@ -42,10 +46,18 @@ class ProviderSettings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # tunebot reads the environment (and .env) once, at its composition root, and hands
-        # the result down; `from_env` is the source, never os.environ behind its back.
         return (init_settings,)
 
+    def secrets(self) -> list[str]:
+        """Every secret variable's value: masked in logs, never shown in Slack."""
+        return [
+            value.get_secret_value()
+            for value in self.__dict__.values()
+            if isinstance(value, SecretStr) and value.get_secret_value()
+        ]
+
+
+class ProviderSettings(HandedSettings):
     @classmethod
     def variables(cls) -> dict[str, str]:
         """Field name -> environment variable, in declaration order."""
@@ -112,13 +124,6 @@ class ProviderSettings(BaseSettings):
             field = cls.model_fields[name]
             found.append(f"{variable} must be {expected(field)}, got {env.get(variable, '')!r}")
         return found
-
-    def secrets(self) -> list[str]:
-        return [
-            value.get_secret_value()
-            for value in self.__dict__.values()
-            if isinstance(value, SecretStr) and value.get_secret_value()
-        ]
 
 
 def secret(value: SecretStr | None) -> str | None:
