@@ -14,6 +14,7 @@ from slack_sdk import WebClient
 
 from admin import announce
 from admin.errors import ModelUnavailable, ProviderUnavailable, TunebotError, new_reference
+from bot import limits
 from bot.deps import Deps
 from bot.feedback import answer_values
 from bot.feedback_views import build_feedback_blocks
@@ -113,6 +114,9 @@ def _answer_event(
             "event for %s:%s already taken; not answering twice", question.channel, question.ts
         )
         return
+    answering = limits.check(deps, question, model)
+    if answering is None:
+        return  # refused: the allowlist, the daily limit or the budget said so
     assert context.bot_user_id is not None
     answer(
         deps,
@@ -120,7 +124,7 @@ def _answer_event(
         # Slack open, so an answer does not start with a handshake per Web API call.
         deps.slack,
         question,
-        model=model,
+        model=answering,
         system_prompt=prompt or deps.settings.system_prompt,
         bot_user_id=context.bot_user_id,
         bot_id=context.bot_id,
@@ -179,8 +183,8 @@ def answer(
         try:
             reply = _stream(deps, model, messages)
         except ModelUnavailable:
-            if model == deps.base_model:
-                raise
+            if model in (deps.base_model, deps.budget_fallback):
+                raise  # nothing to fall back to (a spent budget must not resume spending)
             model = fall_back(deps, model, channel=question.channel)
             turn.provider, turn.model = model.provider, model.model
             reply = _stream(deps, model, messages)

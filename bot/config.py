@@ -68,6 +68,12 @@ class Settings:
     eval_max_examples: int = 50
     eval_margin: float = 0.0
     judge_model: str | None = None
+    # Usage limits: the monthly budget in USD, and what answers once it is spent (provider,
+    # model); the channels tunebot answers in (empty: every one); answers per person per day.
+    monthly_budget_usd: float | None = None
+    budget_fallback: tuple[str, str] | None = None
+    channels: frozenset[str] = field(default_factory=frozenset)
+    user_daily_limit: int | None = None
 
     @property
     def socket_mode(self) -> bool:
@@ -147,6 +153,15 @@ class Settings:
             ),
             "eval_margin": _points(env, "TUNEBOT_EVAL_MARGIN", 0.0),
             "judge_model": text("TUNEBOT_JUDGE_MODEL"),
+            "monthly_budget_usd": _budget(env, "TUNEBOT_MONTHLY_BUDGET_USD"),
+            "budget_fallback": _fallback_model(
+                env.get("TUNEBOT_BUDGET_FALLBACK_MODEL", ""),
+                registry,
+                configured=registry.configured(provider_env),
+                base=base_provider or default_provider,
+            ),
+            "channels": _channels(env.get("TUNEBOT_CHANNELS", "")),
+            "user_daily_limit": _int(env, "TUNEBOT_USER_DAILY_LIMIT", None, minimum=1),
         }
         settings = cls(**kwargs)
         if settings.slack_app_token and not settings.slack_app_token.startswith("xapp-"):
@@ -282,6 +297,51 @@ def _money(env: Mapping[str, str], name: str, default: float) -> float:
     if value < 0:
         raise ConfigError(f"{name} must be 0 or more, got {raw}")
     return value
+
+
+def _budget(env: Mapping[str, str], name: str) -> float | None:
+    if not env.get(name, "").strip():
+        return None
+    value = _money(env, name, 0.0)
+    if value <= 0:
+        raise ConfigError(f"{name} must be more than 0 (unset it for no budget), got {env[name]}")
+    return value
+
+
+def _fallback_model(
+    raw: str, registry: Registry, *, configured: list[str], base: str
+) -> tuple[str, str] | None:
+    """TUNEBOT_BUDGET_FALLBACK_MODEL: `provider:model`, or a model at the base provider (a
+    model id may hold colons itself, `ft:gpt-4o-mini:org::id`, so only a provider's name
+    before the first one makes it a pair)."""
+    raw = raw.strip()
+    if not raw:
+        return None
+    name, sep, model = raw.partition(":")
+    if not sep or name.strip().lower() not in registry:
+        return base, raw
+    name, model = name.strip().lower(), model.strip()
+    if not model:
+        raise ConfigError(
+            f"TUNEBOT_BUDGET_FALLBACK_MODEL must be a model, or provider:model, got {raw!r}"
+        )
+    if name not in configured:
+        raise ConfigError(
+            f"TUNEBOT_BUDGET_FALLBACK_MODEL names the {name} provider, which is not configured: "
+            f"set {registry.needs(name)}"
+        )
+    return name, model
+
+
+def _channels(raw: str) -> frozenset[str]:
+    ids = [part.strip() for part in raw.split(",") if part.strip()]
+    for channel in ids:
+        if not _CHANNEL_ID.match(channel):
+            raise ConfigError(
+                "TUNEBOT_CHANNELS must be comma-separated channel IDs like C012AB3CD, "
+                f"got {channel!r}"
+            )
+    return frozenset(ids)
 
 
 def _points(env: Mapping[str, str], name: str, default: float) -> float:
