@@ -76,6 +76,17 @@ class Sandbox:
             slack.events_url = f"{bot.http.url}/slack/events"
         return cls(slack=slack, openai=openai, settings=settings, bot=bot, _tmp=tmp)
 
+    def restart(self, **overrides: Any) -> None:
+        """Stop the bot and start a new one on the same database and emulators, as a restarted
+        process would (nothing kept in memory); `overrides` change its Settings."""
+        self.bot.stop()
+        self.settings = self.settings.with_overrides(**overrides)
+        self.bot = start(self.settings, host="127.0.0.1")
+        if self.settings.socket_mode:
+            self.slack.socket_mode.wait_connected()
+        else:
+            self.slack.events_url = f"{self.bot.http.url}/slack/events"
+
     @property
     def deps(self) -> Any:
         return self.bot.deps
