@@ -9,6 +9,7 @@ counted apart, as "price unknown".
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 
 # (provider, model) -> what answering with it costs; None: unknown.
 PriceLookup = Callable[[str | None, str], AnswerPrice | None]
+UNKNOWN = "price unknown"
 
 
 @dataclass
@@ -41,13 +43,18 @@ class TokenCost:
     def tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
+    @property
+    def unknown_only(self) -> bool:
+        """Whether none of it had a price: its cost is unknown, not $0."""
+        return self.prices == {UNKNOWN}
+
     def add(self, row: TokenRow, price: AnswerPrice | None) -> None:
         self.answers += row.answers
         self.prompt_tokens += row.prompt_tokens
         self.completion_tokens += row.completion_tokens
         if price is None:
             self.unpriced_tokens += row.prompt_tokens + row.completion_tokens
-            self.prices.add("price unknown")
+            self.prices.add(UNKNOWN)
         else:
             self.usd += price.cost(row.prompt_tokens, row.completion_tokens)
             self.prices.add(price.describe())
@@ -62,10 +69,11 @@ class TokenCost:
 
 
 def usd(amount: float) -> str:
-    """Money as admins read it; sums below a cent keep four decimals, so they do not read as
-    nothing."""
+    """Money as admins read it: cents, and sums below a cent to two significant digits, so a
+    few answers' cost never reads as nothing."""
     if 0 < abs(amount) < 0.01:
-        return f"${amount:.4f}"
+        digits = min(8, 1 - math.floor(math.log10(abs(amount))))
+        return f"${amount:.{digits}f}"
     return f"${amount:,.2f}"
 
 
