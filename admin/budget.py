@@ -182,12 +182,18 @@ def _notice(gauge: SpendGauge, spend: MonthSpend, reached: int, percent: float) 
     if spend.unpriced_deployments:
         unknown.append(f"{spend.unpriced_deployments} deployments at an unknown cost")
     detail = ", ".join(parts) + (f"; not counted: {', '.join(unknown)}" if unknown else "")
-    spent = f"{usd(spend.total_usd)} of its {usd(budget.limit_usd)} budget for {spend.month}"
+    total, limit = usd(spend.total_usd), usd(budget.limit_usd)
     if reached >= 100:
-        head = f":no_entry: tunebot has spent {spent} ({detail})."
+        head = (
+            f":no_entry: tunebot has spent its {limit} budget for {spend.month}: {total} so far "
+            f"({detail})."
+        )
         what = f"From now until {resets} (UTC), {then}."
     else:
-        head = f":warning: tunebot has spent {spent}, {percent:.0f}% ({detail})."
+        head = (
+            f":warning: tunebot has spent {total} of its {limit} budget for {spend.month}, "
+            f"{percent:.0f}% ({detail})."
+        )
         what = f"Once it is spent, {then} until {resets} (UTC)."
     return (
         f"{head} {what} Raise `TUNEBOT_MONTHLY_BUDGET_USD` to give it more; "
