@@ -50,6 +50,19 @@ class Question:
     def is_thread_reply(self) -> bool:
         return self.thread_ts != self.ts
 
+    def turn(self, model: ModelRef, *, outcome: str) -> Turn:
+        """The record of this question, answered (or not) by `model`."""
+        return Turn(
+            team_id=self.team_id,
+            channel_id=self.channel,
+            thread_ts=self.thread_ts,
+            message_ts=self.ts,
+            user_id=self.user,
+            provider=model.provider,
+            model=model.model,
+            outcome=outcome,
+        )
+
 
 def register(app: App, deps: Deps) -> None:
     @app.event("app_mention")
@@ -145,16 +158,7 @@ def answer(
     its provider) and `system_prompt` (the channel's, or the workspace's)."""
     started = time.monotonic()
     settings = deps.settings
-    turn = Turn(
-        team_id=question.team_id,
-        channel_id=question.channel,
-        thread_ts=question.thread_ts,
-        message_ts=question.ts,
-        user_id=question.user,
-        provider=model.provider,
-        model=model.model,
-        outcome="answered",
-    )
+    turn = question.turn(model, outcome="answered")
     answer_row: dict[str, Any] | None = None  # kept for ratings once the answer is whole
     writer = ReplyWriter(
         client,

@@ -19,7 +19,7 @@ from admin.usage import day_start
 from bot.deps import Deps
 from bot.history import APOLOGY_EVENT
 from storage import repo, usage_repo
-from storage.models import Turn, utcnow
+from storage.models import utcnow
 from storage.repo import ModelRef
 
 if TYPE_CHECKING:
@@ -76,18 +76,8 @@ def _refuse(
             )
         except Exception:
             log.exception("could not say why %s:%s was not answered", question.channel, question.ts)
-    turn = Turn(
-        team_id=question.team_id,
-        channel_id=question.channel,
-        thread_ts=question.thread_ts,
-        message_ts=question.ts,
-        user_id=question.user,
-        provider=model.provider,
-        model=model.model,
-        outcome=str(why),
-    )
     with deps.session_factory.begin() as session:
-        repo.record_turn(session, turn=turn)
+        repo.record_turn(session, turn=question.turn(model, outcome=str(why)))
     log.info("%s:%s not answered: %s", question.channel, question.ts, why)
 
 
