@@ -72,6 +72,8 @@ class SpendGauge:
         self._every = every
         self._deployments_every = deployments_every
         self._latest: MonthSpend | None = None
+        # Set by a reading that found the budget spent: the start of the next month.
+        self._spent_until: datetime | None = None
         self._deployments: list[RunningDeployment] = []
         self._listed_at: float | None = None
         self._lock = threading.Lock()
@@ -85,13 +87,14 @@ class SpendGauge:
             if listed is None or time.monotonic() - listed >= self._deployments_every:
                 self._deployments = running_deployments(self.providers)
                 self._listed_at = time.monotonic()
+            now = self.clock()
             spend = month_spend(
-                self.session_factory,
-                self.providers.answer_price,
-                self._deployments,
-                now=self.clock(),
+                self.session_factory, self.providers.answer_price, self._deployments, now=now
             )
             self._latest = spend
+            self._spent_until = (
+                next_month(now) if spend.total_usd >= self.budget.limit_usd else None
+            )
         return spend
 
     @property
@@ -101,10 +104,9 @@ class SpendGauge:
     def is_spent(self) -> bool:
         """Whether this month's spend, as last computed, has reached the budget. Nothing is
         queried: this is on every answer's path."""
-        spend = self._latest
-        if spend is None or spend.month != f"{self.clock():%Y-%m}":
-            return False  # not read yet, or read last month: a new month starts from nothing
-        return spend.total_usd >= self.budget.limit_usd
+        until = self._spent_until
+        # Not read yet, or spent in a month that has ended: a new month starts from nothing.
+        return until is not None and self.clock() < until
 
     def start(self) -> None:
         """Compute it once now, then every REFRESH_SECONDS in the background until close()."""

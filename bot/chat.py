@@ -122,14 +122,16 @@ def _answer_event(
         # Read in the claim's transaction: one database round trip fewer before the first words.
         model = repo.get_active_model(session, default=deps.base_model, channel=question.channel)
         prompt = repo.channel_prompt(session, channel=question.channel)
-    if not fresh:
+        # The allowlist, the daily limit and the budget, before any model is asked.
+        verdict = limits.check(session, deps, question, model) if fresh else None
+    if verdict is None:
         log.info(
             "event for %s:%s already taken; not answering twice", question.channel, question.ts
         )
         return
-    answering = limits.check(deps, question, model)
-    if answering is None:
-        return  # refused: the allowlist, the daily limit or the budget said so
+    if verdict.model is None:
+        verdict.refuse(deps, question, model)
+        return
     assert context.bot_user_id is not None
     answer(
         deps,
@@ -137,7 +139,7 @@ def _answer_event(
         # Slack open, so an answer does not start with a handshake per Web API call.
         deps.slack,
         question,
-        model=answering,
+        model=verdict.model,
         system_prompt=prompt or deps.settings.system_prompt,
         bot_user_id=context.bot_user_id,
         bot_id=context.bot_id,

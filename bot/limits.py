@@ -1,18 +1,22 @@
 """Before any model is asked: whether tunebot answers in this channel (TUNEBOT_CHANNELS), whether
 the person has answers left today (TUNEBOT_USER_DAILY_LIMIT), and whether this month's budget
-is spent (TUNEBOT_MONTHLY_BUDGET_USD); a refusal is one plain line in the thread.
+is spent (TUNEBOT_MONTHLY_BUDGET_USD); a refusal is one plain line in the thread, or silence.
 
-The chat calls `check` once per question it claimed. With none of the three set it does no
-I/O at all; the budget costs an attribute read (admin.budget.SpendGauge), the allowlist a set
-lookup, and only the daily limit a query (one person's answers today, by an index).
+The chat calls `check` once per question, in the transaction that claims it. With none of the
+three set it does nothing at all; the budget costs an attribute read (admin.budget.SpendGauge),
+the allowlist a set lookup (and, outside it, the guarded insert of its one notice), and only the
+daily limit a query: one person's answers today, by an index, in that same transaction.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING
+
+from sqlalchemy.orm import Session
 
 from admin.budget import spent_line
 from admin.usage import day_start
@@ -36,49 +40,59 @@ class Refusal(StrEnum):
     BUDGET_SPENT = "budget_spent"
 
 
-def check(deps: Deps, question: Question, model: ModelRef) -> ModelRef | None:
-    """The model to answer `question` with (`model`, or the budget's fallback once it is spent);
-    None when the question was refused here (said in its thread, or left unsaid)."""
-    settings, now = deps.settings, utcnow()
-    if settings.channels and not question.is_dm and question.channel not in settings.channels:
+@dataclass(frozen=True)
+class Verdict:
+    """The model to answer with; or, when it is None, why not and the line to say (None: say
+    nothing)."""
+
+    model: ModelRef | None
+    refusal: Refusal | None = None
+    line: str | None = None
+
+    def refuse(self, deps: Deps, question: Question, model: ModelRef) -> None:
+        """Say the line in the question's thread, then record the turn (with the model that
+        would have answered)."""
+        assert self.refusal is not None
+        if self.line is not None:
+            try:
+                deps.slack.chat_postMessage(
+                    channel=question.channel,
+                    thread_ts=question.thread_ts,
+                    text=self.line,
+                    # Marked so a thread's history sent to a model leaves it out.
+                    metadata={
+                        "event_type": APOLOGY_EVENT,
+                        "event_payload": {"refusal": str(self.refusal)},
+                    },
+                )
+            except Exception:
+                where = f"{question.channel}:{question.ts}"
+                log.exception("could not say why %s went unanswered", where)
         with deps.session_factory.begin() as session:
-            first = usage_repo.tell_channel_once(session, channel=question.channel)
-        _refuse(deps, question, model, Refusal.NOT_HERE, _not_here(deps) if first else None)
-        return None
+            repo.record_turn(session, turn=question.turn(model, outcome=str(self.refusal)))
+        log.info("%s:%s not answered: %s", question.channel, question.ts, self.refusal)
+
+
+def check(session: Session, deps: Deps, question: Question, model: ModelRef) -> Verdict:
+    """Whether `question` is answered, and with what: `model`, or the budget's fallback once
+    it is spent. Runs in the transaction that claimed the question."""
+    settings = deps.settings
+    if settings.channels and not question.is_dm and question.channel not in settings.channels:
+        first = usage_repo.tell_channel_once(session, channel=question.channel)
+        return Verdict(None, Refusal.NOT_HERE, _not_here(deps) if first else None)
     limit = settings.user_daily_limit
     if limit is not None:
-        with deps.session_factory() as session:
-            had = usage_repo.answers_since(session, user=question.user, since=day_start(now))
+        now = utcnow()
+        had = usage_repo.answers_since(session, user=question.user, since=day_start(now))
         if had >= limit:
-            _refuse(deps, question, model, Refusal.DAILY_LIMIT, _limit_line(limit, now))
-            return None
+            return Verdict(None, Refusal.DAILY_LIMIT, _limit_line(limit, now))
     gauge = deps.budget
     if gauge is not None and gauge.is_spent():
         if gauge.budget.fallback is not None:
-            return gauge.budget.fallback
-        _refuse(deps, question, model, Refusal.BUDGET_SPENT, spent_line(gauge.budget, now=now))
-        return None
-    return model
-
-
-def _refuse(
-    deps: Deps, question: Question, model: ModelRef, why: Refusal, line: str | None
-) -> None:
-    """Say `line` in the question's thread (unless None: stay silent) and record the turn."""
-    if line is not None:
-        try:
-            deps.slack.chat_postMessage(
-                channel=question.channel,
-                thread_ts=question.thread_ts,
-                text=line,
-                # Marked so a thread's history sent to a model leaves it out.
-                metadata={"event_type": APOLOGY_EVENT, "event_payload": {"refusal": str(why)}},
-            )
-        except Exception:
-            log.exception("could not say why %s:%s was not answered", question.channel, question.ts)
-    with deps.session_factory.begin() as session:
-        repo.record_turn(session, turn=question.turn(model, outcome=str(why)))
-    log.info("%s:%s not answered: %s", question.channel, question.ts, why)
+            return Verdict(gauge.budget.fallback)
+        line = spent_line(gauge.budget, now=utcnow())
+        return Verdict(None, Refusal.BUDGET_SPENT, line)
+    return Verdict(model)
 
 
 def _not_here(deps: Deps) -> str:
@@ -92,8 +106,7 @@ def _not_here(deps: Deps) -> str:
 
 def _limit_line(limit: int, now: datetime) -> str:
     resets = day_start(now) + timedelta(days=1)
-    left = resets - now
-    hours, minutes = divmod(int(left.total_seconds()) // 60, 60)
+    hours, minutes = divmod(int((resets - now).total_seconds()) // 60, 60)
     answers = "answer" if limit == 1 else "answers"
     return (
         f"You've had your {limit} {answers} for today, the most each person gets; it starts "
