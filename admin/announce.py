@@ -34,6 +34,7 @@ class Kind(StrEnum):
     FALLBACK = "fallback"
     JOB_PLAN = "job_plan"  # a new version of the job's one plan message, edited in place
     HOME_REFRESH = "home_refresh"  # publish someone's Home tab again
+    BUDGET = "budget"  # this month's spend reached 80% or 100% of the budget
 
 
 def recipients(job: Job, notify_channel: str | None) -> list[str]:

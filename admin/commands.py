@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field
 
@@ -78,6 +78,13 @@ class UseOptions(ProviderOption, ChannelOption):
 
 class PromptOptions(Options):
     channel: ChannelId = Field(description="the channel whose prompt it is")
+
+
+class UsageOptions(Options):
+    days: int = Field(30, ge=1, le=366, description="how many days back, 1 to 366")
+    by: Annotated[Literal["model", "channel", "user"], Lowercase] = Field(
+        "model", description="what to sum by: `model`, `channel` or `user`"
+    )
 
 
 # `/finetune train … for=#c`: a model trained for one channel, compared and swapped there.
@@ -188,6 +195,12 @@ SPECS: dict[str, Spec] = {
         free_text=True,
     ),
     "prompts reset": Spec("/finetune prompts reset", "go back to the default prompts"),
+    "usage": Spec(
+        "/finetune usage [days=30] [by=model|channel|user]",
+        "tokens and what they cost per model, channel or person, and the paid deployments' "
+        "running cost",
+        options=UsageOptions,
+    ),
 }
 
 

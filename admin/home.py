@@ -12,16 +12,16 @@ import dataclasses
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from admin import announce, deployments, job_stages, lifecycle, plans
+from admin import announce, deployments, job_stages, lifecycle, plans, usage
 from admin.errors import TunebotError
 from admin.providers.base import Deployments
 from admin.providers.plugin import Provider
-from storage import eval_repo, feedback_repo, home_repo, job_repo, repo
+from storage import eval_repo, feedback_repo, home_repo, job_repo, repo, usage_repo
 from storage.db import SessionFactory
 from storage.models import Evaluation, Job
 from storage.repo import ModelRef
@@ -73,6 +73,7 @@ class PaidDeployment:
     state: str
     daily_usd: float | None
     kept_as: str | None = None  # "the active model" / "the rollback target": no undeploy
+    month_usd: float | None = None  # what it has cost this month, where its start is known
 
 
 @dataclass(frozen=True)
@@ -82,8 +83,15 @@ class Spend:
     training_jobs: int
     deployments_daily_usd: float  # the paid deployments running now, per day, where known
     unpriced_deployments: int
-    # Tokens answered this month, priced: None until usage is tracked (the slot for it).
+    # Tokens answered this month, priced by each provider's declaration (None: not priced).
     tokens_usd: float | None = None
+    unpriced_tokens: int = 0  # answered by models whose provider publishes no price
+    deployments_month_usd: float = 0.0  # the paid deployments' cost this month, where known
+    budget_usd: float | None = None  # TUNEBOT_MONTHLY_BUDGET_USD, when set
+
+    @property
+    def total_usd(self) -> float:
+        return self.training_usd + self.deployments_month_usd + (self.tokens_usd or 0.0)
 
 
 @dataclass(frozen=True)
@@ -107,8 +115,11 @@ def load(
     default_model: ModelRef,
     is_admin: bool,
     now: datetime,
+    price: usage.PriceLookup | None = None,
+    budget_usd: float | None = None,
 ) -> HomeData:
-    """Everything one person's Home tab shows; the dashboard only for an admin."""
+    """Everything one person's Home tab shows; the dashboard only for an admin. `price` prices
+    this month's answer tokens (None: they are not shown), `budget_usd` is the month's budget."""
     with session_factory() as session:
         models = models_by_channel(session, default=default_model)
         if not is_admin:
@@ -130,8 +141,9 @@ def load(
             last_evaluation=_last_evaluation(session),
             feedback=_feedback(session, now),
         )
-    paid = _deployments(session_factory, providers, default_model)
-    return dataclasses.replace(data, deployments=paid, spend=_spend(session_factory, paid, now))
+    paid = _deployments(session_factory, providers, default_model, now)
+    spend = _spend(session_factory, paid, now, price, budget_usd)
+    return dataclasses.replace(data, deployments=paid, spend=spend)
 
 
 def _line(session: Session, job: Job) -> JobLine:
@@ -172,6 +184,7 @@ def _deployments(
     session_factory: SessionFactory,
     providers: Iterable[tuple[str, Provider]],
     default_model: ModelRef,
+    now: datetime,
 ) -> list[PaidDeployment]:
     with session_factory() as session:
         active = repo.get_active_model(session, default=default_model)
@@ -190,26 +203,41 @@ def _deployments(
             kept = None
             if ref in keep:
                 kept = "the active model" if ref == active else "the rollback target"
-            daily = d.hourly_usd * 24 if d.hourly_usd is not None else None
-            found.append(PaidDeployment(name, d.model, d.state, daily, kept))
+            running = usage.RunningDeployment(name, d)
+            found.append(
+                PaidDeployment(
+                    name, d.model, d.state, running.daily_usd, kept, running.month_usd(now)
+                )
+            )
     return found
 
 
-def _spend(session_factory: SessionFactory, paid: list[PaidDeployment], now: datetime) -> Spend:
-    start = now.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+def _spend(
+    session_factory: SessionFactory,
+    paid: list[PaidDeployment],
+    now: datetime,
+    price: usage.PriceLookup | None,
+    budget_usd: float | None,
+) -> Spend:
+    start = usage.month_start(now)
     with session_factory() as session:
-        jobs, usd = session.execute(
-            select(func.count(Job.id), func.sum(Job.estimated_cost_usd)).where(
-                Job.created_at >= start
-            )
-        ).one()
+        jobs, training = usage_repo.training_since(session, since=start)
+        tokens = (
+            usage.price_rows(usage_repo.token_rows(session, since=start), price)
+            if price is not None
+            else None
+        )
     priced = [d.daily_usd for d in paid if d.daily_usd is not None]
     return Spend(
         month=f"{start:%Y-%m}",
-        training_usd=float(usd or 0.0),
-        training_jobs=int(jobs or 0),
+        training_usd=training,
+        training_jobs=jobs,
         deployments_daily_usd=sum(priced),
         unpriced_deployments=len(paid) - len(priced),
+        tokens_usd=tokens.usd if tokens is not None else None,
+        unpriced_tokens=tokens.unpriced_tokens if tokens is not None else 0,
+        deployments_month_usd=sum(d.month_usd for d in paid if d.month_usd is not None),
+        budget_usd=budget_usd,
     )
 
 

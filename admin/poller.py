@@ -1,6 +1,6 @@
 """One scheduler tick: carry every open job one step further (admin.job_stages), keep the
-active model served, queue the Home tab refreshes a model switch calls for, then send what the
-outbox holds."""
+active model served, queue the budget's notices and the Home tab refreshes a model switch calls
+for, then send what the outbox holds."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from admin import home, job_stages, plans, serving
+from admin import budget, home, job_stages, plans, serving
+from admin.budget import SpendGauge
 from admin.errors import TunebotError
 from admin.evaluation.config import EvalDeps
 from admin.job_stages import JobStage
@@ -39,6 +40,8 @@ class PollerDeps:
     evaluation: EvalDeps | None = None  # None: no gate, a succeeded job goes live (TUNEBOT_EVAL)
     # What answers when the active model can no longer be served; None: nothing is reloaded.
     base_model: ModelRef | None = None
+    # This month's spend against TUNEBOT_MONTHLY_BUDGET_USD; None: no budget, no notices.
+    budget: SpendGauge | None = None
 
 
 @dataclass
@@ -74,6 +77,11 @@ def tick(deps: PollerDeps) -> TickReport:
             )
         except Exception:
             log.exception("checking that the active model is served failed")
+    if deps.budget is not None:
+        try:
+            budget.notify(deps.budget)
+        except Exception:
+            log.exception("checking this month's spend against the budget failed")
     try:
         # After the jobs and the fallback: any switch they (or a command) made is seen here.
         home.refresh_after_switch(deps.session_factory, now=deps.clock())

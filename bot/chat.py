@@ -14,6 +14,7 @@ from slack_sdk import WebClient
 
 from admin import announce
 from admin.errors import ModelUnavailable, ProviderUnavailable, TunebotError, new_reference
+from bot import limits
 from bot.deps import Deps
 from bot.feedback import answer_values
 from bot.feedback_views import build_feedback_blocks
@@ -48,6 +49,19 @@ class Question:
     @property
     def is_thread_reply(self) -> bool:
         return self.thread_ts != self.ts
+
+    def turn(self, model: ModelRef, *, outcome: str) -> Turn:
+        """The record of this question, answered (or not) by `model`."""
+        return Turn(
+            team_id=self.team_id,
+            channel_id=self.channel,
+            thread_ts=self.thread_ts,
+            message_ts=self.ts,
+            user_id=self.user,
+            provider=model.provider,
+            model=model.model,
+            outcome=outcome,
+        )
 
 
 def register(app: App, deps: Deps) -> None:
@@ -108,10 +122,15 @@ def _answer_event(
         # Read in the claim's transaction: one database round trip fewer before the first words.
         model = repo.get_active_model(session, default=deps.base_model, channel=question.channel)
         prompt = repo.channel_prompt(session, channel=question.channel)
-    if not fresh:
+        # The allowlist, the daily limit and the budget, before any model is asked.
+        verdict = limits.check(session, deps, question, model) if fresh else None
+    if verdict is None:
         log.info(
             "event for %s:%s already taken; not answering twice", question.channel, question.ts
         )
+        return
+    if verdict.model is None:
+        verdict.refuse(deps, question, model)
         return
     assert context.bot_user_id is not None
     answer(
@@ -120,7 +139,7 @@ def _answer_event(
         # Slack open, so an answer does not start with a handshake per Web API call.
         deps.slack,
         question,
-        model=model,
+        model=verdict.model,
         system_prompt=prompt or deps.settings.system_prompt,
         bot_user_id=context.bot_user_id,
         bot_id=context.bot_id,
@@ -141,16 +160,7 @@ def answer(
     its provider) and `system_prompt` (the channel's, or the workspace's)."""
     started = time.monotonic()
     settings = deps.settings
-    turn = Turn(
-        team_id=question.team_id,
-        channel_id=question.channel,
-        thread_ts=question.thread_ts,
-        message_ts=question.ts,
-        user_id=question.user,
-        provider=model.provider,
-        model=model.model,
-        outcome="answered",
-    )
+    turn = question.turn(model, outcome="answered")
     answer_row: dict[str, Any] | None = None  # kept for ratings once the answer is whole
     writer = ReplyWriter(
         client,
@@ -179,8 +189,8 @@ def answer(
         try:
             reply = _stream(deps, model, messages)
         except ModelUnavailable:
-            if model == deps.base_model:
-                raise
+            if model in (deps.base_model, deps.budget_fallback):
+                raise  # nothing to fall back to (a spent budget must not resume spending)
             model = fall_back(deps, model, channel=question.channel)
             turn.provider, turn.model = model.provider, model.model
             reply = _stream(deps, model, messages)

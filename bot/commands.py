@@ -17,6 +17,7 @@ from bot.admins import audit, require_admin
 from bot.deps import Deps
 from bot.eval_commands import run_eval_command
 from bot.model_commands import model_lines, run_model_command
+from bot.usage_commands import show_usage
 from storage import job_repo, repo
 
 log = logging.getLogger(__name__)
@@ -160,6 +161,8 @@ def _dispatch(
         return feedback.export_feedback(deps, parsed, user, respond)
     if name in ("prompts", "prompts reset"):
         return greeting.run_prompts_command(deps, parsed, user, respond)
+    if name == "usage":
+        return show_usage(deps, parsed, respond)
     raise TunebotError(f"`{name}` is not available.")
 
 

@@ -20,6 +20,7 @@ from bot.env import (
     BaseURL,
     BotToken,
     ChannelId,
+    Channels,
     ConfigError,
     DatabaseURL,
     EnvSettings,
@@ -160,6 +161,21 @@ class Settings(StoreSettings):
     judge_model: str | None = Field(
         None, alias="TUNEBOT_JUDGE_MODEL", description="also judges each pair of answers"
     )
+    # Usage limits (the README's "Usage, budget and limits").
+    monthly_budget_usd: Annotated[float, Expects("an amount in USD such as 50 or 12.50")] | None = (
+        Field(None, gt=0, alias="TUNEBOT_MONTHLY_BUDGET_USD", description="a month's spend")
+    )
+    # (provider, model) that answers once the budget is spent: `provider:model`, or a model at
+    # the base model's provider.
+    budget_fallback: tuple[str, str] | None = Field(
+        None, alias="TUNEBOT_BUDGET_FALLBACK_MODEL", description="answers past the budget"
+    )
+    channels: Channels = Field(
+        frozenset(), alias="TUNEBOT_CHANNELS", description="where it answers (empty: anywhere)"
+    )
+    user_daily_limit: int | None = Field(
+        None, ge=1, alias="TUNEBOT_USER_DAILY_LIMIT", description="answers per person per day"
+    )
 
     @field_validator("provider", "base_provider")
     @classmethod
@@ -177,6 +193,26 @@ class Settings(StoreSettings):
         if workers > 1 and not (hasattr(os, "fork") and hasattr(socket, "SO_REUSEPORT")):
             raise ValueError("1 on this system, which lacks fork() and SO_REUSEPORT")
         return workers
+
+    @field_validator("budget_fallback", mode="before")
+    @classmethod
+    def _fallback(cls, raw: Any, info: ValidationInfo) -> Any:
+        """A model id may hold colons itself (`ft:gpt-4o-mini:org::id`): only a provider's
+        name before the first one makes `raw` a (provider, model) pair."""
+        if not isinstance(raw, str):
+            return raw
+        registry: Registry | None = info.data.get("registry")
+        name, sep, model = raw.strip().partition(":")
+        if registry is None or not sep or name.lower() not in registry:
+            base = info.data.get("base_provider") or info.data.get("provider") or DEFAULT_PROVIDER
+            return (base, raw.strip())
+        on = registry.configured(info.data.get("provider_env") or {})
+        if not model.strip() or name.lower() not in on:
+            raise ValueError(
+                f"a model, or provider:model at a configured provider ({name.lower()} is not "
+                f"configured: set {registry.needs(name.lower())})"
+            )
+        return (name.lower(), model.strip())
 
     @property
     def socket_mode(self) -> bool:

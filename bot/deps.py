@@ -13,6 +13,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 from sqlalchemy import Engine
 
+from admin.budget import Budget, SpendGauge
 from admin.datastore import DatasetStore
 from admin.evaluation.answering import ClientPool
 from admin.evaluation.config import EvalConfig, EvalDeps, ModelPair
@@ -47,11 +48,18 @@ class Deps:
     agent: AgentSurfaces  # the thread status, titles and suggested prompts around answers
     home: HomePublisher  # publishes one person's Home tab as it is now
     eval_clients: ClientPool = field(default_factory=ClientPool)
+    # This month's spend against TUNEBOT_MONTHLY_BUDGET_USD; None: no budget is set.
+    budget: SpendGauge | None = None
 
     @property
     def base_model(self) -> ModelRef:
         """TUNEBOT_BASE_MODEL where it is served: what answers until a model is chosen."""
         return ModelRef(self.settings.base_model_provider, self.settings.base_model)
+
+    @property
+    def budget_fallback(self) -> ModelRef | None:
+        """What answers once this month's budget is spent; None: nothing does."""
+        return self.budget.budget.fallback if self.budget is not None else None
 
     def poller(self) -> PollerDeps:
         return PollerDeps(
@@ -62,6 +70,7 @@ class Deps:
             confirm_above_usd=self.settings.confirm_above_usd,
             evaluation=self.evaluation() if self.settings.eval_enabled else None,
             base_model=self.base_model,
+            budget=self.budget,
         )
 
     def evaluation(self) -> EvalDeps:
@@ -103,6 +112,8 @@ class Deps:
         )
 
     def close(self) -> None:
+        if self.budget is not None:
+            self.budget.close()
         self.executor.shutdown(wait=False, cancel_futures=True)
         self.agent.close()
         self.slack.close()
@@ -143,6 +154,19 @@ def build_deps(settings: Settings) -> Deps:
         settings=settings, session_factory=session_factory, providers=providers, client=slack
     )
     plans = PlanMessages(slack, PlanLedger(session_factory))
+    budget = None
+    if settings.monthly_budget_usd is not None:
+        fallback = settings.budget_fallback
+        budget = SpendGauge(
+            Budget(
+                limit_usd=settings.monthly_budget_usd,
+                fallback=ModelRef(*fallback) if fallback is not None else None,
+                admins=settings.admins,
+                notify_channel=settings.notify_channel,
+            ),
+            session_factory,
+            providers,
+        )
     return Deps(
         settings=settings,
         engine=engine,
@@ -157,4 +181,5 @@ def build_deps(settings: Settings) -> Deps:
         # the pool is sized for concurrent conversations, not for CPU.
         executor=ThreadPoolExecutor(max_workers=32, thread_name_prefix="tunebot-listener"),
         agent=AgentSurfaces(slack),
+        budget=budget,
     )

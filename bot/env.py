@@ -110,6 +110,11 @@ Admins = Annotated[
 ChannelId = Annotated[
     str, StringConstraints(pattern=r"^[CGD][A-Z0-9]{2,}$"), Expects("a channel ID like C012AB3CD")
 ]
+Channels = Annotated[
+    frozenset[ChannelId],
+    BeforeValidator(_words),
+    Expects("comma-separated channel IDs like C012AB3CD"),
+]
 # Slack's base URL: requests append the method name to it.
 BaseURL = Annotated[URL, AfterValidator(_slash)]
 # Only the scheme is quoted back: the rest of a database URL may hold its password.

@@ -50,6 +50,8 @@ class HomePublisher:
             default_model=ModelRef(settings.base_model_provider, settings.base_model),
             is_admin=user in settings.admins,
             now=self._clock(),
+            price=self._providers.answer_price,
+            budget_usd=settings.monthly_budget_usd,
         )
         view = build_home_view(data, label=self._providers.label, note=note)
         try:

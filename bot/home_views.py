@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from admin.home import HomeData, JobLine, PaidDeployment, Spend
+from admin.usage import usd
 from storage.repo import ModelRef
 
 PROMOTE_ACTION = "home_promote"
@@ -135,16 +136,27 @@ def _spend_text(spend: Spend) -> str:
     deployments = f"${spend.deployments_daily_usd:,.2f} a day now"
     if spend.unpriced_deployments:
         deployments += f" (+{spend.unpriced_deployments} at an unknown price)"
-    tokens = f"${spend.tokens_usd:,.2f}" if spend.tokens_usd is not None else "not tracked yet"
-    return _lines(
-        f"*Spend in {spend.month}*",
-        [
-            f"• Training: ${spend.training_usd:,.2f} estimated for {spend.training_jobs} "
-            f"job{'s' if spend.training_jobs != 1 else ''} started this month",
-            f"• Paid deployments: {deployments}",
-            f"• Answering (tokens): {tokens}",
-        ],
-    )
+    if spend.deployments_month_usd:
+        deployments += f", {usd(spend.deployments_month_usd)} so far this month"
+    if spend.tokens_usd is None:
+        tokens = "not priced"
+    else:
+        tokens = usd(spend.tokens_usd)
+        if spend.unpriced_tokens:
+            tokens += f" (+{spend.unpriced_tokens:,} tokens at an unknown price)"
+    lines = [
+        f"• Training: ${spend.training_usd:,.2f} estimated for {spend.training_jobs} "
+        f"job{'s' if spend.training_jobs != 1 else ''} started this month",
+        f"• Paid deployments: {deployments}",
+        f"• Answering (tokens): {tokens}",
+    ]
+    if spend.budget_usd is not None:
+        share = spend.total_usd / spend.budget_usd * 100
+        lines.append(
+            f"• Budget: {usd(spend.total_usd)} of {usd(spend.budget_usd)} ({share:.0f}%); "
+            "`/finetune usage` shows where it goes"
+        )
+    return _lines(f"*Spend in {spend.month}*", lines)
 
 
 def _deployments(paid: list[PaidDeployment], label: Label) -> list[dict[str, Any]]:

@@ -86,6 +86,9 @@ def start(
 
 
 def _serve(settings: Settings, deps: Deps, app: App, *, host: str, reuse_port: bool) -> Running:
+    if deps.budget is not None:
+        # This month's spend, read before the first answer and then in the background.
+        deps.budget.start()
     socket_handler = None
     if settings.socket_mode:
         from slack_bolt.adapter.socket_mode import SocketModeHandler

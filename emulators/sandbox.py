@@ -68,14 +68,27 @@ class Sandbox:
             slack_app_token=slack.app_token if socket_mode else None,
             data_dir=Path(tmp.name) / "data",
         ).with_overrides(**overrides)
-        # Any free port: what PORT may not ask for (a health check must know where to look).
-        settings = settings.model_copy(update={"port": 0})
-        bot = start(settings, host="127.0.0.1")
+        # Any free port (what PORT may not ask for: a health check must know where to look);
+        # the settings then say where it listens.
+        bot = start(settings.model_copy(update={"port": 0}), host="127.0.0.1")
+        settings = settings.model_copy(update={"port": bot.http.port})
         if socket_mode:
             slack.socket_mode.wait_connected()
         else:
             slack.events_url = f"{bot.http.url}/slack/events"
         return cls(slack=slack, openai=openai, settings=settings, bot=bot, _tmp=tmp)
+
+    def restart(self, **overrides: Any) -> None:
+        """Stop the bot and start a new one on the same database and emulators, as a restarted
+        process would (nothing kept in memory); `overrides` change its Settings."""
+        self.bot.stop()
+        self.settings = self.settings.with_overrides(**overrides)
+        self.bot = start(self.settings.model_copy(update={"port": 0}), host="127.0.0.1")
+        self.settings = self.settings.model_copy(update={"port": self.bot.http.port})
+        if self.settings.socket_mode:
+            self.slack.socket_mode.wait_connected()
+        else:
+            self.slack.events_url = f"{self.bot.http.url}/slack/events"
 
     @property
     def deps(self) -> Any:

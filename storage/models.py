@@ -1,6 +1,7 @@
 """Tables: the active model and its history, turns and their answers with feedback, processed
 Slack events, datasets and their uploads, jobs and their plan messages, the outbox, evaluations,
-local training runs, and who looks at the Home tab."""
+local training runs, who looks at the Home tab, and the channels told tunebot does not answer
+there."""
 
 from __future__ import annotations
 
@@ -106,7 +107,13 @@ class Turn(Base):
     A finished answer kept for ratings is an `Answer` that references it."""
 
     __tablename__ = "turns"
-    __table_args__ = (Index("ix_turns_channel_thread", "channel_id", "thread_ts"),)
+    __table_args__ = (
+        Index("ix_turns_channel_thread", "channel_id", "thread_ts"),
+        # `/finetune usage` and this month's spend read a window of turns by time; the daily
+        # limit counts one person's answers since midnight.
+        Index("ix_turns_created_at", "created_at"),
+        Index("ix_turns_user_created", "user_id", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     team_id: Mapped[str | None] = mapped_column(String(32))
@@ -122,6 +129,16 @@ class Turn(Base):
     outcome: Mapped[str] = mapped_column(String(32))
     error_ref: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ChannelNotice(Base):
+    """A channel outside TUNEBOT_CHANNELS that has been told, once, that tunebot does not
+    answer there; whichever replica inserts the row says it."""
+
+    __tablename__ = "channel_notices"
+
+    channel_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    told_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class SlackEvent(Base):
@@ -476,6 +493,7 @@ __all__ = [
     "AnswerVote",
     "AuditEntry",
     "Base",
+    "ChannelNotice",
     "ChannelPrompt",
     "Dataset",
     "DatasetUpload",

@@ -5,6 +5,7 @@ Slack's limits however much there is to show."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -23,11 +24,12 @@ from admin.home import (
 from admin.plans import Progress
 from admin.poller import tick
 from admin.providers.hosted import deployment_name
+from admin.usage import usd
 from bot.home_views import PROMOTE_ACTION, ROLLBACK_ACTION, UNDEPLOY_ACTION, build_home_view
 from emulators.sandbox import Sandbox
 from emulators.together import TogetherEmulator
 from storage import job_repo, repo
-from storage.models import AuditEntry, Job, utcnow
+from storage.models import AuditEntry, Job, Turn, utcnow
 from storage.repo import ModelRef
 from tests.home_helpers import (
     buttons,
@@ -40,6 +42,7 @@ from tests.home_helpers import (
     train_with_held_out,
 )
 from tests.sandbox_helpers import ADMIN, NOTIFY, command, only_job, upload
+from tests.usage_helpers import openai_cost
 
 
 @pytest.fixture
@@ -126,7 +129,10 @@ def test_an_admin_sees_jobs_progress_the_last_evaluation_feedback_spend_and_butt
     with home.deps.session_factory() as session:
         estimated = sum(j.estimated_cost_usd or 0 for j in session.query(Job))
     assert f"• Training: ${estimated:,.2f} estimated for 2 jobs started this month" in text
-    assert "Answering (tokens): not tracked yet" in text
+    with home.deps.session_factory() as session:
+        answers = session.query(Turn).filter(Turn.outcome == "answered").all()
+    assert len(answers) == 1 and answers[0].completion_tokens
+    assert f"• Answering (tokens): {usd(openai_cost(answers))}" in text
     assert buttons(view) == [(PROMOTE_ACTION, "job-1")]
 
 
@@ -320,3 +326,24 @@ def test_the_view_stays_within_slacks_limits_however_much_there_is(box: Sandbox)
     stored = box.slack.home_tab(ADMIN)
     assert stored is not None and len(stored["blocks"]) <= 100
     assert "…and" in text_of(stored)  # what did not fit is counted, not cut off silently
+
+
+def test_usage_and_the_dashboard_count_what_paid_deployments_cost_this_month(
+    hosted: Sandbox, together: TogetherEmulator
+) -> None:
+    upload(hosted)
+    model = _deployed(hosted, together, "job-1")
+
+    report = command(hosted, "usage")
+
+    text = "\n".join(b["text"]["text"] for b in report["blocks"] if b["type"] == "section")
+    found = re.search(
+        rf"• `{re.escape(model)}` at Together AI \(\S+\): \$95\.76 a day, "
+        r"\$(\S+) so far this month",
+        text,
+    )
+    assert found, text
+    # Started seconds ago, at $3.99 an hour: well under a cent so far.
+    assert 0 < float(found[1]) < 0.01
+    home = text_of(open_home(hosted, ADMIN))
+    assert re.search(r"• Paid deployments: \$95\.76 a day now, \$0\.\d+ so far this month", home)

@@ -1,4 +1,5 @@
-"""Model facts a dataset report needs: training price, training context, default epochs, cost."""
+"""Model facts a dataset report needs (training price, training context, default epochs, cost),
+and OpenAI's price for answering with its models, base and fine-tuned."""
 
 from __future__ import annotations
 
@@ -60,6 +61,16 @@ class Price:
         }
 
 
+@dataclass(frozen=True)
+class AnsweringRates:
+    """USD per 1M input and output tokens for answering with one model, and their origin."""
+
+    input_per_1m: float
+    output_per_1m: float
+    as_of: str
+    source: str
+
+
 @lru_cache(maxsize=1)
 def price_table() -> PriceTable:
     raw = json.loads((resources.files("admin.datasets") / "prices.json").read_text("utf-8"))
@@ -84,6 +95,26 @@ def price_for(model: str) -> Price | None:
     if name not in table.per_million:
         return None
     return Price(name, table.per_million[name], table.as_of, table.source)
+
+
+@lru_cache(maxsize=1)
+def _answering() -> dict[str, Any]:
+    raw = json.loads((resources.files("admin.datasets") / "prices.json").read_text("utf-8"))
+    return dict(raw["answering"])
+
+
+@lru_cache(maxsize=256)
+def answering_rates(model: str) -> AnsweringRates | None:
+    """What answering with `model` costs at OpenAI: an `ft:` model at the fine-tuned price of
+    its base, any other at its snapshot's price; None when the table does not list it."""
+    table = _answering()
+    kind = "fine_tuned" if model.strip().startswith("ft:") else "base"
+    found = table[kind].get(snapshot(model))
+    if found is None:
+        return None
+    return AnsweringRates(
+        float(found["input"]), float(found["output"]), table["as_of"], table["source"]
+    )
 
 
 def training_context(model: str) -> int:

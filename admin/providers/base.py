@@ -108,6 +108,8 @@ class Deployment:
     model: str  # the name chats use
     state: str
     hourly_usd: float | None = None
+    # When it started running, where the provider says: what it has cost this month follows.
+    since: datetime | None = None
 
 
 @runtime_checkable

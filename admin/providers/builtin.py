@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from admin.datasets.pricing import price_for, snapshot, training_cost
+from admin.datasets.pricing import answering_rates, price_for, snapshot, training_cost
 from admin.errors import TunebotError
 from admin.providers.openai_compat import OpenAICompatible
 from admin.providers.options import (
@@ -24,7 +24,7 @@ from admin.providers.options import (
     Seed,
     Suffix,
 )
-from admin.providers.plugin import Capability, Estimate
+from admin.providers.plugin import AnswerPrice, Capability, Estimate
 from admin.providers.settings import URL, ProviderSettings
 from admin.tokens import base_model, context_window, encoding_name_for
 
@@ -131,6 +131,16 @@ class OpenAI(OpenAIModels):
         )
 
     serving_cost = "fine-tuned models are billed per token; nothing runs while idle"
+
+    @classmethod
+    def answer_price(cls, model: str) -> AnswerPrice | None:
+        # OpenAI's published prices (admin/datasets/prices.json, `answering`); Azure's differ
+        # by region and deployment type, so Azure declares none.
+        rates = answering_rates(model)
+        if rates is None:
+            return None
+        source = f"OpenAI's prices as of {rates.as_of} ({rates.source})"
+        return AnswerPrice(rates.input_per_1m, rates.output_per_1m, source)
 
     def new_jobs_refusal(self, today: date) -> str | None:
         if today > OPENAI_CLOSES:

@@ -280,7 +280,7 @@ class Fireworks(Provider):
         with self._asking("list deployments"):
             found = list(self._client.deployments.list())
         hourly = self.settings.gpu_hourly_usd
-        return [Deployment(d.base_model, str(d.state or ""), hourly) for d in found]
+        return [Deployment(d.base_model, str(d.state or ""), hourly, d.create_time) for d in found]
 
 
 def _kind(job_id: str) -> tuple[str, str]:

@@ -32,7 +32,15 @@ from admin.providers.base import (
 )
 from admin.providers.local_options import LocalOptions
 from admin.providers.local_serving import VllmServing
-from admin.providers.plugin import Capability, ChatEndpoint, Phase, Provider, ProviderContext
+from admin.providers.plugin import (
+    NOTHING_PER_TOKEN,
+    AnswerPrice,
+    Capability,
+    ChatEndpoint,
+    Phase,
+    Provider,
+    ProviderContext,
+)
 from admin.providers.settings import URL, ProviderSettings, secret
 from admin.providers.vllm_api import Unreachable, VllmRefusal, VllmServer
 from storage import training_repo as repo
@@ -73,7 +81,12 @@ class Local(VllmServing, Provider):
     }
     token_counting = "approximate: counted with tiktoken, the model's own tokenizer differs"
     serving_cost = "your own GPU: nothing is billed per token"
+
     settings: Settings
+
+    @classmethod
+    def answer_price(cls, model: str) -> AnswerPrice | None:
+        return NOTHING_PER_TOKEN
 
     def __init__(self, settings: Settings, context: ProviderContext) -> None:
         super().__init__(settings, context)

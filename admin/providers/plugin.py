@@ -106,6 +106,33 @@ class Estimate:
         return f"{tokens} × ${self.price_per_1m:g}/1M = about *${self.cost_usd:.2f}*{self.note}"
 
 
+@dataclass(frozen=True)
+class AnswerPrice:
+    """What answering with a model costs: USD per 1M input (prompt) and output (completion)
+    tokens, and where that price comes from."""
+
+    input_per_1m: float
+    output_per_1m: float
+    source: str
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+        spent = prompt_tokens * self.input_per_1m + completion_tokens * self.output_per_1m
+        return spent / 1_000_000
+
+    @property
+    def is_free(self) -> bool:
+        return self.input_per_1m == 0 and self.output_per_1m == 0
+
+    def describe(self) -> str:
+        if self.is_free:
+            return "nothing per token"
+        return f"${self.input_per_1m:g} in / ${self.output_per_1m:g} out per 1M tokens"
+
+
+# A provider that bills nothing per token (your own GPU): its answers cost $0, not "unknown".
+NOTHING_PER_TOKEN = AnswerPrice(0.0, 0.0, "nothing per token")
+
+
 class Provider:
     """Subclass, declare, implement the calls. The class is what the entry point names."""
 
@@ -211,6 +238,13 @@ class Provider:
     def check_model(self, model: str, method: str) -> None:
         """Raise TunebotError when `model` cannot be trained here with `method`; silent when the
         provider names its own models (its refusal is quoted instead)."""
+
+    @classmethod
+    def answer_price(cls, model: str) -> AnswerPrice | None:
+        """What answering with `model` here costs per token; None (the default) where the
+        provider publishes no stable price list: tunebot then says "price unknown", never $0.
+        Asked of the class, so turns answered by a provider since turned off are priced too."""
+        return None
 
     def estimate(self, report: Mapping[str, Any], model: str, epochs: int) -> Estimate:
         """Cost of training `report`'s dataset on `model`; price unknown unless published."""

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from admin.errors import TunebotError
-from admin.providers.plugin import Provider, ProviderContext
+from admin.providers.plugin import AnswerPrice, Provider, ProviderContext
 
 log = logging.getLogger(__name__)
 
@@ -174,6 +174,12 @@ class Providers:
     def label(self, name: str) -> str:
         found = self.by_name.get(name) or self.registry.get(name)
         return found.label if found is not None else name
+
+    def answer_price(self, provider: str | None, model: str) -> AnswerPrice | None:
+        """What answering with `model` at `provider` costs per token, as that provider's class
+        declares (installed, on or not); None: price unknown."""
+        found = self.registry.get(provider) if provider else None
+        return found.answer_price(model) if found is not None else None
 
     def context_window(self, provider: str, model: str) -> int | None:
         """What `model`'s provider says its context window is; None when it does not say."""

@@ -178,7 +178,9 @@ class TogetherEndpoints:
             for endpoint in self._client.endpoints.list(project_id=self.project):
                 states: list[str] = [str(s.state) for s in endpoint.deployments] or ["EMPTY"]
                 hourly = sum(prices.get(str(s.hardware or ""), 0.0) for s in endpoint.deployments)
-                found.append(Deployment(str(endpoint.name), str(states[0]), hourly or None))
+                started = [s.created_at for s in endpoint.deployments if s.created_at]
+                since = min(started) if started else None
+                found.append(Deployment(str(endpoint.name), str(states[0]), hourly or None, since))
         return found
 
     def remove(self, model: str) -> bool:
