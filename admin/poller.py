@@ -74,6 +74,7 @@ def tick(deps: PollerDeps) -> TickReport:
                 deps.providers,
                 base_model=deps.base_model,
                 notify_channel=deps.notify_channel,
+                now=deps.clock(),
             )
         except Exception:
             log.exception("checking that the active model is served failed")

@@ -1,17 +1,20 @@
 """Keeping every model that answers somewhere (the workspace's, each channel's own) and each
 rollback target served: reload them after a server restart, and fall back (said once) when one
-is gone."""
+is gone; and letting go of the models served nowhere any more, where a provider keeps them."""
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from admin import announce
-from admin.lifecycle import answering
+from admin.errors import TunebotError
+from admin.job_stages import JobStage
+from admin.lifecycle import Answering, answering
 from admin.providers.base import NotReady
 from admin.providers.registry import Providers
-from storage import repo
+from storage import job_repo, repo
 from storage.db import SessionFactory
 from storage.repo import ModelRef
 
@@ -27,15 +30,36 @@ class Reloadable(Protocol):
         ...
 
 
+@runtime_checkable
+class Retiring(Protocol):
+    """A gateway that keeps trained models on its servers and disk (the local provider's
+    adapters): those served nowhere any more are let go."""
+
+    def retire_unserved(self, serving: frozenset[str], *, now: datetime) -> None:
+        """`serving`: its models that answer somewhere, are rollback targets, or belong to a
+        job on its way; every other model it trained is unloaded, then removed in time."""
+        ...
+
+
+# A job here may still go live without an admin's word: its model is never let go under it.
+ON_THE_WAY = frozenset(JobStage) - {
+    JobStage.LIVE,
+    JobStage.HELD_BACK,
+    JobStage.FAILED,
+    JobStage.CANCELLED,
+}
+
+
 def keep_serving(
     session_factory: SessionFactory,
     providers: Providers,
     *,
     base_model: ModelRef,
     notify_channel: str | None,
+    now: datetime,
 ) -> list[ModelRef]:
-    """Make sure every model that answers somewhere, and each rollback target, is loaded;
-    returns the models switched to where one was gone (each said once)."""
+    """Make sure every model that answers somewhere, and each rollback target, is loaded, and
+    let go of the rest; returns the models switched to where one was gone (each said once)."""
     with session_factory() as session:
         scopes = answering(session, default_model=base_model)
     switched = []
@@ -51,12 +75,44 @@ def keep_serving(
             except NotReady as waiting:
                 log.info("%s is not loaded yet: %s", ref, waiting)
                 continue
+            except TunebotError as refused:  # the others, and the upkeep below, go on
+                log.warning("%s could not be loaded: %s", ref, refused)
+                continue
             if not servable and ref == scope.current:
                 to = _fall_back(
                     session_factory, providers, scope.channel, ref, base_model, notify_channel
                 )
                 switched += [to] if to is not None else []
+    _retire(session_factory, providers, base_model=base_model, now=now)
     return switched
+
+
+def _retire(
+    session_factory: SessionFactory, providers: Providers, *, base_model: ModelRef, now: datetime
+) -> None:
+    """Each provider that keeps trained models hears which of its own are still served."""
+    with session_factory() as session:
+        scopes = answering(session, default_model=base_model)  # after any fallback above
+        jobs = job_repo.open_jobs(session, stages=ON_THE_WAY)
+        coming = {
+            ModelRef(job.provider, model)
+            for job in jobs
+            for model in (job.callable_model, job.fine_tuned_model)
+            if model
+        }
+    served = _served(scopes) | coming
+    for gateway in providers:
+        if not isinstance(gateway, Retiring):
+            continue
+        mine = frozenset(ref.model for ref in served if ref.provider == gateway.name)
+        try:
+            gateway.retire_unserved(mine, now=now)
+        except Exception:
+            log.exception("letting go of %s models served nowhere failed", gateway.label)
+
+
+def _served(scopes: list[Answering]) -> set[ModelRef]:
+    return {ref for scope in scopes for ref in (scope.current, scope.previous) if ref is not None}
 
 
 def _fall_back(

@@ -1,13 +1,19 @@
-"""An emulator of vLLM's OpenAI-compatible server with runtime LoRA loading, generating for real.
+"""An emulator of vLLM's OpenAI-compatible server with LoRA adapters, generating for real.
 
-What `vllm serve <base> --enable-lora --max-lora-rank R` with
-VLLM_ALLOW_RUNTIME_LORA_UPDATING=True answers, checked against vLLM's source
-(vllm/entrypoints/openai/serving_models.py, api_server.py, protocol.py): `GET /v1/models` (the
-base model, then each adapter with its `parent` and `root`), `POST /v1/load_lora_adapter` and
+What `vllm serve <model> --enable-lora --max-lora-rank R` answers, checked against vLLM's
+source (vllm/entrypoints/openai/serving_models.py, serving_engine.py, api_server.py,
+protocol.py, vllm/plugins/lora_resolvers/filesystem_resolver.py): `GET /v1/models` (the base
+model, then each adapter with its `parent` and `root`), chat completions plain and streamed.
+With VLLM_ALLOW_RUNTIME_LORA_UPDATING (`runtime_updating`), `POST /v1/load_lora_adapter` and
 `/v1/unload_lora_adapter` (success as plain text; errors as `{"error": {message, type, param,
-code}}` with code the HTTP status), chat completions plain and streamed. Answers come from the
-real base model with the real adapter files applied (transformers + PEFT on the CPU), so an
-adapter that does not load fails the test that uses it.
+code}}` with code the HTTP status; without it those routes are FastAPI's 404). With the
+filesystem resolver plugin too (`resolver_dir`, VLLM_LORA_RESOLVER_CACHE_DIR), a chat naming a
+model the server does not know loads `<resolver_dir>/<name>` when its adapter_config.json
+says `peft_type` LORA and `base_model_name_or_path` equal to the model vLLM was started with
+(`model_config.model`, the `vllm serve` argument, not `--served-model-name`); a server
+restarted forgets what it loaded and resolves it again on the next request. Answers come
+from the real base model with the real adapter files applied (transformers + PEFT on the
+CPU), so an adapter that does not load fails the test that uses it.
 """
 
 from __future__ import annotations
@@ -22,11 +28,16 @@ from typing import Any
 
 from emulators._http import LoopbackServer
 from emulators._wire import Request, Response, json_response
+from emulators.vllm_resolver import FilesystemResolver
 
 
 def error(message: str, kind: str, status: int, param: str | None = None) -> Response:
     body = {"error": {"message": message, "type": kind, "param": param, "code": status}}
     return json_response(body, status)
+
+
+class RankTooLarge(ValueError):
+    """The adapter's rank is above the server's --max-lora-rank."""
 
 
 class VllmEmulator(LoopbackServer):
@@ -38,21 +49,29 @@ class VllmEmulator(LoopbackServer):
         max_lora_rank: int = 16,
         api_key: str | None = None,
         max_model_len: int = 512,
+        runtime_updating: bool = True,
+        resolver_dir: Path | None = None,
     ) -> None:
         super().__init__()
+        self._resolver = FilesystemResolver(resolver_dir) if resolver_dir is not None else None
         self.model_path = model_path
-        self.served_name = served_name or str(model_path)
+        # `vllm serve <model>`: model_config.model, what the resolver compares adapters with.
+        self.model = str(model_path)
+        self.served_name = served_name or self.model
         self.max_lora_rank = max_lora_rank
         self.api_key = api_key
         self.max_model_len = max_model_len
+        self.runtime_updating = runtime_updating
         self.loras: dict[str, str] = {}  # name -> path, in load order
         self.chats: list[dict[str, Any]] = []
         self._lock = threading.Lock()
+        self._resolving = threading.Lock()
         self._engine: Any = None
         r = self.router
         r.add("GET", "/v1/models", self._models)
-        r.add("POST", "/v1/load_lora_adapter", self._load)
-        r.add("POST", "/v1/unload_lora_adapter", self._unload)
+        if runtime_updating:
+            r.add("POST", "/v1/load_lora_adapter", self._load)
+            r.add("POST", "/v1/unload_lora_adapter", self._unload)
         r.add("POST", "/v1/chat/completions", self._chat)
 
     @property
@@ -60,7 +79,7 @@ class VllmEmulator(LoopbackServer):
         return f"{self.origin}/v1"
 
     def restart(self) -> None:
-        """What a vLLM restart forgets: every adapter loaded at runtime."""
+        """What a vLLM restart forgets: every adapter loaded at runtime or resolved."""
         with self._lock:
             self.loras.clear()
             self._engine = None
@@ -71,6 +90,9 @@ class VllmEmulator(LoopbackServer):
             return json_response({"error": "Unauthorized"}, 401)
         return super().handle(request)
 
+    def not_found(self, request: Request) -> Response:
+        return json_response({"detail": "Not Found"}, 404)  # FastAPI's answer to no route
+
     def _models(self, request: Request) -> Response:
         created = int(time.time())
         cards = [
@@ -79,7 +101,7 @@ class VllmEmulator(LoopbackServer):
                 "object": "model",
                 "created": created,
                 "owned_by": "vllm",
-                "root": str(self.model_path),
+                "root": self.model,
                 "parent": None,
                 "max_model_len": self.max_model_len,
                 "permission": [],
@@ -116,16 +138,22 @@ class VllmEmulator(LoopbackServer):
             return error(
                 f"Loading lora {name} failed: No adapter found for {path}", "NotFoundError", 404
             )
-        rank = int(json.loads(config.read_text()).get("r", 0))
-        if rank > self.max_lora_rank:
-            message = f"LoRA rank {rank} is greater than max_lora_rank {self.max_lora_rank}."
-            return error(message, "BadRequestError", 400)
         try:
-            self._adapted(name, path)  # vLLM validates by loading into the engine
+            self._add_lora(name, path)
+        except RankTooLarge as failure:
+            return error(str(failure), "BadRequestError", 400)
         except Exception as failure:
             return error(f"Loading lora {path} failed: {failure}", "BadRequestError", 400)
         self.loras[name] = path
         return Response(200, f"Success: LoRA adapter '{name}' added successfully.".encode())
+
+    def _add_lora(self, name: str, path: str) -> None:
+        """The engine's add_lora: vLLM validates an adapter by loading it."""
+        rank = int(json.loads((Path(path) / "adapter_config.json").read_text()).get("r", 0))
+        if rank > self.max_lora_rank:
+            limit = self.max_lora_rank
+            raise RankTooLarge(f"LoRA rank {rank} is greater than max_lora_rank {limit}.")
+        self._adapted(name, path)
 
     def _unload(self, request: Request) -> Response:
         body = request.json() or {}
@@ -138,11 +166,44 @@ class VllmEmulator(LoopbackServer):
         del self.loras[name]
         return Response(200, f"Success: LoRA adapter '{name}' removed successfully.".encode())
 
+    # -- a model the server does not know: the resolvers (serving_engine's _check_model) -------
+
+    def _unknown_model(self, model: str) -> Response | None:
+        """None when `model` answers (the base, a loaded adapter, or one resolved now)."""
+        if not model or model == self.served_name or model in self.loras:
+            return None
+        if self.runtime_updating and self._resolver is not None:
+            found = self._resolve(model)
+            if found is None:
+                return None
+            if found.status == 400:  # found, but it would not load: that error, not a 404
+                return found
+        return error(f"The model `{model}` does not exist.", "NotFoundError", 404, "model")
+
+    def _resolve(self, name: str) -> Response | None:
+        """serving_models.resolve_lora with the filesystem resolver, one name at a time."""
+        with self._resolving:
+            if name in self.loras:
+                return None
+            assert self._resolver is not None
+            path = self._resolver.resolve(self.model, name)
+            if path is None:
+                return error(f"LoRA adapter {name} does not exist", "NotFoundError", 404)
+            try:
+                self._add_lora(name, path)
+            except Exception:
+                message = f"LoRA adapter '{name}' was found but could not be loaded."
+                return error(message, "BadRequestError", 400)
+            self.loras[name] = path
+            return None
+
     def _chat(self, request: Request) -> Response:
         body = request.json() or {}
-        model = body.get("model")
-        if model != self.served_name and model not in self.loras:
-            return error(f"The model `{model}` does not exist.", "NotFoundError", 404, "model")
+        model = str(body.get("model") or "")
+        refused = self._unknown_model(model)
+        if refused is not None:
+            return refused
+        model = model or self.served_name  # no model named: the base model answers
         self.chats.append(body)
         limit = int(body.get("max_tokens") or body.get("max_completion_tokens") or 64)
         pieces, finish, prompt_tokens = self._generate(model, body.get("messages") or [], limit)

@@ -398,6 +398,14 @@ class TrainingRun(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # What the adapter's config names as its base model: the model vLLM was started with (its
+    # /v1/models `root`), which vLLM's filesystem resolver requires; None: the trainer's own.
+    served_base: Mapped[str | None] = mapped_column(String(255))
+    # When tunebot first found the adapter served nowhere (not active, not a rollback target,
+    # no job on its way); cleared if it is served again before its folder goes.
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # When its folder's removal was claimed, once, after the retention period.
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class TrainingEvent(Base):

@@ -6,7 +6,14 @@ import json
 import os
 import signal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from admin.providers.base import JobSnapshot
+    from admin.providers.local import Local
+    from emulators.vllm import VllmEmulator
+    from storage.db import SessionFactory
+    from storage.training_repo import RunStatus
 
 QA = [
     ("When do we deploy?", "Tuesday after lunch."),
@@ -138,3 +145,65 @@ def preference_jsonl(path: Path) -> Path:
     ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+def local_gateway(
+    server: VllmEmulator | str,
+    session_factory: SessionFactory,
+    data: Path,
+    models: Path,
+    **env: str,
+) -> Local:
+    """The local provider as `tunebot run` builds it, against `server` (a URL or an emulator)."""
+    from admin.providers.local import Local
+    from admin.providers.registry import Providers, Registry
+
+    url = server if isinstance(server, str) else server.base_url
+    env = {"TUNEBOT_VLLM_URL": url, "TUNEBOT_MODEL_DIR": str(models), **env}
+    if not isinstance(server, str) and server.api_key:
+        env["TUNEBOT_VLLM_API_KEY"] = server.api_key
+    providers = Providers.from_env(
+        env,
+        registry=Registry.discover(),
+        default="local",
+        session_factory=session_factory,
+        data_dir=data,
+    )
+    built = providers.get("local")
+    assert isinstance(built, Local)
+    return built
+
+
+def succeeded_job(name: str) -> JobSnapshot:
+    """A finished local job whose adapter is `name`, as the lifecycle hands it back."""
+    from admin.providers.base import JobSnapshot
+    from admin.providers.plugin import Phase
+
+    return JobSnapshot(
+        id="local-1", status="succeeded", model="m", fine_tuned_model=name, phase=Phase.SUCCEEDED
+    )
+
+
+def finished_run(session_factory: SessionFactory, name: str, status: RunStatus) -> int:
+    """A training run of adapter `name` that a trainer took and finished with `status`."""
+    from datetime import timedelta
+
+    from storage import training_repo
+    from storage.models import utcnow
+
+    with session_factory.begin() as session:
+        training_repo.queue_run(
+            session,
+            values={
+                "base_model": "m",
+                "method": "supervised",
+                "dataset_sha256": "0" * 64,
+                "validation_sha256": None,
+                "options": {},
+                "adapter_name": name,
+            },
+        )
+        run = training_repo.claim_next(session, owner="t", now=utcnow(), lease=timedelta(hours=1))
+        assert run is not None
+        training_repo.finish(session, run_id=run.id, owner="t", status=status, message=".")
+        return int(run.id)

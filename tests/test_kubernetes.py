@@ -33,9 +33,6 @@ DEPLOY = ROOT / "deploy" / "kubernetes"
 FOLDERS = ["base", "overlays/gpu", "overlays/try"]
 # The schemas every object is checked against (kubernetes-validate ships them; no network).
 KUBERNETES_VERSION = "1.33.0"
-# The gpu overlay's ConfigMap names a setting tunebot is being taught to read (vLLM resolves
-# adapters from the shared folder itself); .env.example lists it once tunebot reads it.
-PENDING_SETTINGS = {"TUNEBOT_VLLM_RESOLVER"}
 SECRET_NAME = re.compile(r"_(TOKEN|SECRET|KEY|PASSWORD)$")
 # Filled in as a user's secret.env would be, for the settings tunebot refuses to start without.
 USER_SECRETS = {
@@ -206,14 +203,11 @@ def test_every_checkov_suppression_gives_its_reason_and_is_needed(
         assert (check, obj["kind"], obj["metadata"]["name"]) in skipped
 
 
-def test_the_configmap_and_secret_hold_the_variables_of_env_example(
-    objects: list[Obj], folder: str
-) -> None:
+def test_the_configmap_and_secret_hold_the_variables_of_env_example(objects: list[Obj]) -> None:
     example = example_variables()
     assert {"SLACK_BOT_TOKEN", "DATABASE_URL", "TUNEBOT_LOG_FORMAT"} <= example
     config, secret = _settings_data(objects)
-    pending = PENDING_SETTINGS if folder == "overlays/gpu" else set()
-    assert set(config) | set(secret) == example | pending
+    assert set(config) | set(secret) == example
     assert set(secret) == {v for v in example if SECRET_NAME.search(v)}
     assert not set(config) & set(secret)
 

@@ -11,15 +11,15 @@ import pytest
 from tests.local_helpers import (
     QA,
     chat_jsonl,
+    local_gateway,
     require_train_extra,
+    succeeded_job,
 )
 
 require_train_extra()
 
-from admin.providers.base import JobSnapshot, NotReady, ProviderError, TrainRequest  # noqa: E402
-from admin.providers.local import Local  # noqa: E402
+from admin.providers.base import NotReady, ProviderError, TrainRequest  # noqa: E402
 from admin.providers.plugin import Phase  # noqa: E402
-from admin.providers.registry import Providers, Registry  # noqa: E402
 from admin.providers.vllm_api import VllmServer  # noqa: E402
 from emulators.vllm import VllmEmulator  # noqa: E402
 from storage.db import SessionFactory  # noqa: E402
@@ -32,35 +32,10 @@ def vllm(tiny_model: Path) -> Iterator[VllmEmulator]:
         yield server
 
 
-def _gateway(
-    server: VllmEmulator | str, session_factory: SessionFactory, data: Path, models: Path
-) -> Local:
-    url = server if isinstance(server, str) else server.base_url
-    env = {"TUNEBOT_VLLM_URL": url, "TUNEBOT_MODEL_DIR": str(models)}
-    if not isinstance(server, str) and server.api_key:
-        env["TUNEBOT_VLLM_API_KEY"] = server.api_key
-    providers = Providers.from_env(
-        env,
-        registry=Registry.discover(),
-        default="local",
-        session_factory=session_factory,
-        data_dir=data,
-    )
-    built = providers.get("local")
-    assert isinstance(built, Local)
-    return built
-
-
-def _done(name: str) -> JobSnapshot:
-    return JobSnapshot(
-        id="local-1", status="succeeded", model="m", fine_tuned_model=name, phase=Phase.SUCCEEDED
-    )
-
-
 def test_a_local_job_trains_loads_into_vllm_and_answers_from_the_adapter(
     session_factory: SessionFactory, vllm: VllmEmulator, tiny_model: Path, tmp_path: Path
 ) -> None:
-    gateway = _gateway(vllm, session_factory, tmp_path / "data", tmp_path / "models")
+    gateway = local_gateway(vllm, session_factory, tmp_path / "data", tmp_path / "models")
     file_id = gateway.upload_training_file(chat_jsonl(tmp_path / "t.jsonl"), filename="t.jsonl")
     words = {"epochs": "30", "lr": "0.02", "batch": "4", "suffix": "Team QA", "lora_r": "8"}
     more = {"lora_alpha": "16", "lora_dropout": "0", "max_len": "64", "save_steps": "10"}
@@ -100,7 +75,7 @@ def test_a_local_job_trains_loads_into_vllm_and_answers_from_the_adapter(
 def test_a_base_model_the_server_does_not_serve_is_refused(
     session_factory: SessionFactory, vllm: VllmEmulator, tmp_path: Path
 ) -> None:
-    gateway = _gateway(vllm, session_factory, tmp_path / "data", tmp_path / "models")
+    gateway = local_gateway(vllm, session_factory, tmp_path / "data", tmp_path / "models")
     file_id = gateway.upload_training_file(chat_jsonl(tmp_path / "t.jsonl"), filename="t.jsonl")
 
     with pytest.raises(ProviderError, match="not `Qwen/Qwen3-8B`"):
@@ -111,26 +86,28 @@ def test_an_adapter_above_the_servers_max_rank_is_a_clear_failure(
     session_factory: SessionFactory, tiny_model: Path, trained_adapter: Path, tmp_path: Path
 ) -> None:
     with VllmEmulator(tiny_model, max_lora_rank=4) as small:
-        gateway = _gateway(small, session_factory, tmp_path, trained_adapter.parent)
+        gateway = local_gateway(small, session_factory, tmp_path, trained_adapter.parent)
         with pytest.raises(ProviderError, match="--max-lora-rank"):
-            gateway.make_callable(_done(trained_adapter.name))
+            gateway.make_callable(succeeded_job(trained_adapter.name))
 
 
 def test_an_unreachable_vllm_leaves_the_model_deploying(
     session_factory: SessionFactory, trained_adapter: Path, tmp_path: Path
 ) -> None:
-    gateway = _gateway("http://127.0.0.1:9/v1", session_factory, tmp_path, trained_adapter.parent)
+    gateway = local_gateway(
+        "http://127.0.0.1:9/v1", session_factory, tmp_path, trained_adapter.parent
+    )
 
     with pytest.raises(NotReady, match="not reachable"):
-        gateway.make_callable(_done(trained_adapter.name))
+        gateway.make_callable(succeeded_job(trained_adapter.name))
 
 
 def test_after_a_vllm_restart_the_adapter_is_loaded_again(
     session_factory: SessionFactory, vllm: VllmEmulator, trained_adapter: Path, tmp_path: Path
 ) -> None:
     vllm.api_key = "s3cret"
-    gateway = _gateway(vllm, session_factory, tmp_path, trained_adapter.parent)
-    name = gateway.make_callable(_done(trained_adapter.name))
+    gateway = local_gateway(vllm, session_factory, tmp_path, trained_adapter.parent)
+    name = gateway.make_callable(succeeded_job(trained_adapter.name))
     vllm.restart()
     assert name not in vllm.loras
 
@@ -142,8 +119,8 @@ def test_after_a_vllm_restart_the_adapter_is_loaded_again(
 def test_the_context_window_is_what_vllm_states_for_the_model_or_its_base(
     session_factory: SessionFactory, vllm: VllmEmulator, trained_adapter: Path, tmp_path: Path
 ) -> None:
-    gateway = _gateway(vllm, session_factory, tmp_path, trained_adapter.parent)
-    name = gateway.make_callable(_done(trained_adapter.name))
+    gateway = local_gateway(vllm, session_factory, tmp_path, trained_adapter.parent)
+    name = gateway.make_callable(succeeded_job(trained_adapter.name))
 
     assert gateway.context_window(vllm.served_name) == vllm.max_model_len
     assert gateway.context_window(name) == vllm.max_model_len  # an adapter has its base's

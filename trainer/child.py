@@ -7,6 +7,7 @@ kernel's OOM killer) is noticed by the worker from the exit code.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Callable
@@ -121,7 +122,7 @@ def _train(spec: TrainSpec, report: Report, asked: Asked) -> None:
     if callback.stopped is Stop.SHUTDOWN:
         report(Message.STOPPED, {"step": trainer.state.global_step})
         return
-    _save_adapter(trainer, tokenizer, Path(spec.adapter_dir))
+    _save_adapter(trainer, tokenizer, Path(spec.adapter_dir), spec.served_base)
     report(
         Message.DONE,
         {
@@ -209,11 +210,22 @@ def _last_checkpoint(work_dir: str) -> str | None:
     return str(usable[-1]) if usable else None
 
 
-def _save_adapter(trainer: Any, tokenizer: Any, target: Path) -> None:
+def _save_adapter(trainer: Any, tokenizer: Any, target: Path, served_base: str | None) -> None:
     # Written beside the target and renamed into place: vLLM never sees half an adapter.
     partial = target.with_name(f".{target.name}.partial")
     shutil.rmtree(partial, ignore_errors=True)
     trainer.model.save_pretrained(partial)
     tokenizer.save_pretrained(partial)
+    if served_base:
+        _name_base(partial / "adapter_config.json", served_base)
     shutil.rmtree(target, ignore_errors=True)
     os.replace(partial, target)
+
+
+def _name_base(config_path: Path, served_base: str) -> None:
+    """PEFT writes the name the base model was loaded by; vLLM's filesystem resolver loads the
+    adapter only if it is the name vLLM was started with, which can differ (a local path
+    there, a Hugging Face id here, or the reverse)."""
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    config["base_model_name_or_path"] = served_base
+    config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")

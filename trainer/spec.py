@@ -31,6 +31,9 @@ class TrainSpec:
     adapter_dir: str  # the finished adapter goes here
     work_dir: str  # checkpoints
     options: dict[str, Any]
+    # adapter_config.json's base_model_name_or_path: the model vLLM was started with, which
+    # its filesystem resolver requires there; None keeps the name the base was loaded by.
+    served_base: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -112,6 +112,7 @@ class Worker:
             adapter_dir=str(self.model_dir / run.adapter_name),
             work_dir=str(self.model_dir / ".runs" / run.adapter_name),
             options=dict(run.options),
+            served_base=run.served_base,
         )
 
     def _tick(self, run_id: int) -> Stop | None:

@@ -2,7 +2,8 @@
 
 The fine-tuning "API" is tunebot's own `training_runs` table (written here, worked by
 `tunebot trainer`), so every call is a read or a guarded write in the database. A finished
-adapter is served by loading it into the team's vLLM server at runtime (local_serving.py).
+adapter is served by the team's vLLM, loaded by tunebot at runtime or found by vLLM's
+filesystem resolver (local_serving.py), and let go once served nowhere (local_adapters.py).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import secrets
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
@@ -30,6 +31,7 @@ from admin.providers.base import (
     TrainRequest,
     UploadProgress,
 )
+from admin.providers.local_adapters import AdapterUpkeep
 from admin.providers.local_options import LocalOptions
 from admin.providers.local_serving import VllmServing
 from admin.providers.plugin import (
@@ -49,7 +51,7 @@ from storage.models import TrainingRun, utcnow
 PREFIX = "local-"
 
 
-class Local(VllmServing, Provider):
+class Local(VllmServing, AdapterUpkeep, Provider):
     name: ClassVar[str] = "local"
     label: ClassVar[str] = "Local trainer (vLLM)"
 
@@ -68,6 +70,17 @@ class Local(VllmServing, Provider):
         vllm_model_dir: str | None = Field(
             None,
             description="the same folder as the vLLM server sees it (default: TUNEBOT_MODEL_DIR)",
+        )
+        vllm_resolver: Literal["none", "filesystem"] = Field(
+            "none",
+            description="how vLLM gets adapters: `none`, tunebot loads each one at runtime "
+            "(one server); `filesystem`, vLLM's lora_filesystem_resolver loads it from the "
+            "adapter folder on the first request naming it (any number of replicas)",
+        )
+        adapter_retention_days: int = Field(
+            30,
+            ge=1,
+            description="days an adapter served nowhere keeps its folder before it is removed",
         )
 
     Options = LocalOptions
@@ -99,6 +112,8 @@ class Local(VllmServing, Provider):
         self._vllm_model_dir = (
             settings.vllm_model_dir or str(settings.model_dir.resolve())
         ).rstrip("/")
+        self._resolves = settings.vllm_resolver == "filesystem"
+        self._retention = timedelta(days=settings.adapter_retention_days)
 
     def chat_endpoint(self) -> ChatEndpoint:
         return ChatEndpoint(
@@ -124,7 +139,7 @@ class Local(VllmServing, Provider):
         return sha
 
     def create_job(self, request: TrainRequest) -> JobSnapshot:
-        self._require_served(request.model)
+        served_base = self._require_served(request.model)
         for sha in filter(None, (request.training_file, request.validation_file)):
             if not self._store.has(sha):
                 raise ProviderError(f"The dataset {sha[:12]}… is not in tunebot's dataset store.")
@@ -140,11 +155,15 @@ class Local(VllmServing, Provider):
                     "validation_sha256": request.validation_file,
                     "options": options.to_json(),
                     "adapter_name": adapter_name(options.suffix),
+                    "served_base": served_base,
                 },
             )
             return self._snapshot(run)
 
-    def _require_served(self, model: str) -> None:
+    def _require_served(self, model: str) -> str:
+        """The model vLLM was started with (`vllm serve <model>`, each base card's `root`)
+        when it serves `model` under that name or its --served-model-name; the trainer writes
+        it into the adapter's config, where vLLM's filesystem resolver compares it."""
         try:
             served = self._vllm.base_models()
         except Unreachable as failure:
@@ -154,13 +173,14 @@ class Local(VllmServing, Provider):
             ) from None
         except VllmRefusal as refusal:
             raise ProviderError(f"The vLLM server refused: {refusal.message}") from None
-        names = {str(m.get("id")) for m in served} | {str(m.get("root")) for m in served}
-        if model not in names:
-            listed = ", ".join(f"`{m.get('id')}`" for m in served) or "nothing"
-            raise ProviderError(
-                f"The vLLM server serves {listed}, not `{model}`: an adapter only works on "
-                "the base model it was trained from. Train with `model=` set to the served model."
-            )
+        for card in served:
+            if model in (str(card.get("id")), str(card.get("root"))):
+                return str(card.get("root") or card.get("id"))
+        listed = ", ".join(f"`{m.get('id')}`" for m in served) or "nothing"
+        raise ProviderError(
+            f"The vLLM server serves {listed}, not `{model}`: an adapter only works on "
+            "the base model it was trained from. Train with `model=` set to the served model."
+        )
 
     def get_job(self, job_id: str) -> JobSnapshot:
         with self._sessions.begin() as session:

@@ -1,16 +1,23 @@
 """The few vLLM server routes tunebot calls beyond chat: its model list and LoRA loading.
 
 vLLM answers `/v1/load_lora_adapter` with plain text on success and `{"error": {...}}` (or,
-in older releases, a flat `{"message": ...}`) on failure, so these go through the standard
-library rather than the OpenAI SDK, which expects JSON everywhere.
+in older releases, a flat `{"message": ...}`) on failure, and a route it was started without
+(runtime LoRA updating off) with FastAPI's `{"detail": "Not Found"}`, so these go through the
+standard library rather than the OpenAI SDK, which expects JSON everywhere.
+
+Behind a load balancer each replica keeps its own adapters. A balancer in front of several
+vLLM pods (a Kubernetes Service) picks a replica per TCP connection, so `replica()` holds one
+connection: what its listing shows is what that same replica is asked to unload.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
-import urllib.error
-import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
 
 class Unreachable(Exception):
@@ -26,12 +33,36 @@ class VllmRefusal(Exception):
         self.message = message
         self.type = type
 
+    @property
+    def no_such_route(self) -> bool:
+        """The server has no such route: vLLM started without runtime LoRA updating."""
+        return self.status in (404, 405) and self.message in ("Not Found", "Method Not Allowed")
+
 
 class VllmServer:
-    def __init__(self, base_url: str, api_key: str | None, *, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None,
+        *,
+        timeout: float = 30.0,
+        connection: http.client.HTTPConnection | None = None,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self._api_key = api_key
         self._timeout = timeout
+        self._connection = connection  # None: a connection per call
+
+    @contextmanager
+    def replica(self) -> Iterator[VllmServer]:
+        """The same server over one kept-alive connection: one replica behind a balancer."""
+        connection = self._connect()
+        try:
+            yield VllmServer(
+                self.base_url, self._api_key, timeout=self._timeout, connection=connection
+            )
+        finally:
+            connection.close()
 
     def models(self) -> list[dict[str, Any]]:
         body = self._call("GET", "/models")
@@ -56,6 +87,12 @@ class VllmServer:
         found = self._call("POST", "/chat/completions", body)
         return found if isinstance(found, dict) else {}
 
+    def _connect(self) -> http.client.HTTPConnection:
+        parts = urlsplit(self.base_url)
+        secure = parts.scheme == "https"
+        kind = http.client.HTTPSConnection if secure else http.client.HTTPConnection
+        return kind(parts.hostname or "", parts.port, timeout=self._timeout)
+
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         headers = {"Accept": "application/json"}
         if self._api_key:
@@ -64,16 +101,19 @@ class VllmServer:
         if body is not None:
             data = json.dumps(body).encode()
             headers["Content-Type"] = "application/json"
-        request = urllib.request.Request(
-            self.base_url + path, data=data, headers=headers, method=method
-        )
+        connection = self._connection or self._connect()
         try:
-            with urllib.request.urlopen(request, timeout=self._timeout) as response:
-                raw = response.read()
-        except urllib.error.HTTPError as failure:
-            raise _refusal(failure.code, failure.read()) from None
-        except (urllib.error.URLError, TimeoutError, ConnectionError) as failure:
-            raise Unreachable(str(getattr(failure, "reason", failure))) from None
+            connection.request(method, urlsplit(self.base_url).path + path, data, headers)
+            response = connection.getresponse()
+            status, raw = response.status, response.read()
+        except (OSError, http.client.HTTPException) as failure:
+            connection.close()  # a kept connection reconnects on its next request
+            raise Unreachable(str(failure) or type(failure).__name__) from None
+        finally:
+            if self._connection is None:
+                connection.close()
+        if status >= 400:
+            raise _refusal(status, raw)
         try:
             return json.loads(raw) if raw else None
         except ValueError:
@@ -92,4 +132,5 @@ def _refusal(status: int, raw: bytes) -> VllmRefusal:
         return VllmRefusal(status, inner, "")
     if not isinstance(body, dict):
         return VllmRefusal(status, str(body)[:500], "")
-    return VllmRefusal(status, str(body.get("message") or "")[:500], str(body.get("type") or ""))
+    message = body.get("message") or body.get("detail") or ""
+    return VllmRefusal(status, str(message)[:500], str(body.get("type") or ""))
