@@ -8,6 +8,7 @@ import hmac
 import http.client
 import json
 import logging
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -70,6 +71,10 @@ class EventSender:
         # a stream of them; enough stay idle for every thread of a burst to find one.
         self._connections = ConnectionPool(ssl_context=None, timeout=self.timeout, idle_per_host=64)
         self._count = 0
+        # Slack's event ids are unique across workspaces and time; two emulators (a test's
+        # second sandbox on the same database) must not reuse one, or the bot rightly drops
+        # the second as a retry of the first.
+        self._id_prefix = secrets.token_hex(3).upper()
 
     @property
     def over_socket(self) -> bool:
@@ -140,7 +145,7 @@ class EventSender:
     def envelope(self, event: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
             self._count += 1
-            event_id = f"Ev{self._count:04d}EMU{int(time.time()) % 100000:05d}"
+            event_id = f"Ev{self._id_prefix}{self._count:04d}"
         context = {"tid": self.ws.team_id, "aid": self.ws.app_id, "cid": event.get("channel")}
         event_context = "4-" + base64.urlsafe_b64encode(
             json.dumps(context).encode()
