@@ -144,22 +144,24 @@ def set_active_model(
     ]
     if expected is not None:
         guards += [ActiveModel.model == expected.model, ActiveModel.provider == expected.provider]
-    result = session.execute(
+    switch = (
         update(ActiveModel)
         .where(*guards)
         .values(provider=model.provider, model=model.model, since=now, history_id=history.id)
     )
-    if cast(CursorResult[Any], result).rowcount:
+    if cast(CursorResult[Any], session.execute(switch)).rowcount:
         return True
-    if expected is not None or session.scalar(select(exists().where(scope))):
-        session.delete(history)
-        return False
-    row = {"provider": model.provider, "model": model.model, "since": now, "history_id": history.id}
-    row["channel_id"] = WORKSPACE if channel is None else channel
-    inserted = insert_ignore(session, ActiveModel, row)
-    if not inserted:
-        session.delete(history)
-    return inserted
+    if expected is None and not session.scalar(select(exists().where(scope))):
+        row = {"provider": model.provider, "model": model.model, "since": now}
+        row |= {"history_id": history.id, "channel_id": WORKSPACE if channel is None else channel}
+        if insert_ignore(session, ActiveModel, row):
+            return True
+        # Another swap made the scope's first row meanwhile (two jobs going live at once on
+        # PostgreSQL; its INSERT waited for that one to commit): this swap comes after it.
+        if cast(CursorResult[Any], session.execute(switch)).rowcount:
+            return True
+    session.delete(history)
+    return False
 
 
 def follow_workspace(

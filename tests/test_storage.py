@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -56,6 +58,42 @@ def test_a_swap_changes_the_row_once_and_records_who(session_factory: SessionFac
         ("ft:b", None, "U1"),
         ("ft:a", "ftjob-1", None),
     ]
+
+
+def test_two_jobs_going_live_at_once_on_a_new_workspace_both_swap_in_order(
+    session_factory: SessionFactory,
+) -> None:
+    # Two schedulers each carry a job live while the workspace has no model row yet: the
+    # first INSERTs it; the second's INSERT meets that row once it is committed. The second
+    # swap must still happen (after the first), not be dropped while its job is announced.
+    first_in = threading.Event()
+
+    def first() -> bool:
+        with session_factory.begin() as session:
+            swapped = repo.set_active_model(
+                session, model=ModelRef("openai", "ft:a"), reason="job", set_by_job="job-1"
+            )
+            first_in.set()
+            time.sleep(0.5)  # the second swap reaches its INSERT meanwhile
+            return swapped
+
+    def second() -> bool:
+        first_in.wait()
+        with session_factory.begin() as session:
+            return repo.set_active_model(
+                session, model=ModelRef("openai", "ft:b"), reason="job", set_by_job="job-2"
+            )
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = [pool.submit(first), pool.submit(second)]
+        swapped = [r.result(timeout=30) for r in results]
+
+    with session_factory() as session:
+        active = repo.get_active_model(session, default=ModelRef("openai", "base")).model
+        history = [(h.model, h.set_by_job) for h in repo.model_history(session)]
+    assert swapped == [True, True]
+    assert active == "ft:b"
+    assert history == [("ft:b", "job-2"), ("ft:a", "job-1")]
 
 
 def test_an_event_is_claimed_once_even_under_another_event_id(
