@@ -111,15 +111,23 @@ def within_slack_limits(blocks: list[dict[str, Any]]) -> bool:
     return True
 
 
-def trained(box: Sandbox) -> tuple[str, dict[str, str]]:
-    """A succeeded job (trained with held-out data) whose model reproduces the references."""
+def trained(
+    box: Sandbox, *, candidate: Any = "references", current: Any = None
+) -> tuple[str, dict[str, str]]:
+    """Held-out data, a job on it that succeeded, and scripted answers for both models:
+    `candidate`/`current` are "references" (reproduce them) or a fixed answer; None leaves
+    the model's answers as the emulator gives them."""
     rows = add_dataset(box)
     references = pairs(box, rows[1])
     train(box)
     with box.deps.session_factory() as session:
         [job] = session.query(Job).all()
     model = box.openai.succeed_job(job.provider_job_id)
-    box.openai.script(model, references)
+    for name, script in ((model, candidate), (box.settings.base_model, current)):
+        if script == "references":
+            box.openai.script(name, references)
+        elif script is not None:
+            box.openai.script(name, lambda m, msgs, text=script: text)
     return model, references
 
 

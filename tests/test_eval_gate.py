@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
 from admin.poller import tick
 from emulators.sandbox import Sandbox
@@ -18,26 +17,10 @@ from tests.eval_helpers import (
     pairs,
     responses,
     train,
+    trained,
     within_slack_limits,
 )
 from tests.sandbox_helpers import ADMIN, NOTIFY, command
-
-
-def trained(box: Sandbox, *, candidate: Any, current: Any = None) -> tuple[str, dict[str, str]]:
-    """Held-out data, a job on it that succeeded, and scripted answers for both models:
-    `candidate`/`current` are "references" (reproduce them) or a fixed answer."""
-    rows = add_dataset(box)
-    references = pairs(box, rows[1])
-    train(box)
-    with box.deps.session_factory() as session:
-        [job] = session.query(Job).all()
-    model = box.openai.succeed_job(job.provider_job_id)
-    for name, script in ((model, candidate), (box.settings.base_model, current)):
-        if script == "references":
-            box.openai.script(name, references)
-        elif script is not None:
-            box.openai.script(name, lambda m, msgs, text=script: text)
-    return model, references
 
 
 def active(box: Sandbox) -> str:
