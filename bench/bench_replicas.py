@@ -53,6 +53,7 @@ from sqlalchemy.engine import make_url
 
 from emulators.openai import OpenAIEmulator
 from emulators.slack import SlackEmulator
+from storage.db import build_engine
 
 ADMIN = "U0BENCHADM"
 PORT = 38527
@@ -429,7 +430,7 @@ def _postgres_cpu() -> float:
 
 def _wait_for_jobs(database: str, expected: int, *, timeout: float) -> list[tuple[str, str]]:
     """(job id, stage) of every job once all have reached a final stage."""
-    engine = sa.create_engine(database.replace("postgresql://", "postgresql+psycopg://", 1))
+    engine = build_engine(database)
     deadline = time.monotonic() + timeout
     try:
         while True:
@@ -455,7 +456,7 @@ def _once_only(
         sum(1 for m in slack.messages(channel, ts) if m.get("bot_id") and m.get("ts") != ts)
         for channel, ts in retried
     ]
-    engine = sa.create_engine(database.replace("postgresql://", "postgresql+psycopg://", 1))
+    engine = build_engine(database)
     with engine.connect() as connection:
         swaps = Counter(
             str(row[0])
